@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Installs everything `make demo` and `make test` need on a bare Debian 12
+# machine with Rust by rustup, skipping each piece that is already present.
+# What is installed, and why each version, is in ../shared/docs/TOOLCHAIN.md
+# (copied into README.md's "Toolchain" section so a lone clone has it).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# wasm-bindgen-cli must match the wasm-bindgen crate exactly: read the version
+# from Cargo.lock (the crate is pinned with `=` in Cargo.toml).
+WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
+
+# 1. Debian packages: browsers with WebGPU, their drivers, lavapipe, wasm-opt.
+need_apt=()
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
+command -v firefox-esr >/dev/null 2>&1 || need_apt+=(firefox-esr)
+command -v wasm-opt >/dev/null 2>&1 || need_apt+=(binaryen)
+[ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || need_apt+=(mesa-vulkan-drivers)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+else
+  log "browsers, drivers and wasm-opt already installed"
+fi
+
+# 2. Rust target for the browser build.
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "wasm32-unknown-unknown already installed"
+else
+  log "rustup target add wasm32-unknown-unknown"
+  rustup target add wasm32-unknown-unknown
+fi
+
+# 3. Cargo-installed tools. No --locked for wasm-bindgen-cli (TOOLCHAIN.md).
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WBG_VERSION" ]; then
+  log "wasm-bindgen-cli $WBG_VERSION already installed"
+else
+  log "cargo install wasm-bindgen-cli $WBG_VERSION (about 4 minutes)"
+  cargo install -q wasm-bindgen-cli --version "$WBG_VERSION" --force
+fi
+if command -v wasm-pack >/dev/null 2>&1; then
+  log "wasm-pack already installed"
+else
+  log "cargo install wasm-pack (about 3 minutes)"
+  cargo install -q wasm-pack
+fi
+if command -v geckodriver >/dev/null 2>&1; then
+  log "geckodriver already installed"
+else
+  log "cargo install geckodriver (about 3 minutes)"
+  cargo install -q geckodriver
+fi
+log "toolchain ready"

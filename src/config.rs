@@ -1,0 +1,515 @@
+//! The run configuration: every setting with its default, its parser, its
+//! validation, and where each value came from (default, config file or
+//! override). The same keys are used in config files, in `--set`, in the
+//! manifest and in the page's URL.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::data::{self, DatasetRef};
+use crate::spec;
+
+/// Hidden-layer activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    /// The name used in settings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+        }
+    }
+}
+
+/// Where a setting's value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    /// The code's default.
+    Default,
+    /// A config file (`--config`).
+    Config,
+    /// A run-time override (`--set`, `--seed`, `--steps`, the page's controls).
+    Override,
+}
+
+impl Origin {
+    /// The name used in manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Origin::Default => "default",
+            Origin::Config => "config",
+            Origin::Override => "override",
+        }
+    }
+}
+
+/// A refused setting: which field and why, in one line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(field: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError { field: field.to_string(), message: message.into() }
+}
+
+/// Every setting key, in the order they are shown, with a one-line help.
+pub const KEYS: [(&str, &str); 12] = [
+    ("dataset", "data set: digits, digits@1, spiral, xor, circles, gaussians"),
+    ("hidden", "hidden layer widths as a comma list, e.g. 128 or 256,256 (empty: no hidden layer)"),
+    ("activation", "hidden activation: relu or tanh"),
+    ("dropout", "dropout probability on hidden layers, in [0, 1)"),
+    ("learning_rate", "SGD learning rate, above 0"),
+    ("momentum", "SGD momentum, in [0, 1)"),
+    ("weight_decay", "L2 weight decay on weights (not biases), 0 or more"),
+    ("batch_size", "examples per step, at most the training-set size"),
+    ("steps", "training steps (minibatches)"),
+    ("val_fraction", "fraction of the data held out for validation, in (0, 1)"),
+    ("seed", "master seed, a whole number from 0 to 2^53-1"),
+    ("eval_every", "measure validation error every this many steps"),
+];
+
+/// Largest seed JavaScript can hold exactly (2^53 - 1), so URLs and JSON keep it.
+pub const MAX_SEED: u64 = (1 << 53) - 1;
+/// Upper bound on a layer's width, so a typo cannot exhaust memory.
+pub const MAX_WIDTH: usize = 16_384;
+/// Upper bound on the number of steps of one run.
+pub const MAX_STEPS: usize = 100_000_000;
+
+/// A run's configuration: plain values, no provenance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub dataset: DatasetRef,
+    pub hidden: Vec<usize>,
+    pub activation: Activation,
+    pub dropout: f32,
+    pub learning_rate: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub batch_size: usize,
+    pub steps: usize,
+    pub val_fraction: f32,
+    pub seed: u64,
+    pub eval_every: usize,
+}
+
+impl Default for Config {
+    /// The defaults train `digits` with every seeded source active (dropout
+    /// above zero), to below 4% validation error (README, "Learning").
+    fn default() -> Config {
+        Config {
+            dataset: DatasetRef { name: "digits".into(), version: None },
+            hidden: vec![128],
+            activation: Activation::Relu,
+            dropout: 0.1,
+            learning_rate: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.0001,
+            batch_size: 32,
+            steps: 1500,
+            val_fraction: 0.2,
+            seed: 1,
+            eval_every: 50,
+        }
+    }
+}
+
+fn parse_f32(field: &str, text: &str) -> Result<f32, ConfigError> {
+    let v: f32 = text.trim().parse().map_err(|_| err(field, format!("expected a number, got {text:?}")))?;
+    if !v.is_finite() {
+        return Err(err(field, format!("must be a finite number, got {text:?}")));
+    }
+    Ok(v)
+}
+
+fn parse_usize(field: &str, text: &str) -> Result<usize, ConfigError> {
+    text.trim().parse().map_err(|_| err(field, format!("expected a whole number, got {text:?}")))
+}
+
+/// Parses a comma list of layer widths.
+pub fn parse_hidden(text: &str) -> Result<Vec<usize>, ConfigError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(Vec::new());
+    }
+    text.split(',')
+        .map(|w| {
+            let n: usize = w
+                .trim()
+                .parse()
+                .map_err(|_| err("hidden", format!("expected layer widths like 128 or 256,256, got {text:?}")))?;
+            if n == 0 {
+                return Err(err("hidden", format!("a layer needs at least 1 unit, got {text:?}")));
+            }
+            if n > MAX_WIDTH {
+                return Err(err("hidden", format!("a layer may have at most {MAX_WIDTH} units, got {n}")));
+            }
+            Ok(n)
+        })
+        .collect()
+}
+
+impl Config {
+    /// Sets one key from its text form (as in `--set key=value`). Range checks
+    /// that involve one value only happen here; [`Config::validate`] checks
+    /// the ones that involve several.
+    pub fn set(&mut self, key: &str, text: &str) -> Result<(), ConfigError> {
+        match key {
+            "dataset" => self.dataset = DatasetRef::parse(text.trim()).map_err(|m| err(key, m))?,
+            "hidden" => self.hidden = parse_hidden(text)?,
+            "activation" => {
+                self.activation = match text.trim() {
+                    "relu" => Activation::Relu,
+                    "tanh" => Activation::Tanh,
+                    _ => return Err(err(key, format!("expected relu or tanh, got {text:?}"))),
+                }
+            }
+            "dropout" => {
+                let v = parse_f32(key, text)?;
+                if !(0.0..1.0).contains(&v) {
+                    return Err(err(key, format!("must be in [0, 1), got {text}")));
+                }
+                self.dropout = v;
+            }
+            "learning_rate" => {
+                let v = parse_f32(key, text)?;
+                if v <= 0.0 {
+                    return Err(err(key, format!("must be above 0, got {text}")));
+                }
+                self.learning_rate = v;
+            }
+            "momentum" => {
+                let v = parse_f32(key, text)?;
+                if !(0.0..1.0).contains(&v) {
+                    return Err(err(key, format!("must be in [0, 1), got {text}")));
+                }
+                self.momentum = v;
+            }
+            "weight_decay" => {
+                let v = parse_f32(key, text)?;
+                if v < 0.0 {
+                    return Err(err(key, format!("must be 0 or more, got {text}")));
+                }
+                self.weight_decay = v;
+            }
+            "batch_size" => {
+                let v = parse_usize(key, text)?;
+                if v == 0 {
+                    return Err(err(key, "must be at least 1"));
+                }
+                self.batch_size = v;
+            }
+            "steps" => {
+                let v = parse_usize(key, text)?;
+                if v == 0 || v > MAX_STEPS {
+                    return Err(err(key, format!("must be from 1 to {MAX_STEPS}, got {text}")));
+                }
+                self.steps = v;
+            }
+            "val_fraction" => {
+                let v = parse_f32(key, text)?;
+                if !(v > 0.0 && v < 1.0) {
+                    return Err(err(key, format!("must be in (0, 1), got {text}")));
+                }
+                self.val_fraction = v;
+            }
+            "seed" => {
+                let v: u64 =
+                    text.trim().parse().ok().filter(|v| *v <= MAX_SEED).ok_or_else(|| {
+                        err(key, format!("expected a whole number from 0 to {MAX_SEED}, got {text:?}"))
+                    })?;
+                self.seed = v;
+            }
+            "eval_every" => {
+                let v = parse_usize(key, text)?;
+                if v == 0 {
+                    return Err(err(key, "must be at least 1"));
+                }
+                self.eval_every = v;
+            }
+            _ => return Err(unknown_key(key)),
+        }
+        Ok(())
+    }
+
+    /// The value of one key as JSON (numbers as numbers, lists and names as
+    /// strings), the form written to manifests.
+    pub fn get(&self, key: &str) -> Value {
+        match key {
+            "dataset" => Value::from(self.dataset.to_string()),
+            "hidden" => Value::from(self.hidden.iter().map(|w| w.to_string()).collect::<Vec<_>>().join(",")),
+            "activation" => Value::from(self.activation.name()),
+            "dropout" => f32_value(self.dropout),
+            "learning_rate" => f32_value(self.learning_rate),
+            "momentum" => f32_value(self.momentum),
+            "weight_decay" => f32_value(self.weight_decay),
+            "batch_size" => Value::from(self.batch_size),
+            "steps" => Value::from(self.steps),
+            "val_fraction" => f32_value(self.val_fraction),
+            "seed" => Value::from(self.seed),
+            "eval_every" => Value::from(self.eval_every),
+            _ => Value::Null,
+        }
+    }
+
+    /// The value of one key in its text form (as `--set` and URLs take it).
+    pub fn get_text(&self, key: &str) -> String {
+        value_text(&self.get(key)).unwrap_or_default()
+    }
+
+    /// Checks what involves several values: the split and the batch against
+    /// the data set's size.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let n = data::size(&self.dataset);
+        let (n_train, n_val) = split_sizes(n, self.val_fraction);
+        if n_val == 0 || n_train == 0 {
+            return Err(err(
+                "val_fraction",
+                format!(
+                    "{} leaves {n_train} training and {n_val} validation examples out of {n}; both need at least 1",
+                    self.val_fraction
+                ),
+            ));
+        }
+        if self.batch_size > n_train {
+            return Err(err(
+                "batch_size",
+                format!("{} is larger than the {n_train} training examples of {}", self.batch_size, self.dataset),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Training and validation sizes for `n` examples (spec: the first
+/// `round(n * val_fraction)` examples of the split permutation validate).
+pub fn split_sizes(n: usize, val_fraction: f32) -> (usize, usize) {
+    let n_val = ((n as f64) * f64::from(val_fraction)).round() as usize;
+    let n_val = n_val.min(n);
+    (n - n_val, n_val)
+}
+
+/// An f32 as a JSON number that prints as its shortest round-tripping form.
+fn f32_value(v: f32) -> Value {
+    // f32 -> shortest decimal -> f64 keeps "0.1" as 0.1 rather than
+    // 0.10000000149011612.
+    let shortest: f64 = v.to_string().parse().expect("f32 display parses");
+    Value::from(shortest)
+}
+
+/// The text form of a JSON setting value: strings as they are, numbers in
+/// their shortest form, lists of numbers joined by commas.
+pub fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| if i.is_number() { value_text(i) } else { None })
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.join(",")),
+        _ => None,
+    }
+}
+
+fn unknown_key(key: &str) -> ConfigError {
+    let best = KEYS.iter().map(|(k, _)| (edit_distance(key, k), *k)).min().filter(|(d, _)| *d <= 3);
+    let hint = match best {
+        Some((_, k)) => format!("; did you mean {k:?}?"),
+        None => String::new(),
+    };
+    let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
+    err(key, format!("unknown setting{hint} (known: {})", known.join(", ")))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// One setting as a manifest records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub value: Value,
+    pub source: Origin,
+}
+
+/// A configuration with the origin of every value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    pub config: Config,
+    pub origins: BTreeMap<&'static str, Origin>,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings { config: Config::default(), origins: KEYS.iter().map(|(k, _)| (*k, Origin::Default)).collect() }
+    }
+}
+
+impl Settings {
+    /// Sets `key` from text and records where the value came from.
+    pub fn set(&mut self, key: &str, text: &str, origin: Origin) -> Result<(), ConfigError> {
+        self.config.set(key, text)?;
+        let k = KEYS.iter().find(|(k, _)| *k == key).map(|(k, _)| *k).expect("set accepted a known key");
+        self.origins.insert(k, origin);
+        Ok(())
+    }
+
+    /// Applies `key=value` (as `--set` takes it).
+    pub fn set_pair(&mut self, pair: &str, origin: Origin) -> Result<(), ConfigError> {
+        let (k, v) =
+            pair.split_once('=').ok_or_else(|| err(pair.trim(), format!("expected key=value, got {pair:?}")))?;
+        self.set(k.trim(), v, origin)
+    }
+
+    /// Applies a config file's text: a JSON object of settings, optionally
+    /// with `"version": 1`.
+    pub fn apply_config_file(&mut self, text: &str) -> Result<(), ConfigError> {
+        let v: Value = serde_json::from_str(text).map_err(|e| err("config", format!("not valid JSON: {e}")))?;
+        let obj = v.as_object().ok_or_else(|| err("config", "expected a JSON object of settings"))?;
+        for (k, v) in obj {
+            if k == "version" {
+                if v.as_u64() != Some(u64::from(spec::CONFIG_VERSION)) {
+                    return Err(err(
+                        "version",
+                        format!(
+                            "config version {v} is not supported (this reprolab reads version {})",
+                            spec::CONFIG_VERSION
+                        ),
+                    ));
+                }
+                continue;
+            }
+            let text = value_text(v)
+                .ok_or_else(|| err(k, format!("expected a string, a number or a list of numbers, got {v}")))?;
+            self.set(k, &text, Origin::Config)?;
+        }
+        Ok(())
+    }
+
+    /// Every setting with its value and origin, as the manifest records them.
+    pub fn entries(&self) -> BTreeMap<String, Entry> {
+        KEYS.iter()
+            .map(|(k, _)| (k.to_string(), Entry { value: self.config.get(k), source: self.origins[k] }))
+            .collect()
+    }
+
+    /// Rebuilds settings from a manifest's entries (every key must be there).
+    pub fn from_entries(entries: &BTreeMap<String, Entry>) -> Result<Settings, ConfigError> {
+        let mut s = Settings::default();
+        for (k, e) in entries {
+            let text = value_text(&e.value).ok_or_else(|| err(k, format!("unreadable value {}", e.value)))?;
+            s.set(k, &text, e.source)?;
+        }
+        for (k, _) in KEYS {
+            if !entries.contains_key(k) {
+                return Err(err(k, "missing from the recorded configuration"));
+            }
+        }
+        s.config.validate()?;
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_round_trip() {
+        let s = Settings::default();
+        s.config.validate().unwrap();
+        let back = Settings::from_entries(&s.entries()).unwrap();
+        assert_eq!(back, s);
+        assert_eq!(s.config.get("learning_rate").to_string(), "0.05");
+        assert!(s.config.dropout > 0.0, "defaults must exercise the dropout stream");
+    }
+
+    #[test]
+    fn every_bad_value_names_its_field() {
+        let cases = [
+            ("hidden", "0"),
+            ("hidden", "64,0"),
+            ("hidden", "abc"),
+            ("learning_rate", "-0.1"),
+            ("learning_rate", "0"),
+            ("learning_rate", "NaN"),
+            ("learning_rate", "inf"),
+            ("dropout", "1"),
+            ("dropout", "-0.1"),
+            ("dropout", "nan"),
+            ("momentum", "1.5"),
+            ("weight_decay", "-1"),
+            ("batch_size", "0"),
+            ("batch_size", "2.5"),
+            ("steps", "0"),
+            ("val_fraction", "0"),
+            ("val_fraction", "1"),
+            ("seed", "-1"),
+            ("seed", "9007199254740992"),
+            ("activation", "sigmoid"),
+            ("dataset", "mnist"),
+            ("eval_every", "0"),
+        ];
+        for (k, v) in cases {
+            let mut s = Settings::default();
+            let e = s.set(k, v, Origin::Override).unwrap_err();
+            assert_eq!(e.field, k, "{k}={v}: {e}");
+            assert!(!e.to_string().contains('\n'));
+        }
+    }
+
+    #[test]
+    fn batch_larger_than_data_is_refused() {
+        let mut s = Settings::default();
+        s.set("batch_size", "5000", Origin::Override).unwrap();
+        assert_eq!(s.config.validate().unwrap_err().field, "batch_size");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_a_hint() {
+        let mut s = Settings::default();
+        let e = s.set_pair("learnin_rate=0.1", Origin::Override).unwrap_err();
+        assert_eq!(e.field, "learnin_rate");
+        assert!(e.message.contains("did you mean \"learning_rate\""), "{e}");
+    }
+
+    #[test]
+    fn config_file_values_are_marked_config() {
+        let mut s = Settings::default();
+        s.apply_config_file(r#"{"version": 1, "hidden": [256, 256], "learning_rate": 0.1}"#).unwrap();
+        assert_eq!(s.config.hidden, vec![256, 256]);
+        assert_eq!(s.origins["hidden"], Origin::Config);
+        assert_eq!(s.origins["momentum"], Origin::Default);
+        assert_eq!(s.apply_config_file(r#"{"version": 2}"#).unwrap_err().field, "version");
+        assert_eq!(s.apply_config_file(r#"{"bogus": 1}"#).unwrap_err().field, "bogus");
+    }
+}

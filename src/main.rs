@@ -1,0 +1,380 @@
+//! The `reprolab` command-line tool: train, replay, diff, bench.
+//!
+//! Exit status: 0 success (or identical), 1 runs differ / training stopped on
+//! a non-finite value, 2 invalid input (settings, files, manifests),
+//! 3 backend unavailable.
+
+#[cfg(target_arch = "wasm32")]
+fn main() {}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn main() {
+    std::process::exit(cli::main());
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod cli {
+    use std::io::{IsTerminal, Write};
+    use std::path::{Path, PathBuf};
+    use std::time::Instant;
+
+    use clap::{Parser, Subcommand, ValueEnum};
+    use reprolab::manifest::{self, Manifest, ReplayOutcome};
+    use reprolab::train::{self, Trainer};
+    use reprolab::{config, Origin, Settings};
+
+    #[derive(Parser)]
+    #[command(
+        name = "reprolab",
+        version,
+        about = "Train a small MLP with every source of non-determinism pinned or free, and prove it bit for bit."
+    )]
+    struct Cli {
+        #[command(subcommand)]
+        command: Command,
+    }
+
+    #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+    enum Backend {
+        /// The CPU engine.
+        Cpu,
+        /// The GPU engine (strict: fails with status 3 when unavailable).
+        Gpu,
+        /// The GPU when it can, else the CPU, saying which and why.
+        Auto,
+    }
+
+    #[derive(Subcommand)]
+    enum Command {
+        /// Train a run and write its manifest.
+        Train {
+            /// A JSON file of settings, e.g. {"hidden": "256,256", "learning_rate": 0.1}.
+            #[arg(long)]
+            config: Option<PathBuf>,
+            /// Override one setting, e.g. --set learning_rate=0.1 (repeatable).
+            #[arg(long = "set", value_name = "KEY=VALUE")]
+            set: Vec<String>,
+            /// Master seed (same as --set seed=N).
+            #[arg(long, allow_hyphen_values = true)]
+            seed: Option<String>,
+            /// Set a source free: init, shuffle or dropout (repeatable).
+            #[arg(long = "free", value_name = "SOURCE")]
+            free: Vec<String>,
+            /// Number of steps (same as --set steps=N).
+            #[arg(long, allow_hyphen_values = true)]
+            steps: Option<String>,
+            /// Where to train.
+            #[arg(long, value_enum, default_value = "auto")]
+            backend: Backend,
+            /// Where to write the manifest.
+            #[arg(long)]
+            out: PathBuf,
+            /// No progress output.
+            #[arg(long, short)]
+            quiet: bool,
+        },
+        /// Re-run a manifest and check every step's hash.
+        Replay {
+            manifest: PathBuf,
+            #[arg(long, short)]
+            quiet: bool,
+        },
+        /// Name every recorded difference between two runs.
+        Diff {
+            a: PathBuf,
+            b: PathBuf,
+            /// Print a JSON object instead of text.
+            #[arg(long)]
+            json: bool,
+        },
+        /// Train the default configuration for several seeds, print and save timings.
+        Bench {
+            /// Seeds to train, e.g. 1,2,3,4,5.
+            #[arg(long, default_value = "1,2,3,4,5", value_delimiter = ',')]
+            seeds: Vec<u64>,
+            /// Override one setting (repeatable).
+            #[arg(long = "set", value_name = "KEY=VALUE")]
+            set: Vec<String>,
+            /// Where to save the figures (JSON).
+            #[arg(long, default_value = "bench/results.json")]
+            out: PathBuf,
+        },
+        /// List every setting with its default and meaning.
+        Settings,
+    }
+
+    /// An error with its exit status.
+    struct Fail(i32, String);
+
+    fn input(msg: impl Into<String>) -> Fail {
+        Fail(2, msg.into())
+    }
+
+    pub fn main() -> i32 {
+        let cli = Cli::parse();
+        let result = match cli.command {
+            Command::Train { config, set, seed, free, steps, backend, out, quiet } => {
+                train_cmd(config.as_deref(), &set, seed, &free, steps, backend, &out, quiet)
+            }
+            Command::Replay { manifest, quiet } => replay_cmd(&manifest, quiet),
+            Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
+            Command::Bench { seeds, set, out } => bench_cmd(&seeds, &set, &out),
+            Command::Settings => {
+                let d = Settings::default();
+                for (k, help) in config::KEYS {
+                    println!("{k:14} {:>10}  {help}", d.config.get_text(k));
+                }
+                Ok(0)
+            }
+        };
+        match result {
+            Ok(code) => code,
+            Err(Fail(code, msg)) => {
+                eprintln!("error: {msg}");
+                code
+            }
+        }
+    }
+
+    fn build_settings(
+        config: Option<&Path>,
+        set: &[String],
+        seed: Option<String>,
+        steps: Option<String>,
+    ) -> Result<Settings, Fail> {
+        let mut s = Settings::default();
+        if let Some(path) = config {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| input(format!("cannot read config file {}: {e}", path.display())))?;
+            s.apply_config_file(&text).map_err(|e| input(format!("{}: {e}", path.display())))?;
+        }
+        for pair in set {
+            s.set_pair(pair, Origin::Override).map_err(|e| input(e.to_string()))?;
+        }
+        if let Some(v) = seed {
+            s.set("seed", &v, Origin::Override).map_err(|e| input(e.to_string()))?;
+        }
+        if let Some(v) = steps {
+            s.set("steps", &v, Origin::Override).map_err(|e| input(e.to_string()))?;
+        }
+        s.config.validate().map_err(|e| input(e.to_string()))?;
+        Ok(s)
+    }
+
+    /// Progress on stderr: a redrawn line on a terminal, a line every 10% otherwise.
+    struct Progress {
+        tty: bool,
+        quiet: bool,
+        start: Instant,
+        last_draw: Option<Instant>,
+        last_tenth: usize,
+        label: &'static str,
+    }
+
+    impl Progress {
+        fn new(label: &'static str, quiet: bool) -> Progress {
+            Progress {
+                tty: std::io::stderr().is_terminal(),
+                quiet,
+                start: Instant::now(),
+                last_draw: None,
+                last_tenth: 0,
+                label,
+            }
+        }
+
+        fn update(&mut self, step: usize, total: usize, detail: &str) {
+            if self.quiet || total == 0 {
+                return;
+            }
+            let rate = step as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            if self.tty {
+                let due = self.last_draw.is_none_or(|t| t.elapsed().as_millis() >= 100) || step == total;
+                if due {
+                    let width = 24;
+                    let filled = step * width / total;
+                    eprint!(
+                        "\r{} [{}{}] {step}/{total} {detail} {rate:.0} steps/s ",
+                        self.label,
+                        "#".repeat(filled),
+                        " ".repeat(width - filled)
+                    );
+                    let _ = std::io::stderr().flush();
+                    self.last_draw = Some(Instant::now());
+                }
+            } else {
+                let tenth = step * 10 / total;
+                if tenth > self.last_tenth || step == total {
+                    self.last_tenth = tenth;
+                    eprintln!("{} step {step}/{total} {detail} ({rate:.0} steps/s)", self.label);
+                }
+            }
+        }
+
+        fn finish(&self) {
+            if self.tty && !self.quiet {
+                eprintln!();
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn train_cmd(
+        config: Option<&Path>,
+        set: &[String],
+        seed: Option<String>,
+        free: &[String],
+        steps: Option<String>,
+        backend: Backend,
+        out: &Path,
+        quiet: bool,
+    ) -> Result<i32, Fail> {
+        let settings = build_settings(config, set, seed, steps)?;
+        let free: Vec<_> =
+            free.iter().map(|f| train::parse_free(f)).collect::<Result<_, _>>().map_err(|e| input(e.to_string()))?;
+        match backend {
+            Backend::Cpu => {}
+            Backend::Auto => {
+                if !quiet {
+                    eprintln!("backend auto: training on the CPU because this build has no GPU backend yet");
+                }
+            }
+            Backend::Gpu => {
+                return Err(Fail(
+                    3,
+                    "backend gpu: this build has no GPU backend yet; use --backend cpu or auto".into(),
+                ));
+            }
+        }
+        let mut t = Trainer::with_free(settings, &free).map_err(|e| input(e.to_string()))?;
+        let total = t.total_steps();
+        let mut p = Progress::new("train", quiet);
+        let mut last_val = String::new();
+        while let Some(r) = t.step() {
+            if let Some(v) = r.val {
+                last_val = format!("val_error {:.2}%", v.val_error * 100.0);
+            }
+            p.update(r.step, total, &format!("loss {:.4} {last_val}", r.train_loss));
+        }
+        p.finish();
+        let m = Manifest::from_trainer(&t);
+        write_file(out, &m.to_json())?;
+        if let Some(s) = &t.stopped {
+            eprintln!("error: training stopped at {}", s.reason);
+            eprintln!("the manifest of the {} completed steps is in {}", t.step, out.display());
+            return Ok(1);
+        }
+        if !quiet {
+            eprintln!(
+                "done: {} steps, val_error {:.2}%, weights {}, level {}; manifest in {}",
+                t.step,
+                m.val_error * 100.0,
+                m.weights_hash,
+                m.level_granted.name(),
+                out.display()
+            );
+        }
+        Ok(0)
+    }
+
+    fn write_file(path: &Path, text: &str) -> Result<(), Fail> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| input(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        // Write beside and rename, so an interrupted write never leaves half a file.
+        let tmp = path.with_extension("tmp~");
+        std::fs::write(&tmp, text).map_err(|e| input(format!("cannot write {}: {e}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(|e| input(format!("cannot write {}: {e}", path.display())))
+    }
+
+    fn read_manifest(path: &Path) -> Result<Manifest, Fail> {
+        let text = std::fs::read_to_string(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))?;
+        Manifest::from_json(&text).map_err(|e| input(format!("{}: {e}", path.display())))
+    }
+
+    fn replay_cmd(path: &Path, quiet: bool) -> Result<i32, Fail> {
+        let m = read_manifest(path)?;
+        let mut p = Progress::new("replay", quiet);
+        let r = manifest::replay(&m, |s, total| p.update(s, total, ""))
+            .map_err(|e| input(format!("{}: {e}", path.display())))?;
+        p.finish();
+        for f in &r.facts {
+            println!("note: {} differs from the recording: recorded {}, here {}", f.field, f.a, f.b);
+        }
+        match r.outcome {
+            ReplayOutcome::Identical { steps } => {
+                println!(
+                    "identical: all {steps} steps reproduce the recorded hash chain (final weights {})",
+                    m.weights_hash
+                );
+                Ok(0)
+            }
+            ReplayOutcome::Diverged { step, recorded, replayed, recorded_loss, replayed_loss } => {
+                let h = |v: Option<reprolab::Hash64>| v.map_or("(none)".to_string(), |h| h.to_string());
+                let l =
+                    |v: Option<f32>| v.map_or("(none)".to_string(), |x| format!("{x} (bits 0x{:08x})", x.to_bits()));
+                println!("diverged at step {step}: recorded hash {}, replayed hash {}", h(recorded), h(replayed));
+                println!("  train loss at step {step}: recorded {}, replayed {}", l(recorded_loss), l(replayed_loss));
+                Ok(1)
+            }
+        }
+    }
+
+    fn diff_cmd(a: &Path, b: &Path, json: bool) -> Result<i32, Fail> {
+        let (ma, mb) = (read_manifest(a)?, read_manifest(b)?);
+        let d = manifest::diff(&ma, &mb);
+        if json {
+            println!("{}", serde_json::to_string_pretty(&d).expect("a diff serialises"));
+        } else if d.identical {
+            println!(
+                "identical: same configuration, seeds, data, backend and engine; hash chains equal over {} steps",
+                ma.steps_completed
+            );
+        } else {
+            println!("{} differences:", d.differences.len());
+            for x in &d.differences {
+                println!("  {}: {} vs {}", x.field, x.a, x.b);
+            }
+            match d.first_divergent_step {
+                Some(0) => println!("the runs part before the first step: their initial weights differ"),
+                Some(s) => println!("hash chains part at step {s}"),
+                None => println!("hash chains are equal over {} steps", ma.steps_completed),
+            }
+        }
+        Ok(if d.identical { 0 } else { 1 })
+    }
+
+    fn bench_cmd(seeds: &[u64], set: &[String], out: &Path) -> Result<i32, Fail> {
+        let mut rows = Vec::new();
+        println!("{:>5} {:>7} {:>9} {:>11} {:>10}", "seed", "steps", "seconds", "steps/s", "val_error");
+        for &seed in seeds {
+            let settings = build_settings(None, set, Some(seed.to_string()), None)?;
+            let mut t = Trainer::with_free(settings, &[]).map_err(|e| input(e.to_string()))?;
+            let start = Instant::now();
+            while t.step().is_some() {}
+            let secs = start.elapsed().as_secs_f64();
+            let m = Manifest::from_trainer(&t);
+            println!(
+                "{seed:>5} {:>7} {secs:>9.2} {:>11.0} {:>9.2}%",
+                t.step,
+                t.step as f64 / secs,
+                m.val_error * 100.0
+            );
+            rows.push(serde_json::json!({
+                "seed": seed, "steps": t.step, "seconds": secs, "steps_per_second": t.step as f64 / secs,
+                "val_error": m.val_error, "weights_hash": m.weights_hash.to_string(),
+            }));
+        }
+        let report = serde_json::json!({
+            "command": format!("reprolab bench --seeds {}", seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
+            "engine": reprolab::engine_version(),
+            "machine": reprolab::platform::user_agent(),
+            "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "config": Settings::default().entries(),
+            "runs": rows,
+        });
+        write_file(out, &(serde_json::to_string_pretty(&report).expect("serialises") + "\n"))?;
+        println!("saved to {}", out.display());
+        Ok(0)
+    }
+}

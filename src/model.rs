@@ -1,0 +1,443 @@
+//! The multilayer perceptron's maths: the CPU reference kernels, in the
+//! orders [`crate::spec`] fixes. Pure Rust, no GPU or JS types.
+//!
+//! The kernels are generic over [`Real`] so the gradient check can run the
+//! very same code in f64; training uses f32.
+
+use std::fmt::Debug;
+use std::ops::{Add, Div, Mul, Neg, Sub};
+
+use crate::config::Activation;
+
+/// The float type a kernel computes in. Transcendentals come from the pure
+/// Rust `libm` crate, so native and wasm builds give the same bits
+/// (DETERMINISM.md section 4).
+pub trait Real:
+    Copy
+    + Debug
+    + PartialOrd
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+{
+    const ZERO: Self;
+    const ONE: Self;
+    fn exp(self) -> Self;
+    fn ln(self) -> Self;
+    fn tanh(self) -> Self;
+    fn from_f32(v: f32) -> Self;
+    fn to_f64(self) -> f64;
+}
+
+impl Real for f32 {
+    const ZERO: f32 = 0.0;
+    const ONE: f32 = 1.0;
+    fn exp(self) -> f32 {
+        libm::expf(self)
+    }
+    fn ln(self) -> f32 {
+        libm::logf(self)
+    }
+    fn tanh(self) -> f32 {
+        libm::tanhf(self)
+    }
+    fn from_f32(v: f32) -> f32 {
+        v
+    }
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl Real for f64 {
+    const ZERO: f64 = 0.0;
+    const ONE: f64 = 1.0;
+    fn exp(self) -> f64 {
+        libm::exp(self)
+    }
+    fn ln(self) -> f64 {
+        libm::log(self)
+    }
+    fn tanh(self) -> f64 {
+        libm::tanh(self)
+    }
+    fn from_f32(v: f32) -> f64 {
+        f64::from(v)
+    }
+    fn to_f64(self) -> f64 {
+        self
+    }
+}
+
+/// One dense layer's place in the flat parameter buffer (layout in
+/// [`crate::spec`]: W row-major `[fan_in x fan_out]`, then b).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layer {
+    pub fan_in: usize,
+    pub fan_out: usize,
+    /// Offset of W.
+    pub w: usize,
+    /// Offset of b.
+    pub b: usize,
+}
+
+/// The network's shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub layers: Vec<Layer>,
+    pub activation: Activation,
+    pub n_params: usize,
+}
+
+impl Network {
+    /// A network `inputs -> hidden... -> classes`.
+    pub fn new(inputs: usize, hidden: &[usize], classes: usize, activation: Activation) -> Network {
+        let mut widths = vec![inputs];
+        widths.extend_from_slice(hidden);
+        widths.push(classes);
+        let mut layers = Vec::new();
+        let mut at = 0;
+        for pair in widths.windows(2) {
+            let (fan_in, fan_out) = (pair[0], pair[1]);
+            let w = at;
+            let b = w + fan_in * fan_out;
+            at = b + fan_out;
+            layers.push(Layer { fan_in, fan_out, w, b });
+        }
+        Network { layers, activation, n_params: at }
+    }
+
+    /// Number of hidden layers.
+    pub fn hidden_layers(&self) -> usize {
+        self.layers.len() - 1
+    }
+
+    /// Mask of which parameters are weights (decayed) rather than biases.
+    pub fn is_weight(&self, index: usize) -> bool {
+        self.layers.iter().any(|l| index >= l.w && index < l.b)
+    }
+}
+
+/// Dropout of one forward pass: per hidden layer, the keep mask of every
+/// (example, unit), row-major `[batch x width]`, and the scale of kept units.
+#[derive(Clone, Debug, Default)]
+pub struct Dropout {
+    pub masks: Vec<Vec<bool>>,
+    pub scale: f32,
+}
+
+/// Buffers of one forward and backward pass over a batch.
+#[derive(Clone, Debug)]
+pub struct Pass<T> {
+    pub batch: usize,
+    /// `acts[l]`: input of layer l, `[batch x fan_in]` (after dropout for
+    /// hidden layers).
+    pub acts: Vec<Vec<T>>,
+    /// `hidden[l]`: output of hidden layer l after the activation, before
+    /// dropout.
+    pub hidden: Vec<Vec<T>>,
+    /// Logits `[batch x classes]`, then the loss gradient with respect to them.
+    pub logits: Vec<T>,
+    /// Per-example loss.
+    pub losses: Vec<T>,
+    /// Gradient of every parameter (same layout as the parameters).
+    pub grads: Vec<T>,
+    delta: Vec<T>,
+    back: Vec<T>,
+}
+
+impl<T: Real> Pass<T> {
+    /// Buffers for `batch` examples through `net`.
+    pub fn new(net: &Network, batch: usize) -> Pass<T> {
+        let acts = net.layers.iter().map(|l| vec![T::ZERO; batch * l.fan_in]).collect();
+        let hidden = net.layers[..net.hidden_layers()].iter().map(|l| vec![T::ZERO; batch * l.fan_out]).collect();
+        let classes = net.layers.last().expect("a network has an output layer").fan_out;
+        Pass {
+            batch,
+            acts,
+            hidden,
+            logits: vec![T::ZERO; batch * classes],
+            losses: vec![T::ZERO; batch],
+            grads: vec![T::ZERO; net.n_params],
+            delta: Vec::new(),
+            back: Vec::new(),
+        }
+    }
+}
+
+/// `out[r][j] = (sum_k a[r][k] * w[k][j], k ascending) + b[j]`
+/// (spec: [`crate::spec::MATMUL_ORDER`]). Zero activations are skipped, which
+/// the spec shows cannot change a bit.
+pub fn matmul_bias<T: Real>(a: &[T], w: &[T], b: &[T], rows: usize, k: usize, n: usize, out: &mut [T]) {
+    for r in 0..rows {
+        let acc = &mut out[r * n..(r + 1) * n];
+        acc.fill(T::ZERO);
+        for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
+            if x == T::ZERO {
+                continue;
+            }
+            let wrow = &w[kk * n..(kk + 1) * n];
+            for (o, &wv) in acc.iter_mut().zip(wrow) {
+                *o = *o + x * wv;
+            }
+        }
+        for (o, &bv) in acc.iter_mut().zip(b) {
+            *o = *o + bv;
+        }
+    }
+}
+
+/// `dw[k][j] = sum_r a[r][k] * d[r][j]` and `db[j] = sum_r d[r][j]`, r ascending
+/// (spec: [`crate::spec::GRAD_ORDER`]).
+pub fn grad_weights<T: Real>(a: &[T], d: &[T], rows: usize, k: usize, n: usize, dw: &mut [T], db: &mut [T]) {
+    dw.fill(T::ZERO);
+    db.fill(T::ZERO);
+    for r in 0..rows {
+        let drow = &d[r * n..(r + 1) * n];
+        for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
+            if x == T::ZERO {
+                continue;
+            }
+            for (g, &dv) in dw[kk * n..(kk + 1) * n].iter_mut().zip(drow) {
+                *g = *g + x * dv;
+            }
+        }
+        for (g, &dv) in db.iter_mut().zip(drow) {
+            *g = *g + dv;
+        }
+    }
+}
+
+/// `g[r][k] = sum_j d[r][j] * w[k][j]`, j ascending
+/// (spec: [`crate::spec::BACKPROP_ORDER`]).
+pub fn backprop<T: Real>(d: &[T], w: &[T], rows: usize, k: usize, n: usize, g: &mut [T]) {
+    for r in 0..rows {
+        let drow = &d[r * n..(r + 1) * n];
+        for kk in 0..k {
+            let mut acc = T::ZERO;
+            for (&dv, &wv) in drow.iter().zip(&w[kk * n..(kk + 1) * n]) {
+                acc = acc + dv * wv;
+            }
+            g[r * k + kk] = acc;
+        }
+    }
+}
+
+/// Softmax cross-entropy of each row; replaces the logits by the gradient
+/// `(p - onehot) * inv_batch` when `grad_scale` is given
+/// (spec: [`crate::spec::SOFTMAX_ORDER`]). Returns nothing; per-row losses go
+/// to `losses`.
+pub fn softmax_xent<T: Real>(logits: &mut [T], labels: &[u8], classes: usize, grad_scale: Option<T>, losses: &mut [T]) {
+    for (r, row) in logits.chunks_exact_mut(classes).enumerate() {
+        let mut m = row[0];
+        for &z in &row[1..] {
+            if z > m {
+                m = z;
+            }
+        }
+        let y = labels[r] as usize;
+        let zy = row[y];
+        let mut s = T::ZERO;
+        for z in row.iter_mut() {
+            *z = (*z - m).exp();
+            s = s + *z;
+        }
+        losses[r] = s.ln() - (zy - m);
+        if let Some(scale) = grad_scale {
+            for (c, z) in row.iter_mut().enumerate() {
+                let p = *z / s;
+                let t = if c == y { p - T::ONE } else { p };
+                *z = t * scale;
+            }
+        }
+    }
+}
+
+/// The index of the first maximal logit of each row.
+pub fn argmax_rows<T: Real>(logits: &[T], classes: usize) -> impl Iterator<Item = usize> + '_ {
+    logits.chunks_exact(classes).map(|row| {
+        let mut best = 0;
+        for (c, &z) in row.iter().enumerate() {
+            if z > row[best] {
+                best = c;
+            }
+        }
+        best
+    })
+}
+
+fn activate<T: Real>(act: Activation, z: T) -> T {
+    match act {
+        Activation::Relu => {
+            if z > T::ZERO {
+                z
+            } else {
+                T::ZERO
+            }
+        }
+        Activation::Tanh => z.tanh(),
+    }
+}
+
+/// Gradient through the activation, from its output `h`: ReLU passes `g` where
+/// `h > 0` and gives +0.0 elsewhere; tanh gives `g * (1 - h * h)`.
+fn activate_back<T: Real>(act: Activation, h: T, g: T) -> T {
+    match act {
+        Activation::Relu => {
+            if h > T::ZERO {
+                g
+            } else {
+                T::ZERO
+            }
+        }
+        Activation::Tanh => g * (T::ONE - h * h),
+    }
+}
+
+/// Forward pass over `pass.acts[0]` (already filled): hidden layers, dropout
+/// (kept: `h * scale`, dropped: +0.0), output logits.
+pub fn forward<T: Real>(net: &Network, params: &[T], dropout: Option<&Dropout>, pass: &mut Pass<T>) {
+    let rows = pass.batch;
+    let last = net.layers.len() - 1;
+    for (l, layer) in net.layers.iter().enumerate() {
+        let w = &params[layer.w..layer.b];
+        let b = &params[layer.b..layer.b + layer.fan_out];
+        if l == last {
+            matmul_bias(&pass.acts[l], w, b, rows, layer.fan_in, layer.fan_out, &mut pass.logits);
+            continue;
+        }
+        let (before, after) = pass.acts.split_at_mut(l + 1);
+        let h = &mut pass.hidden[l];
+        matmul_bias(&before[l], w, b, rows, layer.fan_in, layer.fan_out, h);
+        for v in h.iter_mut() {
+            *v = activate(net.activation, *v);
+        }
+        let next = &mut after[0];
+        match dropout {
+            Some(d) => {
+                let scale = T::from_f32(d.scale);
+                for ((o, &hv), &keep) in next.iter_mut().zip(h.iter()).zip(&d.masks[l]) {
+                    *o = if keep { hv * scale } else { T::ZERO };
+                }
+            }
+            None => next.copy_from_slice(h),
+        }
+    }
+}
+
+/// Loss and gradients of one batch: forward, softmax cross-entropy, backward.
+/// Returns the batch loss `(sum_r loss[r]) * inv_batch`; gradients land in
+/// `pass.grads`.
+pub fn loss_and_grads<T: Real>(
+    net: &Network,
+    params: &[T],
+    labels: &[u8],
+    dropout: Option<&Dropout>,
+    inv_batch: T,
+    pass: &mut Pass<T>,
+) -> T {
+    forward(net, params, dropout, pass);
+    let rows = pass.batch;
+    let classes = net.layers[net.layers.len() - 1].fan_out;
+    softmax_xent(&mut pass.logits, labels, classes, Some(inv_batch), &mut pass.losses);
+    let mut total = T::ZERO;
+    for &l in &pass.losses {
+        total = total + l;
+    }
+    let loss = total * inv_batch;
+
+    pass.delta.clear();
+    pass.delta.extend_from_slice(&pass.logits);
+    for (l, layer) in net.layers.iter().enumerate().rev() {
+        let (gw, rest) = pass.grads[layer.w..].split_at_mut(layer.b - layer.w);
+        let gb = &mut rest[..layer.fan_out];
+        grad_weights(&pass.acts[l], &pass.delta, rows, layer.fan_in, layer.fan_out, gw, gb);
+        if l == 0 {
+            break;
+        }
+        pass.back.resize(rows * layer.fan_in, T::ZERO);
+        backprop(&pass.delta, &params[layer.w..layer.b], rows, layer.fan_in, layer.fan_out, &mut pass.back);
+        let h = &pass.hidden[l - 1];
+        let scale = dropout.map(|d| (T::from_f32(d.scale), &d.masks[l - 1]));
+        pass.delta.clear();
+        for (i, (&g, &hv)) in pass.back.iter().zip(h).enumerate() {
+            let g = match scale {
+                Some((s, mask)) => {
+                    if mask[i] {
+                        g * s
+                    } else {
+                        T::ZERO
+                    }
+                }
+                None => g,
+            };
+            pass.delta.push(activate_back(net.activation, hv, g));
+        }
+    }
+    loss
+}
+
+/// SGD with momentum and weight decay, per parameter
+/// (spec: [`crate::spec::OPTIMIZER_ORDER`]).
+pub fn sgd_update(
+    net: &Network,
+    params: &mut [f32],
+    velocity: &mut [f32],
+    grads: &[f32],
+    learning_rate: f32,
+    momentum: f32,
+    weight_decay: f32,
+) {
+    for layer in &net.layers {
+        for i in layer.w..layer.b {
+            let g = grads[i] + weight_decay * params[i];
+            velocity[i] = momentum * velocity[i] + g;
+            params[i] = params[i] - learning_rate * velocity[i];
+        }
+        for i in layer.b..layer.b + layer.fan_out {
+            velocity[i] = momentum * velocity[i] + grads[i];
+            params[i] = params[i] - learning_rate * velocity[i];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_contiguous() {
+        let net = Network::new(64, &[128, 32], 10, Activation::Relu);
+        assert_eq!(net.n_params, 64 * 128 + 128 + 128 * 32 + 32 + 32 * 10 + 10);
+        assert_eq!(net.layers[1].w, 64 * 128 + 128);
+        assert!(net.is_weight(0) && !net.is_weight(64 * 128));
+    }
+
+    #[test]
+    fn matmul_is_a_k_ascending_sum() {
+        // Values chosen so that another order gives other bits.
+        let a = [1.0e8f32, 1.0, -1.0e8, 1.0];
+        let w = [1.0f32, 1.0, 1.0, 1.0];
+        let mut out = [0.0f32];
+        matmul_bias(&a, &w, &[0.0], 1, 4, 1, &mut out);
+        let mut expect = 0.0f32;
+        for v in a {
+            expect += v;
+        }
+        assert_eq!(out[0].to_bits(), expect.to_bits());
+        assert_eq!(out[0], 1.0); // (((1e8 + 1) - 1e8) + 1) in f32
+    }
+
+    #[test]
+    fn softmax_gradient_sums_to_zero_per_row() {
+        let mut z = vec![1.0f64, 2.0, 3.0, -1.0, 0.0, 5.0];
+        let mut losses = vec![0.0; 2];
+        softmax_xent(&mut z, &[2, 0], 3, Some(1.0), &mut losses);
+        for row in z.chunks(3) {
+            assert!(row.iter().sum::<f64>().abs() < 1e-12);
+        }
+        assert!(losses.iter().all(|l| *l > 0.0));
+    }
+}

@@ -1,0 +1,246 @@
+//! The command-line tool end to end: train, replay, diff, and the refusals
+//! (exit status 2, one line, never a panic).
+#![cfg(not(target_arch = "wasm32"))]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use reprolab::Manifest;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_reprolab"))
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("reprolab-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn train(out: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["train", "--quiet", "--steps", "40", "--out", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+fn no_panic(o: &Output) {
+    let t = text(o);
+    assert!(!t.contains("panicked"), "panic: {t}");
+}
+
+#[test]
+fn train_writes_a_complete_manifest() {
+    let out = tmp("full.json");
+    let o = train(&out, &["--set", "learning_rate=0.04", "--seed", "3"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    for key in [
+        "val_error",
+        "val_error_curve",
+        "train_loss",
+        "weights_hash",
+        "hash_chain",
+        "seeds",
+        "config",
+        "data_fingerprint",
+        "backend",
+        "level_granted",
+        "engine_version",
+        "manifest_version",
+        "checksum",
+    ] {
+        assert!(v.get(key).is_some(), "manifest lacks {key}");
+    }
+    assert_eq!(v["backend"], "cpu");
+    assert_eq!(v["train_loss"].as_array().unwrap().len(), 40);
+    assert_eq!(v["hash_chain"].as_array().unwrap().len(), 40);
+    let e = v["val_error"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&e));
+    assert_eq!(v["config"]["learning_rate"]["source"], "override");
+    assert_eq!(v["config"]["learning_rate"]["value"], 0.04);
+    assert_eq!(v["config"]["seed"]["value"], 3);
+    assert_eq!(v["config"]["momentum"]["source"], "default");
+    assert_eq!(v["seeds"]["init"], "3");
+    assert_eq!(v["level_granted"], "run-to-run");
+    assert_eq!(v["data_fingerprint"], reprolab::data::DIGITS_V1_SHA256);
+}
+
+#[test]
+fn config_file_values_are_recorded_as_config() {
+    let cfg = tmp("cfg.json");
+    std::fs::write(&cfg, r#"{"version": 1, "hidden": "32,16", "activation": "tanh"}"#).unwrap();
+    let out = tmp("cfg-run.json");
+    let o = train(&out, &["--config", cfg.to_str().unwrap(), "--set", "hidden=24"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(m.config["hidden"].value, "24");
+    assert_eq!(m.config["hidden"].source, reprolab::Origin::Override);
+    assert_eq!(m.config["activation"].source, reprolab::Origin::Config);
+}
+
+#[test]
+fn replay_says_identical_and_diff_says_identical() {
+    let (a, b) = (tmp("ra.json"), tmp("rb.json"));
+    assert_eq!(train(&a, &[]).status.code(), Some(0));
+    assert_eq!(train(&b, &[]).status.code(), Some(0));
+    let o = run(&["replay", "--quiet", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("identical"));
+    let o = run(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("identical"));
+    let o = run(&["diff", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["identical"], true);
+    assert_eq!(v["first_divergent_step"], serde_json::Value::Null);
+    assert_eq!(v["differences"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn free_runs_replay_identically_from_their_record() {
+    let a = tmp("free.json");
+    assert_eq!(train(&a, &["--free", "init", "--free", "dropout"]).status.code(), Some(0));
+    let m = Manifest::from_json(&std::fs::read_to_string(&a).unwrap()).unwrap();
+    assert_eq!(m.free, vec!["init", "dropout"]);
+    assert_eq!(m.level_granted, reprolab::DeterminismLevel::None);
+    let o = run(&["replay", "--quiet", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn diff_names_differences_and_the_first_divergent_step() {
+    let (a, b) = (tmp("da.json"), tmp("db.json"));
+    assert_eq!(train(&a, &[]).status.code(), Some(0));
+    assert_eq!(train(&b, &["--free", "shuffle", "--set", "momentum=0.8"]).status.code(), Some(0));
+    let o = run(&["diff", "--json", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["identical"], false);
+    assert_eq!(v["first_divergent_step"], 1);
+    let fields: Vec<&str> = v["differences"].as_array().unwrap().iter().map(|d| d["field"].as_str().unwrap()).collect();
+    for f in ["config.momentum", "config.momentum.source", "seeds.shuffle", "free", "level_granted"] {
+        assert!(fields.contains(&f), "diff misses {f}: {fields:?}");
+    }
+    assert!(!fields.contains(&"seeds.init"), "{fields:?}");
+    let o = run(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    let t = text(&o);
+    assert!(!t.contains("identical"), "{t}");
+    assert!(t.contains("hash chains part at step 1"), "{t}");
+}
+
+#[test]
+fn replay_reports_the_first_divergent_step() {
+    let a = tmp("div.json");
+    assert_eq!(train(&a, &[]).status.code(), Some(0));
+    let mut m = Manifest::from_json(&std::fs::read_to_string(&a).unwrap()).unwrap();
+    // A valid manifest (resealed) whose record parts from what this engine computes at step 17.
+    m.hash_chain[16] = reprolab::Hash64::from_u64(m.hash_chain[16].to_u64() ^ 1);
+    m.seal();
+    let b = tmp("div-edited.json");
+    std::fs::write(&b, m.to_json()).unwrap();
+    let o = run(&["replay", "--quiet", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("diverged at step 17"), "{t}");
+    assert!(t.contains(&m.hash_chain[16].to_string()), "the recorded value is not shown: {t}");
+}
+
+#[test]
+fn unreadable_manifests_exit_2() {
+    let a = tmp("good.json");
+    assert_eq!(train(&a, &[]).status.code(), Some(0));
+    let good = std::fs::read_to_string(&a).unwrap();
+    // Someone "fixes" the learning rate in the record by hand.
+    let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+    v["config"]["learning_rate"]["value"] = serde_json::json!(0.5);
+    let edited = serde_json::to_string_pretty(&v).unwrap();
+    let cases = [
+        ("truncated", good[..good.len() / 2].to_string(), "truncated"),
+        ("edited", edited.clone(), "edited"),
+        ("version", good.replacen("\"manifest_version\": 1", "\"manifest_version\": 99", 1), "version 99"),
+        ("empty", String::new(), "invalid JSON"),
+        ("not-object", "[1, 2]".to_string(), "expected a JSON object"),
+    ];
+    for (name, content, needle) in cases {
+        assert_ne!(content, good, "{name}: the test did not change the manifest");
+        let p = tmp(&format!("bad-{name}.json"));
+        std::fs::write(&p, &content).unwrap();
+        for args in [vec!["replay", p.to_str().unwrap()], vec!["diff", a.to_str().unwrap(), p.to_str().unwrap()]] {
+            let o = run(&args);
+            assert_eq!(o.status.code(), Some(2), "{name} {args:?}: {}", text(&o));
+            no_panic(&o);
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(err.trim_end().lines().count(), 1, "{name}: not one line: {err}");
+            assert!(err.contains(needle), "{name}: {err}");
+        }
+    }
+    let o = run(&["replay", tmp("missing.json").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn invalid_settings_exit_2_with_the_field_named() {
+    let out = tmp("never.json");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--set", "hidden=0"], "hidden"),
+        (&["--set", "hidden=64,0"], "hidden"),
+        (&["--set", "learning_rate=-1"], "learning_rate"),
+        (&["--set", "learning_rate=NaN"], "learning_rate"),
+        (&["--set", "dropout=1"], "dropout"),
+        (&["--set", "dropout=-0.5"], "dropout"),
+        (&["--set", "batch_size=100000"], "batch_size"),
+        (&["--set", "momentum=nan"], "momentum"),
+        (&["--set", "colour=blue"], "colour"),
+        (&["--set", "nonsense"], "nonsense"),
+        (&["--seed", "-3"], "seed"),
+        (&["--free", "everything"], "free"),
+        (&["--set", "steps=0"], "steps"),
+        (&["--set", "val_fraction=0.9999"], "val_fraction"),
+    ];
+    for (args, field) in cases {
+        let o = train(&out, args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        no_panic(&o);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+        assert!(err.contains(&format!("{field}:")), "{args:?}: the message does not name {field}: {err}");
+    }
+    assert!(!out.exists(), "a refused run wrote a manifest");
+    let cfg = tmp("bad-cfg.json");
+    std::fs::write(&cfg, r#"{"learning_rate": "fast"}"#).unwrap();
+    let o = train(&out, &["--config", cfg.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("learning_rate:"));
+}
+
+#[test]
+fn a_diverging_run_stops_names_the_step_and_keeps_its_manifest() {
+    let out = tmp("nan.json");
+    let o = train(&out, &["--set", "learning_rate=100000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    no_panic(&o);
+    let t = text(&o);
+    assert!(t.contains("learning rate"), "{t}");
+    let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let s = m.stopped.clone().expect("the manifest records the stop");
+    assert!(t.contains(&format!("step {}", s.step)), "{t}");
+    assert_eq!(m.steps_completed, s.step - 1);
+    // Replaying a stopped run reproduces the stop.
+    let o = run(&["replay", "--quiet", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn strict_gpu_backend_exits_3_until_it_exists() {
+    let o = train(&tmp("gpu.json"), &["--backend", "gpu"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    no_panic(&o);
+}

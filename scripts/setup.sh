@@ -17,19 +17,18 @@ WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); p
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
 
-# 1. Debian packages: browsers with WebGPU, their drivers, lavapipe, wasm-opt.
+# 1. Debian packages: browsers with WebGPU (and their WebDriver), Mesa's lavapipe.
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v firefox-esr >/dev/null 2>&1 || need_apt+=(firefox-esr)
-command -v wasm-opt >/dev/null 2>&1 || need_apt+=(binaryen)
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || need_apt+=(mesa-vulkan-drivers)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  log "browsers, drivers and wasm-opt already installed"
+  log "browsers and drivers already installed"
 fi
 
 # 2. Rust target for the browser build.
@@ -58,5 +57,12 @@ if command -v geckodriver >/dev/null 2>&1; then
 else
   log "cargo install geckodriver (about 3 minutes)"
   cargo install -q geckodriver
+fi
+# 4. npm packages of the page tests (playwright-core drives the system Chromium).
+if [ -d node_modules/playwright-core ]; then
+  log "npm packages already installed"
+else
+  log "npm ci"
+  npm ci --no-audit --no-fund --silent
 fi
 log "toolchain ready"

@@ -336,7 +336,6 @@ mod cli {
                 println!("  {}: {} vs {}", x.field, x.a, x.b);
             }
             match d.first_divergent_step {
-                Some(0) => println!("the runs part before the first step: their initial weights differ"),
                 Some(s) => println!("hash chains part at step {s}"),
                 None => println!("hash chains are equal over {} steps", ma.steps_completed),
             }
@@ -346,6 +345,7 @@ mod cli {
 
     fn bench_cmd(seeds: &[u64], set: &[String], out: &Path) -> Result<i32, Fail> {
         let mut rows = Vec::new();
+        let used = build_settings(None, set, None, None)?;
         println!("{:>5} {:>7} {:>9} {:>11} {:>10}", "seed", "steps", "seconds", "steps/s", "val_error");
         for &seed in seeds {
             let settings = build_settings(None, set, Some(seed.to_string()), None)?;
@@ -366,11 +366,11 @@ mod cli {
             }));
         }
         let report = serde_json::json!({
-            "command": format!("reprolab bench --seeds {}", seeds.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",")),
+            "command": std::iter::once("reprolab".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" "),
             "engine": reprolab::engine_version(),
             "machine": reprolab::platform::user_agent(),
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            "config": Settings::default().entries(),
+            "config": used.entries(),
             "runs": rows,
         });
         write_file(out, &(serde_json::to_string_pretty(&report).expect("serialises") + "\n"))?;

@@ -285,12 +285,13 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     push("user_agent".into(), js(&a.user_agent), js(&b.user_agent));
     push("steps_completed".into(), js(&a.steps_completed), js(&b.steps_completed));
     push("stopped".into(), js(&a.stopped), js(&b.stopped));
-    let first = first_divergence(&a.hash_chain, &b.hash_chain)
-        .or_else(|| (a.initial_weights_hash != b.initial_weights_hash).then_some(0));
+    // The first link already covers the initial weights (chain genesis), so
+    // runs whose initialisation differs part at step 1.
+    let first = first_divergence(&a.hash_chain, &b.hash_chain);
     if a.initial_weights_hash != b.initial_weights_hash {
         push("initial_weights_hash".into(), js(&a.initial_weights_hash), js(&b.initial_weights_hash));
     }
-    if let Some(step) = first.filter(|s| *s >= 1) {
+    if let Some(step) = first {
         let at = |m: &Manifest| m.hash_chain.get(step - 1).map_or(Value::Null, |h| Value::from(h.to_string()));
         push(format!("hash_chain[step {step}]"), at(a), at(b));
     }

@@ -394,11 +394,11 @@ pub fn sgd_update(
         for i in layer.w..layer.b {
             let g = grads[i] + weight_decay * params[i];
             velocity[i] = momentum * velocity[i] + g;
-            params[i] = params[i] - learning_rate * velocity[i];
+            params[i] -= learning_rate * velocity[i];
         }
         for i in layer.b..layer.b + layer.fan_out {
             velocity[i] = momentum * velocity[i] + grads[i];
-            params[i] = params[i] - learning_rate * velocity[i];
+            params[i] -= learning_rate * velocity[i];
         }
     }
 }

@@ -1,0 +1,49 @@
+# Entry point. `make demo` builds and serves the page; `make test` runs every
+# test. Both install what they need first (scripts/setup.sh), skipping what is
+# already there.
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
+
+.PHONY: demo test setup build-web bench lint test-native test-browsers test-page clean
+
+setup:
+	@scripts/setup.sh
+
+## Build the wasm for the page (www/pkg/).
+build-web: setup
+	$(WASM_PACK_BUILD)
+
+## Build and serve the demo on 127.0.0.1 (prints its address; Ctrl-C stops).
+demo: build-web
+	@python3 scripts/serve.py
+
+## Every test: format, lints (native and wasm32), native tests, browser tests
+## (Chromium and Firefox, headless), and the page's smoke test.
+test: setup lint test-native test-browsers test-page
+	@echo "make test: all passed"
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --all-targets --locked -- -D warnings
+	cargo clippy --lib --tests --target wasm32-unknown-unknown --locked -- -D warnings
+
+test-native:
+	cargo test --release --locked
+
+test-browsers:
+	wasm-pack test --headless --release --chrome --chromedriver /usr/bin/chromedriver
+	wasm-pack test --headless --release --firefox
+
+test-page: build-web
+	node tests/page/smoke.mjs
+
+## Train the defaults for seeds 1-5; prints and saves bench/results.json.
+bench:
+	cargo run --release --locked -- bench --seeds 1,2,3,4,5 --out bench/results.json
+
+clean:
+	cargo clean
+	rm -rf www/pkg node_modules

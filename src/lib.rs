@@ -7,8 +7,10 @@
 //! only) owns every JavaScript export; [`platform`] is the little that
 //! differs between native and wasm.
 
+pub mod chacha;
 pub mod config;
 pub mod data;
+pub mod gpu;
 pub mod hash;
 pub mod manifest;
 pub mod model;

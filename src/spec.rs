@@ -192,3 +192,29 @@ impl DeterminismLevel {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// GPU (src/gpu.rs and shaders/)
+// ---------------------------------------------------------------------------
+
+/// Threads per workgroup of the one-dimensional kernels.
+pub const GPU_WG: u32 = 64;
+/// Side of the square workgroups (and tiles) of the matrix kernels.
+pub const GPU_TILE: u32 = 16;
+/// Most workgroups along x in one dispatch; larger 1-D dispatches spill into y.
+pub const GPU_MAX_GROUPS_X: u32 = 65_535;
+/// Steps between two read-backs of the metrics, hashes and weights: losses
+/// and hash-chain links of up to this many steps wait in rings on the GPU.
+pub const GPU_READBACK_STEPS: usize = 64;
+/// Rows per partial sum of the non-deterministic (atomic) weight gradient:
+/// the default batch of 32 gives 8 partial sums per output racing to add.
+pub const GPU_ATOMIC_CHUNK_ROWS: u32 = 4;
+
+/// How the GPU reduces: the fixed order above, or float atomics whose order
+/// follows the scheduler (the "GPU reduction order" switch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuReduction {
+    Fixed,
+    Atomic,
+}

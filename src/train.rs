@@ -88,7 +88,8 @@ pub struct Trainer {
     /// Steps completed.
     pub step: usize,
     pub initial_hash: Hash64,
-    chain_head: Hash64,
+    /// The last link of the chain (the genesis link before any step).
+    pub chain_head: Hash64,
     pub hash_chain: Vec<Hash64>,
     pub train_loss: Vec<f32>,
     pub val_curve: Vec<ValPoint>,
@@ -206,6 +207,32 @@ impl Trainer {
     /// Whether a setting came from the code's defaults.
     pub fn origin(&self, key: &str) -> Origin {
         self.settings.origins.get(key).copied().unwrap_or(Origin::Default)
+    }
+
+    /// Steps per epoch (the last partial batch of an epoch is dropped).
+    pub fn steps_per_epoch(&self) -> usize {
+        self.train_idx.len() / self.settings.config.batch_size
+    }
+
+    /// The data-set row of every training example in epoch `epoch`'s order
+    /// (what the GPU gathers its batches from).
+    pub fn epoch_rows(&mut self, epoch: usize) -> Vec<u32> {
+        let order = permutation(&mut self.shuffle, spec::EPOCH_STREAM_BASE + epoch as u64, self.train_idx.len());
+        order.iter().map(|&p| self.train_idx[p as usize]).collect()
+    }
+
+    /// The dropout keep threshold and scale (spec: [`spec::DROPOUT_LAYER_SHIFT`]),
+    /// or `None` without dropout.
+    pub fn dropout_params(&self) -> Option<(u32, f32)> {
+        self.dropout.as_ref().map(|d| (self.dropout_threshold, d.scale))
+    }
+
+    /// Records a step computed elsewhere (the GPU): its loss and hashes.
+    pub fn record_step(&mut self, loss: f32, link: Hash64) {
+        self.train_loss.push(loss);
+        self.hash_chain.push(link);
+        self.chain_head = link;
+        self.step += 1;
     }
 
     fn batch_indices(&mut self, t: usize) -> &[u32] {

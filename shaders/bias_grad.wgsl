@@ -1,0 +1,17 @@
+// bias_grad.wgsl: bias gradient db[j] = sum_r d[r][j], rows ascending.
+// Spec: GRAD_ORDER. Bindings: 0 dims (rows, n, off_b = offset of db in
+// grads), 1 d [rows*n], 2 grads. Workgroup: WG, one thread per j.
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<storage, read> d: array<f32>;
+@group(0) @binding(2) var<storage, read_write> grads: array<f32>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x + gid.y * WG * MAX_GROUPS_X;
+    if (j >= dims.n) { return; }
+    var acc = 0.0;
+    for (var r = 0u; r < dims.rows; r = r + 1u) {
+        acc = acc + d[r * dims.n + j];
+    }
+    grads[dims.off_b + j] = acc;
+}

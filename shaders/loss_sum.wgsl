@@ -1,0 +1,17 @@
+// loss_sum.wgsl: the batch loss, (sum of per-row losses, rows ascending) * f0
+// (f0 = 1 / batch), written to the loss ring at the step's slot.
+// Spec: LOSS_ORDER. One thread: a sequential sum is the fixed order.
+// Bindings: 0 dims (rows, f0), 1 step (slot), 2 losses [rows], 3 loss_ring [K].
+@group(0) @binding(0) var<uniform> dims: Dims;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> losses: array<f32>;
+@group(0) @binding(3) var<storage, read_write> loss_ring: array<f32>;
+
+@compute @workgroup_size(1)
+fn main() {
+    var s = 0.0;
+    for (var r = 0u; r < dims.rows; r = r + 1u) {
+        s = s + losses[r];
+    }
+    loss_ring[step.slot] = s * dims.f0;
+}

@@ -1,0 +1,154 @@
+//! The GPU backend against the CPU engine, natively (lavapipe here; set
+//! VK_ICD_FILENAMES to run it on SwiftShader). These tests FAIL, never skip,
+//! when no adapter is found: `make test` installs lavapipe.
+//!
+//! Bitwise where the arithmetic is fully specified (dropout masks, hashes);
+//! a reported maximum ULP distance for float kernels; run-to-run identity of
+//! whole training runs; the learning bar.
+#![cfg(not(target_arch = "wasm32"))]
+
+use reprolab::gpu::{probe, Gpu, GpuTrainer};
+use reprolab::hash::{chain_link, weights_hash};
+use reprolab::manifest::first_divergence;
+use reprolab::model;
+use reprolab::rng::{stream_key, Stream, StreamRng};
+use reprolab::spec::GpuReduction;
+use reprolab::{Origin, Settings, Trainer};
+
+fn gpu() -> Gpu {
+    match pollster::block_on(Gpu::open()) {
+        Ok(g) => {
+            eprintln!("GPU: {:?}", g.adapter);
+            g
+        }
+        Err(e) => panic!("no GPU for the GPU tests ({e}); install mesa-vulkan-drivers (lavapipe): make test does"),
+    }
+}
+
+fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
+    let mut r = StreamRng::new(Stream::Data, seed);
+    let r = r.reader(0, 0);
+    (0..n).map(|_| (r.unit_f32() * 2.0 - 1.0) * scale).collect()
+}
+
+fn ulps(a: f32, b: f32) -> u32 {
+    let key = |x: f32| {
+        let i = x.to_bits() as i32;
+        if i < 0 {
+            i32::MIN - i
+        } else {
+            i
+        }
+    };
+    (key(a) as i64 - key(b) as i64).unsigned_abs() as u32
+}
+
+/// Shapes: 1, the workgroup/tile size, one off it, and many workgroups.
+const SHAPES: [(usize, usize, usize); 6] =
+    [(1, 1, 1), (16, 16, 16), (17, 15, 17), (64, 64, 10), (33, 130, 65), (200, 64, 128)];
+
+#[test]
+fn dropout_masks_equal_the_cpu_bit_for_bit() {
+    let g = gpu();
+    for (seed, step, layer, rows, width, p) in [
+        (1u64, 0u32, 0u32, 1usize, 1usize, 0.5f64),
+        (1, 7, 0, 32, 128, 0.1),
+        (9, 1234, 2, 17, 33, 0.3),
+        (3, 5, 1, 64, 257, 0.9),
+    ] {
+        let key = reprolab::chacha::key_words(&stream_key(Stream::Dropout, seed));
+        let threshold = (p * 4_294_967_296.0).round() as u32;
+        let got = pollster::block_on(probe::dropout_masks(&g, key, step, layer, rows, width, threshold)).unwrap();
+        let mut words = vec![0u32; rows * width];
+        StreamRng::new(Stream::Dropout, seed).fill_words(((layer as u64) << 40) | step as u64, 0, &mut words);
+        for (i, (gm, w)) in got.iter().zip(&words).enumerate() {
+            let want = u32::from(*w >= threshold);
+            assert_eq!(*gm, want, "seed {seed} step {step} layer {layer}: first mismatch at element {i}");
+        }
+    }
+}
+
+#[test]
+fn gpu_weight_hash_equals_the_cpu_hash() {
+    let g = gpu();
+    for n in [1usize, 1023, 1024, 1025, 9610, 70_000] {
+        let params = random(n as u64, n, 3.0);
+        let got = pollster::block_on(probe::weights_hash(&g, &params)).unwrap();
+        assert_eq!(got, weights_hash(&params), "{n} words");
+    }
+}
+
+#[test]
+fn float_kernels_against_the_cpu_report_ulp_distance() {
+    let g = gpu();
+    for (rows, k, n) in SHAPES {
+        let a = random(1, rows * k, 1.0);
+        let w = random(2, k * n, 1.0);
+        let d = random(3, rows * n, 1.0);
+        let mut cpu = vec![0.0f32; rows * n];
+        model::matmul_bias(&a, &w, &vec![0.0; n], rows, k, n, &mut cpu);
+        let gpu_mm = pollster::block_on(probe::matmul(&g, &a, &w, rows, k, n)).unwrap();
+        let mut cpu_gw = vec![0.0f32; k * n];
+        let mut cpu_gb = vec![0.0f32; n];
+        model::grad_weights(&a, &d, rows, k, n, &mut cpu_gw, &mut cpu_gb);
+        let gpu_gw = pollster::block_on(probe::matmul_grad(&g, &a, &d, rows, k, n, GpuReduction::Fixed)).unwrap();
+        let mut cpu_bp = vec![0.0f32; rows * k];
+        model::backprop(&d, &w, rows, k, n, &mut cpu_bp);
+        let gpu_bp = pollster::block_on(probe::backprop(&g, &d, &w, rows, k, n)).unwrap();
+        let max = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| ulps(*a, *b)).max().unwrap_or(0);
+        let (u1, u2, u3) = (max(&cpu, &gpu_mm), max(&cpu_gw, &gpu_gw), max(&cpu_bp, &gpu_bp));
+        eprintln!("shape rows={rows} k={k} n={n}: max ULP vs CPU: matmul {u1}, grad {u2}, backprop {u3}");
+        // The order is the CPU's; only fusion or rounding differences remain.
+        for (name, u) in [("matmul", u1), ("grad", u2), ("backprop", u3)] {
+            assert!(u <= 64, "{name} at {rows}x{k}x{n}: {u} ULP from the CPU: the summation order is off");
+        }
+    }
+}
+
+fn settings(steps: usize) -> Settings {
+    let mut s = Settings::default();
+    s.set("steps", &steps.to_string(), Origin::Override).unwrap();
+    s
+}
+
+fn gpu_run(steps: usize, reduction: GpuReduction) -> GpuTrainer {
+    let cpu = Trainer::with_free(settings(steps), &[]).unwrap();
+    let mut t = GpuTrainer::new(gpu(), cpu, reduction).unwrap();
+    pollster::block_on(t.run(usize::MAX)).unwrap();
+    assert_eq!(t.step(), steps);
+    t
+}
+
+#[test]
+fn pinned_gpu_runs_are_identical_three_times() {
+    let runs: Vec<GpuTrainer> = (0..3).map(|_| gpu_run(150, GpuReduction::Fixed)).collect();
+    for (i, r) in runs.iter().enumerate().skip(1) {
+        if let Some(step) = first_divergence(&runs[0].cpu.hash_chain, &r.cpu.hash_chain) {
+            panic!("run {i} parts from run 0 at step {step}");
+        }
+    }
+    // The GPU's own hash of its weights (in the last link) equals the CPU's
+    // hash function applied to the weights read back.
+    let t = &runs[0];
+    let n = t.cpu.hash_chain.len();
+    let gpu_params = pollster::block_on(t.read_params()).unwrap();
+    assert_eq!(
+        gpu_params.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        t.cpu.params.iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    );
+    assert_eq!(chain_link(t.cpu.hash_chain[n - 2], weights_hash(&gpu_params)), t.cpu.hash_chain[n - 1]);
+}
+
+#[test]
+fn gpu_training_reaches_the_cpu_bar() {
+    let t = gpu_run(1500, GpuReduction::Fixed);
+    let v = t.cpu.val_curve.last().unwrap();
+    let cpu = t.cpu.evaluate();
+    eprintln!(
+        "GPU run: val_error {:.2}% (GPU metric), {:.2}% (CPU evaluation of the GPU weights)",
+        v.val_error * 100.0,
+        cpu.val_error * 100.0
+    );
+    assert!(v.val_error <= 0.04, "GPU validation error {:.2}%", v.val_error * 100.0);
+    assert_eq!(v.val_error, cpu.val_error, "the GPU's error count differs from the CPU's on the same weights");
+}

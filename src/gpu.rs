@@ -391,7 +391,10 @@ pub struct GpuTrainer {
 impl GpuTrainer {
     /// Uploads the data set, the initial weights and the run's constants, and
     /// records every dispatch of a step once.
-    pub fn new(gpu: Gpu, cpu: Trainer, reduction: GpuReduction) -> Result<GpuTrainer, GpuError> {
+    pub fn new(gpu: Gpu, mut cpu: Trainer, reduction: GpuReduction, reason: &str) -> Result<GpuTrainer, GpuError> {
+        cpu.adapter = Some(gpu.adapter.clone());
+        cpu.gpu_reduction = reduction;
+        cpu.switch_backend("gpu", reason);
         let cfg = cpu.settings.config.clone();
         let net = cpu.net.clone();
         let data = &cpu.data;
@@ -678,6 +681,13 @@ impl GpuTrainer {
             pending: 0,
             lose_device_at: None,
         })
+    }
+
+    /// Gives up the GPU: the record goes on on the CPU from the last state
+    /// read back (weights, optimizer, streams, step), and says why.
+    pub fn into_cpu(mut self, reason: &str) -> Trainer {
+        self.cpu.switch_backend("cpu", reason);
+        self.cpu
     }
 
     /// The adapter this run trains on.

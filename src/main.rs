@@ -9,6 +9,11 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
+    // Mesa's Vulkan drivers complain on stderr when this is unset (headless
+    // machines, CI); set before any thread starts.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
     std::process::exit(cli::main());
 }
 
@@ -19,7 +24,9 @@ mod cli {
     use std::time::Instant;
 
     use clap::{Parser, Subcommand, ValueEnum};
+    use reprolab::gpu::{Gpu, GpuTrainer};
     use reprolab::manifest::{self, Manifest, ReplayOutcome};
+    use reprolab::spec::GpuReduction;
     use reprolab::train::{self, Trainer};
     use reprolab::{config, Origin, Settings};
 
@@ -57,7 +64,7 @@ mod cli {
             /// Master seed (same as --set seed=N).
             #[arg(long, allow_hyphen_values = true)]
             seed: Option<String>,
-            /// Set a source free: init, shuffle or dropout (repeatable).
+            /// Set a source free: init, shuffle, dropout or gpu_reduction (repeatable).
             #[arg(long = "free", value_name = "SOURCE")]
             free: Vec<String>,
             /// Number of steps (same as --set steps=N).
@@ -72,6 +79,9 @@ mod cli {
             /// No progress output.
             #[arg(long, short)]
             quiet: bool,
+            /// Test hook: destroy the GPU device after this many steps.
+            #[arg(long, hide = true)]
+            lose_device_at: Option<usize>,
         },
         /// Re-run a manifest and check every step's hash.
         Replay {
@@ -113,8 +123,9 @@ mod cli {
     pub fn main() -> i32 {
         let cli = Cli::parse();
         let result = match cli.command {
-            Command::Train { config, set, seed, free, steps, backend, out, quiet } => {
-                train_cmd(config.as_deref(), &set, seed, &free, steps, backend, &out, quiet)
+            Command::Train { config, set, seed, free, steps, backend, out, quiet, lose_device_at } => {
+                let settings = build_settings(config.as_deref(), &set, seed, steps);
+                settings.and_then(|s| train_cmd(s, &free, backend, &out, quiet, lose_device_at))
             }
             Command::Replay { manifest, quiet } => replay_cmd(&manifest, quiet),
             Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
@@ -218,47 +229,144 @@ mod cli {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// A run on one backend or the other.
+    enum Run {
+        Cpu(Trainer),
+        Gpu(Box<GpuTrainer>),
+    }
+
+    impl Run {
+        fn record(&self) -> &Trainer {
+            match self {
+                Run::Cpu(t) => t,
+                Run::Gpu(g) => &g.cpu,
+            }
+        }
+    }
+
+    /// Opens the backend asked for: `gpu` strictly (exit 3 without one),
+    /// `auto` the GPU when it can and the CPU otherwise, saying which and why.
+    fn start(mut t: Trainer, backend: Backend, reduction: GpuReduction, quiet: bool) -> Result<Run, Fail> {
+        if backend == Backend::Cpu {
+            t.switch_backend("cpu", "--backend cpu");
+            return Ok(Run::Cpu(t));
+        }
+        match pollster::block_on(Gpu::open()) {
+            Ok(gpu) => {
+                let why = format!("{} GPU: {}", if backend == Backend::Gpu { "--backend gpu:" } else { "auto: found a" }, gpu.adapter.description);
+                if !quiet {
+                    eprintln!("backend: {why}");
+                }
+                let g = GpuTrainer::new(gpu, t, reduction, &why).map_err(|e| Fail(3, format!("backend gpu: {e}")))?;
+                Ok(Run::Gpu(Box::new(g)))
+            }
+            Err(e) if backend == Backend::Gpu => Err(Fail(3, format!("backend gpu: {e}"))),
+            Err(e) => {
+                let why = format!("auto: running on the CPU because {e}");
+                if !quiet {
+                    eprintln!("backend: {why}");
+                }
+                t.switch_backend("cpu", why);
+                Ok(Run::Cpu(t))
+            }
+        }
+    }
+
+    /// Trains to the end: the CPU step by step, the GPU a read-back block at a
+    /// time. A GPU failure under `auto` moves the run to the CPU from the last
+    /// state read back; under `gpu` it ends the run with status 3.
+    fn drive(mut run: Run, backend: Backend, quiet: bool, label: &'static str, stop_at: usize) -> (Trainer, Option<Fail>) {
+        let total = stop_at;
+        let mut p = Progress::new(label, quiet);
+        let mut last_val = String::new();
+        loop {
+            match run {
+                Run::Cpu(ref mut t) => {
+                    if t.step >= total {
+                        break;
+                    }
+                    let Some(r) = t.step() else { break };
+                    if let Some(v) = r.val {
+                        last_val = format!("val_error {:.2}%", v.val_error * 100.0);
+                    }
+                    p.update(r.step, total, &format!("loss {:.4} {last_val}", r.train_loss));
+                }
+                Run::Gpu(ref mut g) => {
+                    if g.finished() || g.step() >= total {
+                        break;
+                    }
+                    match pollster::block_on(g.run(total - g.step())) {
+                        Ok(_) => {
+                            let t = &g.cpu;
+                            if let Some(v) = t.val_curve.last() {
+                                last_val = format!("val_error {:.2}%", v.val_error * 100.0);
+                            }
+                            let loss = t.train_loss.last().copied().unwrap_or(f32::NAN);
+                            p.update(t.step, total, &format!("loss {loss:.4} {last_val}"));
+                            if t.stopped.is_some() {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let Run::Gpu(g) = run else { unreachable!() };
+                            let at = g.step();
+                            if backend == Backend::Gpu {
+                                let mut t = g.cpu;
+                                let reason = format!("step {}: the GPU failed ({e}); --backend gpu does not fall back to the CPU", at + 1);
+                                t.stopped = Some(train::Stopped { step: at + 1, reason });
+                                return (t, Some(Fail(3, format!("backend gpu failed after step {at}: {e}"))));
+                            }
+                            let why = format!("auto: the GPU failed after step {at} ({e}); continuing on the CPU from the state read back at step {at}");
+                            if !quiet {
+                                eprintln!("\nbackend: {why}");
+                            }
+                            run = Run::Cpu(g.into_cpu(&why));
+                        }
+                    }
+                }
+            }
+        }
+        p.finish();
+        let t = match run {
+            Run::Cpu(t) => t,
+            Run::Gpu(g) => g.cpu,
+        };
+        (t, None)
+    }
+
     fn train_cmd(
-        config: Option<&Path>,
-        set: &[String],
-        seed: Option<String>,
+        settings: Settings,
         free: &[String],
-        steps: Option<String>,
         backend: Backend,
         out: &Path,
         quiet: bool,
+        lose_device_at: Option<usize>,
     ) -> Result<i32, Fail> {
-        let settings = build_settings(config, set, seed, steps)?;
-        let free: Vec<_> =
-            free.iter().map(|f| train::parse_free(f)).collect::<Result<_, _>>().map_err(|e| input(e.to_string()))?;
-        match backend {
-            Backend::Cpu => {}
-            Backend::Auto => {
-                if !quiet {
-                    eprintln!("backend auto: training on the CPU because this build has no GPU backend yet");
-                }
-            }
-            Backend::Gpu => {
-                return Err(Fail(
-                    3,
-                    "backend gpu: this build has no GPU backend yet; use --backend cpu or auto".into(),
-                ));
+        let mut reduction = GpuReduction::Fixed;
+        let mut streams = Vec::new();
+        for f in free {
+            if f == "gpu_reduction" {
+                reduction = GpuReduction::Atomic;
+            } else {
+                streams.push(train::parse_free(f).map_err(|e| input(e.to_string()))?);
             }
         }
-        let mut t = Trainer::with_free(settings, &free).map_err(|e| input(e.to_string()))?;
-        let total = t.total_steps();
-        let mut p = Progress::new("train", quiet);
-        let mut last_val = String::new();
-        while let Some(r) = t.step() {
-            if let Some(v) = r.val {
-                last_val = format!("val_error {:.2}%", v.val_error * 100.0);
-            }
-            p.update(r.step, total, &format!("loss {:.4} {last_val}", r.train_loss));
+        let t = Trainer::with_free(settings, &streams).map_err(|e| input(e.to_string()))?;
+        let mut run = start(t, backend, reduction, quiet)?;
+        if let (Run::Gpu(g), Some(n)) = (&mut run, lose_device_at) {
+            g.lose_device_at(n);
         }
-        p.finish();
+        if reduction == GpuReduction::Atomic && matches!(run, Run::Cpu(_)) && !quiet {
+            eprintln!("note: gpu_reduction is free but the run is on the CPU, where it changes nothing");
+        }
+        let total = run.record().total_steps();
+        let (t, failure) = drive(run, backend, quiet, "train", total);
         let m = Manifest::from_trainer(&t);
         write_file(out, &m.to_json())?;
+        if let Some(f) = failure {
+            eprintln!("the manifest of the {} completed steps is in {}", t.step, out.display());
+            return Err(f);
+        }
         if let Some(s) = &t.stopped {
             eprintln!("error: training stopped at {}", s.reason);
             eprintln!("the manifest of the {} completed steps is in {}", t.step, out.display());
@@ -266,8 +374,9 @@ mod cli {
         }
         if !quiet {
             eprintln!(
-                "done: {} steps, val_error {:.2}%, weights {}, level {}; manifest in {}",
+                "done: {} steps on {}, val_error {:.2}%, weights {}, level {}; manifest in {}",
                 t.step,
+                m.backend,
                 m.val_error * 100.0,
                 m.weights_hash,
                 m.level_granted.name(),
@@ -294,25 +403,59 @@ mod cli {
 
     fn replay_cmd(path: &Path, quiet: bool) -> Result<i32, Fail> {
         let m = read_manifest(path)?;
-        let mut p = Progress::new("replay", quiet);
-        let r = manifest::replay(&m, |s, total| p.update(s, total, ""))
-            .map_err(|e| input(format!("{}: {e}", path.display())))?;
-        p.finish();
+        let bad = |e: manifest::ManifestError| input(format!("{}: {e}", path.display()));
+        let r = if m.backend_history.iter().any(|s| s.backend == "gpu") {
+            // Replay where it ran: each stretch of steps on the backend that
+            // ran it (a GPU when this machine has one).
+            let mut t = manifest::replay_trainer(&m).map_err(bad)?;
+            let mut backend = "cpu";
+            let mut adapter = None;
+            let mut segments = m.backend_history.clone();
+            if let Some(last) = segments.last_mut() {
+                last.to_step = m.steps_completed + usize::from(m.stopped.is_some());
+            }
+            for seg in &segments {
+                let run = if seg.backend == "gpu" {
+                    start(t, Backend::Auto, m.gpu_reduction, quiet)?
+                } else {
+                    t.switch_backend("cpu", "replaying a CPU stretch");
+                    Run::Cpu(t)
+                };
+                backend = "cpu";
+                if let Run::Gpu(g) = &run {
+                    backend = "gpu";
+                    adapter = Some(g.adapter().clone());
+                }
+                let (done, failure) = drive(run, Backend::Auto, quiet, "replay", seg.to_step);
+                if let Some(f) = failure {
+                    return Err(f);
+                }
+                t = done;
+                if t.stopped.is_some() {
+                    break;
+                }
+            }
+            manifest::Replay {
+                facts: manifest::replay_facts(&m, &t, backend, adapter.as_ref()),
+                outcome: manifest::compare(&m, &t),
+            }
+        } else {
+            let mut p = Progress::new("replay", quiet);
+            let r = manifest::replay(&m, |s, total| p.update(s, total, "")).map_err(bad)?;
+            p.finish();
+            r
+        };
         for f in &r.facts {
             println!("note: {} differs from the recording: recorded {}, here {}", f.field, f.a, f.b);
         }
         match r.outcome {
             ReplayOutcome::Identical { steps } => {
-                println!(
-                    "identical: all {steps} steps reproduce the recorded hash chain (final weights {})",
-                    m.weights_hash
-                );
+                println!("identical: all {steps} steps reproduce the recorded hash chain (final weights {})", m.weights_hash);
                 Ok(0)
             }
             ReplayOutcome::Diverged { step, recorded, replayed, recorded_loss, replayed_loss } => {
                 let h = |v: Option<reprolab::Hash64>| v.map_or("(none)".to_string(), |h| h.to_string());
-                let l =
-                    |v: Option<f32>| v.map_or("(none)".to_string(), |x| format!("{x} (bits 0x{:08x})", x.to_bits()));
+                let l = |v: Option<f32>| v.map_or("(none)".to_string(), |x| format!("{x} (bits 0x{:08x})", x.to_bits()));
                 println!("diverged at step {step}: recorded hash {}, replayed hash {}", h(recorded), h(replayed));
                 println!("  train loss at step {step}: recorded {}, replayed {}", l(recorded_loss), l(replayed_loss));
                 Ok(1)

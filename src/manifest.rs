@@ -12,7 +12,8 @@ use crate::config::{Entry, Settings};
 use crate::hash::Hash64;
 use crate::rng::{Stream, StreamSeeds};
 use crate::spec::{self, DeterminismLevel};
-use crate::train::{Stopped, Trainer, ValPoint};
+use crate::spec::GpuReduction;
+use crate::train::{Segment, Stopped, Trainer, ValPoint};
 
 /// The data set a run trained on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -44,9 +45,14 @@ pub struct Manifest {
     /// Kernel (arithmetic) version, [`spec::KERNEL_VERSION`].
     pub engine_version: u32,
     pub reprolab_version: String,
-    /// Exactly `"cpu"` or `"gpu"`.
+    /// Exactly `"cpu"` or `"gpu"`: the backend that ran the last step.
     pub backend: String,
     pub adapter: Option<Adapter>,
+    /// Which backend ran which steps and why (a GPU run that lost its device
+    /// goes on on the CPU).
+    pub backend_history: Vec<Segment>,
+    /// `"fixed"` (deterministic) or `"atomic"` (the free GPU reduction order).
+    pub gpu_reduction: GpuReduction,
     pub user_agent: String,
     pub level_requested: DeterminismLevel,
     pub level_granted: DeterminismLevel,
@@ -111,12 +117,15 @@ impl Manifest {
             Some(p) if p.step == t.step => p,
             _ => t.evaluate(),
         };
+        let backend_history = t.backend_history();
         let mut m = Manifest {
             manifest_version: spec::MANIFEST_VERSION,
             engine_version: spec::KERNEL_VERSION,
             reprolab_version: spec::CRATE_VERSION.to_string(),
-            backend: "cpu".into(),
-            adapter: None,
+            backend: backend_history.last().map_or("cpu", |s| s.backend.as_str()).to_string(),
+            adapter: t.adapter.clone(),
+            backend_history,
+            gpu_reduction: t.gpu_reduction,
             user_agent: crate::platform::user_agent(),
             level_requested: DeterminismLevel::RunToRun,
             level_granted: t.level_granted(),
@@ -279,6 +288,8 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     push("data.size".into(), js(&a.data.size), js(&b.data.size));
     push("backend".into(), js(&a.backend), js(&b.backend));
     push("adapter".into(), js(&a.adapter), js(&b.adapter));
+    push("backend_history".into(), js(&a.backend_history), js(&b.backend_history));
+    push("gpu_reduction".into(), js(&a.gpu_reduction), js(&b.gpu_reduction));
     push("engine_version".into(), js(&a.engine_version), js(&b.engine_version));
     push("reprolab_version".into(), js(&a.reprolab_version), js(&b.reprolab_version));
     push("level_granted".into(), js(&a.level_granted), js(&b.level_granted));
@@ -334,9 +345,9 @@ pub struct Replay {
     pub facts: Vec<Difference>,
 }
 
-/// Re-runs a manifest on this machine, step by step, stopping at the first
-/// step whose chain link differs. `progress` is called after every step.
-pub fn replay(m: &Manifest, mut progress: impl FnMut(usize, usize)) -> Result<Replay, ManifestError> {
+/// The trainer a manifest describes: its settings, every stream's recorded
+/// seed, its free sources and GPU reduction, before any step.
+pub fn replay_trainer(m: &Manifest) -> Result<Trainer, ManifestError> {
     if m.engine_version != spec::KERNEL_VERSION {
         return Err(ManifestError(format!(
             "the run used engine version {} but this build has only engine version {}",
@@ -348,41 +359,71 @@ pub fn replay(m: &Manifest, mut progress: impl FnMut(usize, usize)) -> Result<Re
     let free = m.free_streams()?;
     let mut t = Trainer::new(settings, m.seeds.clone(), free)
         .map_err(|e| ManifestError(format!("recorded configuration: {e}")))?;
+    t.gpu_reduction = m.gpu_reduction;
+    Ok(t)
+}
+
+/// The recorded facts that differ from this replay (backend, adapter, data,
+/// runtime).
+pub fn replay_facts(m: &Manifest, t: &Trainer, backend: &str, adapter: Option<&Adapter>) -> Vec<Difference> {
     let mut facts = Vec::new();
     let mut fact = |field: &str, a: Value, b: Value| {
         if a != b {
             facts.push(Difference { field: field.into(), a, b });
         }
     };
-    fact("backend", m.backend.clone().into(), "cpu".into());
-    fact("adapter", serde_json::to_value(&m.adapter).unwrap_or(Value::Null), Value::Null);
+    fact("backend", m.backend.clone().into(), backend.into());
+    fact(
+        "adapter",
+        serde_json::to_value(&m.adapter).unwrap_or(Value::Null),
+        serde_json::to_value(adapter).unwrap_or(Value::Null),
+    );
     fact("data_fingerprint", m.data_fingerprint.clone().into(), t.data.fingerprint.clone().into());
     fact("user_agent", m.user_agent.clone().into(), crate::platform::user_agent().into());
+    facts
+}
 
-    let diverged = |step: usize, t: &Trainer| ReplayOutcome::Diverged {
-        step,
-        recorded: m.hash_chain.get(step - 1).copied(),
-        replayed: t.hash_chain.get(step - 1).copied(),
-        recorded_loss: m.train_loss.get(step - 1).copied(),
-        replayed_loss: t.train_loss.get(step - 1).copied(),
+/// Compares a finished replay with the record: identical, or the first step
+/// whose link differs (a run that stops at another step parts there).
+pub fn compare(m: &Manifest, t: &Trainer) -> ReplayOutcome {
+    let step = if t.initial_hash != m.initial_weights_hash {
+        Some(1)
+    } else {
+        first_divergence(&m.hash_chain, &t.hash_chain)
     };
-    if t.initial_hash != m.initial_weights_hash {
-        return Ok(Replay { outcome: diverged(1, &t), facts });
+    match step {
+        None => ReplayOutcome::Identical { steps: m.steps_completed },
+        Some(step) => ReplayOutcome::Diverged {
+            step,
+            recorded: m.hash_chain.get(step - 1).copied(),
+            replayed: t.hash_chain.get(step - 1).copied(),
+            recorded_loss: m.train_loss.get(step - 1).copied(),
+            replayed_loss: t.train_loss.get(step - 1).copied(),
+        },
     }
+}
+
+/// Re-runs a manifest on this machine's CPU, step by step, stopping at the
+/// first step whose chain link differs. `progress` is called after every step.
+pub fn replay(m: &Manifest, mut progress: impl FnMut(usize, usize)) -> Result<Replay, ManifestError> {
+    let mut t = replay_trainer(m)?;
+    let facts = replay_facts(m, &t, "cpu", None);
     let total = m.steps_completed;
-    while t.step < total {
-        if t.step().is_none() {
-            return Ok(Replay { outcome: diverged(t.step + 1, &t), facts });
+    if t.initial_hash == m.initial_weights_hash {
+        while t.step < total {
+            if t.step().is_none() {
+                break;
+            }
+            let s = t.step;
+            if t.hash_chain[s - 1] != m.hash_chain[s - 1] {
+                break;
+            }
+            progress(s, total);
         }
-        let s = t.step;
-        if t.hash_chain[s - 1] != m.hash_chain[s - 1] {
-            return Ok(Replay { outcome: diverged(s, &t), facts });
+        // A recorded run that stopped early must stop at the same step here.
+        if t.step == total && m.stopped.is_some() {
+            t.step();
         }
-        progress(s, total);
     }
-    // The recorded run stopped early: the replay must stop at the same step.
-    if m.stopped.is_some() && t.step().is_some() {
-        return Ok(Replay { outcome: diverged(t.step, &t), facts });
-    }
-    Ok(Replay { outcome: ReplayOutcome::Identical { steps: total }, facts })
+    Ok(Replay { outcome: compare(m, &t), facts })
 }

@@ -6,7 +6,8 @@ use crate::data::Dataset;
 use crate::hash::{self, Hash64};
 use crate::model::{self, Dropout, Network, Pass};
 use crate::rng::{permutation, Stream, StreamRng, StreamSeeds};
-use crate::spec::{self, DeterminismLevel};
+use crate::manifest::Adapter;
+use crate::spec::{self, DeterminismLevel, GpuReduction};
 
 /// Sources of variation this build can set free. The others of
 /// DETERMINISM.md section 1 are recorded as pinned.
@@ -60,6 +61,19 @@ pub struct Stopped {
     pub reason: String,
 }
 
+/// A stretch of steps run on one backend, and why that backend.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// `"cpu"` or `"gpu"`.
+    pub backend: String,
+    /// First step (1-based) run on it.
+    pub from_step: usize,
+    /// Last step run on it (filled in when the record is written).
+    pub to_step: usize,
+    pub reason: String,
+}
+
 /// What one step reports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepReport {
@@ -94,6 +108,12 @@ pub struct Trainer {
     pub train_loss: Vec<f32>,
     pub val_curve: Vec<ValPoint>,
     pub stopped: Option<Stopped>,
+    /// Which backend ran which steps, and why.
+    pub segments: Vec<Segment>,
+    /// The GPU adapter, when a GPU ran any step.
+    pub adapter: Option<Adapter>,
+    /// How the GPU reduces (recorded even for CPU runs: the switch's state).
+    pub gpu_reduction: GpuReduction,
     shuffle: StreamRng,
     dropout_rng: StreamRng,
     epoch_order: Option<(usize, Vec<u32>)>,
@@ -138,6 +158,9 @@ impl Trainer {
             train_loss: Vec::new(),
             val_curve: Vec::new(),
             stopped: None,
+            segments: Vec::new(),
+            adapter: None,
+            gpu_reduction: GpuReduction::Fixed,
             dropout_rng: StreamRng::new(Stream::Dropout, seeds.dropout),
             shuffle,
             epoch_order: None,
@@ -185,7 +208,7 @@ impl Trainer {
     /// `run-to-run` (the CPU engine's order is fixed; `exact` needs the probe
     /// of the GPU issue, so it is never granted here).
     pub fn level_granted(&self) -> DeterminismLevel {
-        if self.free.is_empty() {
+        if self.free.is_empty() && self.gpu_reduction == GpuReduction::Fixed {
             DeterminismLevel::RunToRun
         } else {
             DeterminismLevel::None
@@ -194,14 +217,41 @@ impl Trainer {
 
     /// Why the level is what it is, in words.
     pub fn level_reason(&self) -> String {
-        if self.free.is_empty() {
-            "all sources pinned; CPU engine with a fixed arithmetic order; exact: not available on this backend: \
+        let mut free: Vec<&str> = self.free.iter().map(|s| s.name()).collect();
+        if self.gpu_reduction == GpuReduction::Atomic {
+            free.push("gpu_reduction");
+        }
+        if free.is_empty() {
+            "all sources pinned and every reduction in a fixed order; exact: not available on this backend: \
              the conformance probe is not implemented yet"
                 .to_string()
         } else {
-            let names: Vec<&str> = self.free.iter().map(|s| s.name()).collect();
-            format!("free sources: {}", names.join(", "))
+            format!("free sources: {}", free.join(", "))
         }
+    }
+
+    /// Notes that steps from the next one on run on `backend`, and why.
+    pub fn switch_backend(&mut self, backend: &str, reason: impl Into<String>) {
+        self.segments.push(Segment {
+            backend: backend.to_string(),
+            from_step: self.step + 1,
+            to_step: self.step,
+            reason: reason.into(),
+        });
+    }
+
+    /// The backend history with every segment's last step filled in; a run
+    /// that never switched ran on the CPU.
+    pub fn backend_history(&self) -> Vec<Segment> {
+        let mut segs = self.segments.clone();
+        if segs.is_empty() {
+            segs.push(Segment { backend: "cpu".into(), from_step: 1, to_step: 0, reason: "CPU engine".into() });
+        }
+        let n = segs.len();
+        for i in 0..n {
+            segs[i].to_step = if i + 1 < n { segs[i + 1].from_step - 1 } else { self.step };
+        }
+        segs
     }
 
     /// Whether a setting came from the code's defaults.

@@ -27,6 +27,11 @@ fn text(o: &Output) -> String {
 
 fn train(out: &Path, extra: &[&str]) -> Output {
     let mut args = vec!["train", "--quiet", "--steps", "40", "--out", out.to_str().unwrap()];
+    // The CPU unless a test asks for another backend (the default, auto,
+    // would take lavapipe here).
+    if !extra.contains(&"--backend") {
+        args.extend(["--backend", "cpu"]);
+    }
     args.extend_from_slice(extra);
     run(&args)
 }
@@ -238,9 +243,75 @@ fn a_diverging_run_stops_names_the_step_and_keeps_its_manifest() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
+/// A Vulkan loader pointed at no driver: no adapter at all.
+fn without_gpu(cmd: &mut Command) -> &mut Command {
+    cmd.env("VK_ICD_FILENAMES", "/nonexistent/icd.json").env("VK_DRIVER_FILES", "/nonexistent/icd.json")
+}
+
 #[test]
-fn strict_gpu_backend_exits_3_until_it_exists() {
-    let o = train(&tmp("gpu.json"), &["--backend", "gpu"]);
+fn strict_gpu_backend_without_an_adapter_exits_3() {
+    let out = tmp("nogpu.json");
+    let o = without_gpu(&mut bin()).args(["train", "-q", "--backend", "gpu", "--steps", "5", "--out"]).arg(&out).output().unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     no_panic(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("backend gpu"), "{}", text(&o));
+}
+
+#[test]
+fn auto_without_an_adapter_says_it_uses_the_cpu_and_why() {
+    let out = tmp("auto-cpu.json");
+    let o = without_gpu(&mut bin()).args(["train", "--backend", "auto", "--steps", "5", "--out"]).arg(&out).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("running on the CPU because"), "{}", text(&o));
+    let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(m.backend, "cpu");
+    assert!(m.backend_history[0].reason.contains("running on the CPU because"));
+    assert_eq!(m.adapter, None);
+}
+
+#[test]
+fn gpu_runs_record_their_adapter_and_replay_on_the_gpu() {
+    let out = tmp("gpu.json");
+    let o = train(&out, &["--backend", "gpu"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(m.backend, "gpu");
+    let a = m.adapter.clone().expect("a GPU run records its adapter");
+    assert_eq!(a.graphics_backend, "Vulkan");
+    assert!(!a.description.is_empty());
+    let o = run(&["replay", "-q", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn a_lost_device_under_auto_continues_on_the_cpu_and_loses_no_step() {
+    let (a, b) = (tmp("lost.json"), tmp("gpu-only.json"));
+    let o = run(&["train", "-q", "--steps", "200", "--lose-device-at", "100", "--out", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = run(&["train", "-q", "--steps", "200", "--backend", "gpu", "--out", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let lost = Manifest::from_json(&std::fs::read_to_string(&a).unwrap()).unwrap();
+    let gpu = Manifest::from_json(&std::fs::read_to_string(&b).unwrap()).unwrap();
+    assert_eq!(lost.steps_completed, 200);
+    assert_eq!(lost.hash_chain.len(), 200);
+    let h = &lost.backend_history;
+    assert_eq!(h.len(), 2, "{h:?}");
+    assert_eq!((h[0].backend.as_str(), h[1].backend.as_str()), ("gpu", "cpu"));
+    assert_eq!(h[0].to_step + 1, h[1].from_step);
+    assert_eq!(h[1].to_step, 200);
+    assert!(h[1].reason.contains("GPU failed"), "{}", h[1].reason);
+    // Every step the GPU completed before the loss is kept, bit for bit.
+    let k = h[0].to_step;
+    assert!(k >= 64, "the state read back before the loss was dropped: {h:?}");
+    assert_eq!(lost.hash_chain[..k], gpu.hash_chain[..k]);
+    // And the mixed run replays: GPU stretch on the GPU, CPU stretch on the CPU.
+    let o = run(&["replay", "-q", a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    // Under --backend gpu the same loss ends the run with status 3, keeping the record.
+    let c = tmp("lost-strict.json");
+    let o = run(&["train", "-q", "--steps", "200", "--backend", "gpu", "--lose-device-at", "100", "--out", c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let strict = Manifest::from_json(&std::fs::read_to_string(&c).unwrap()).unwrap();
+    assert!(strict.stopped.unwrap().reason.contains("GPU failed"));
+    assert_eq!(strict.hash_chain[..], gpu.hash_chain[..strict.steps_completed]);
 }

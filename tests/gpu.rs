@@ -113,7 +113,7 @@ fn settings(steps: usize) -> Settings {
 
 fn gpu_run(steps: usize, reduction: GpuReduction) -> GpuTrainer {
     let cpu = Trainer::with_free(settings(steps), &[]).unwrap();
-    let mut t = GpuTrainer::new(gpu(), cpu, reduction).unwrap();
+    let mut t = GpuTrainer::new(gpu(), cpu, reduction, "test").unwrap();
     pollster::block_on(t.run(usize::MAX)).unwrap();
     assert_eq!(t.step(), steps);
     t

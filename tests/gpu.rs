@@ -152,3 +152,57 @@ fn gpu_training_reaches_the_cpu_bar() {
     assert!(v.val_error <= 0.04, "GPU validation error {:.2}%", v.val_error * 100.0);
     assert_eq!(v.val_error, cpu.val_error, "the GPU's error count differs from the CPU's on the same weights");
 }
+
+/// The "GPU reduction order" switch: float atomics let the scheduler pick the
+/// order of the additions. Counts how often the bits change on this stack
+/// (a software GPU may happen to schedule the same way every time), and
+/// checks the maths stays the same within rounding.
+#[test]
+fn atomic_reduction_order_is_measured() {
+    let g = gpu();
+    let (rows, k, n) = (256, 64, 128);
+    let a = random(11, rows * k, 1.0);
+    let d = random(12, rows * n, 1.0);
+    let fixed = pollster::block_on(probe::matmul_grad(&g, &a, &d, rows, k, n, GpuReduction::Fixed)).unwrap();
+    let tries = 20;
+    let mut distinct = std::collections::HashSet::new();
+    let mut differs_from_fixed = 0;
+    let mut worst = 0;
+    for _ in 0..tries {
+        let r = pollster::block_on(probe::matmul_grad(&g, &a, &d, rows, k, n, GpuReduction::Atomic)).unwrap();
+        let bits: Vec<u32> = r.iter().map(|v| v.to_bits()).collect();
+        if r.iter().zip(&fixed).any(|(x, y)| x.to_bits() != y.to_bits()) {
+            differs_from_fixed += 1;
+        }
+        worst = worst.max(r.iter().zip(&fixed).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max).to_bits());
+        distinct.insert(bits);
+    }
+    let worst = f32::from_bits(worst);
+    eprintln!(
+        "atomic weight gradient {rows}x{k}x{n} on {}: {} distinct results in {tries} runs; {differs_from_fixed}/{tries} differ from the fixed order; max |difference| {worst:e}",
+        g.adapter.description,
+        distinct.len()
+    );
+    assert!(worst < 1e-3, "the atomic variant computes other maths: max difference {worst}");
+    // Whole runs: how often do two atomic runs part?
+    let runs: Vec<GpuTrainer> = (0..4).map(|_| gpu_run(64, GpuReduction::Atomic)).collect();
+    let parted = runs.windows(2).filter(|w| first_divergence(&w[0].cpu.hash_chain, &w[1].cpu.hash_chain).is_some()).count();
+    eprintln!("atomic training runs on {}: {parted}/3 consecutive pairs parted", g.adapter.description);
+    let m = reprolab::Manifest::from_trainer(&runs[0].cpu);
+    assert_eq!(m.level_granted, reprolab::DeterminismLevel::None);
+    assert_eq!(m.gpu_reduction, GpuReduction::Atomic);
+}
+
+/// Where the GPU and the CPU engine part on this stack (expected: the GPU's
+/// exp/log differ from libm's, so `run-to-run` holds per stack, not across).
+#[test]
+fn gpu_versus_cpu_is_reported() {
+    let g = gpu_run(100, GpuReduction::Fixed);
+    let mut c = Trainer::with_free(settings(100), &[]).unwrap();
+    while c.step().is_some() {}
+    match first_divergence(&g.cpu.hash_chain, &c.hash_chain) {
+        None => eprintln!("GPU and CPU chains are identical over 100 steps on this stack"),
+        Some(s) => eprintln!("GPU and CPU chains part at step {s} on this stack (run-to-run holds per stack)"),
+    }
+    assert_eq!(g.cpu.initial_hash, c.initial_hash, "both backends start from the same initial weights");
+}

@@ -4,6 +4,9 @@
 
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
+# Mesa's Vulkan drivers print an error on every start without it.
+export XDG_RUNTIME_DIR ?= /tmp
+SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 
 WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
 
@@ -30,8 +33,11 @@ lint:
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo clippy --lib --tests --target wasm32-unknown-unknown --locked -- -D warnings
 
+## Native tests; the GPU ones run on lavapipe (the default Vulkan driver
+## here) and again on SwiftShader (Chromium's Vulkan driver).
 test-native:
 	cargo test --release --locked
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) cargo test --release --locked --test gpu
 
 test-browsers:
 	wasm-pack test --headless --release --chrome --chromedriver /usr/bin/chromedriver

@@ -156,7 +156,7 @@ impl Gpu {
                 ..Default::default()
             })
             .await
-            .map_err(|e| GpuError(format!("no GPU adapter: {e}")))?;
+            .map_err(|e| GpuError(no_adapter_reason(&e.to_string())))?;
         let info = adapter.get_info();
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
@@ -194,7 +194,8 @@ impl Gpu {
             });
             pipelines.insert(name, p);
         }
-        let adapter = Adapter {
+        #[allow(unused_mut)]
+        let mut adapter = Adapter {
             vendor: vendor_name(info.vendor, &info.name),
             architecture: format!("{:?}", info.device_type).to_lowercase(),
             description: if info.driver.is_empty() {
@@ -204,6 +205,15 @@ impl Gpu {
             },
             graphics_backend: backend_name(info.backend).to_string(),
         };
+        #[cfg(target_arch = "wasm32")]
+        if let Some((vendor, architecture, description)) = crate::platform::webgpu_adapter_info().await {
+            let withheld = |s: String| if s.is_empty() { "(not reported by the browser)".to_string() } else { s };
+            adapter.vendor = withheld(vendor);
+            adapter.architecture = withheld(architecture);
+            if !description.is_empty() {
+                adapter.description = description;
+            }
+        }
         let gpu = Gpu { device, queue, adapter, pipelines, failure };
         gpu.check()?;
         Ok(gpu)
@@ -306,6 +316,19 @@ impl Gpu {
         staging.unmap();
         Ok(out)
     }
+}
+
+/// Why there is no adapter, in words a user can act on.
+fn no_adapter_reason(detail: &str) -> String {
+    if cfg!(target_arch = "wasm32") {
+        if !crate::platform::has_webgpu() {
+            return "this browser has no WebGPU (navigator.gpu is missing: an old browser, WebGPU switched off, \
+                    or a page that is not a secure context)"
+                .into();
+        }
+        return "the browser has WebGPU but offered no adapter (no usable GPU, or WebGPU blocked for it)".into();
+    }
+    format!("no GPU adapter (Vulkan, Metal or DX12): {detail}")
 }
 
 fn vendor_name(id: u32, name: &str) -> String {

@@ -231,7 +231,7 @@ mod cli {
 
     /// A run on one backend or the other.
     enum Run {
-        Cpu(Trainer),
+        Cpu(Box<Trainer>),
         Gpu(Box<GpuTrainer>),
     }
 
@@ -249,11 +249,15 @@ mod cli {
     fn start(mut t: Trainer, backend: Backend, reduction: GpuReduction, quiet: bool) -> Result<Run, Fail> {
         if backend == Backend::Cpu {
             t.switch_backend("cpu", "--backend cpu");
-            return Ok(Run::Cpu(t));
+            return Ok(Run::Cpu(Box::new(t)));
         }
         match pollster::block_on(Gpu::open()) {
             Ok(gpu) => {
-                let why = format!("{} GPU: {}", if backend == Backend::Gpu { "--backend gpu:" } else { "auto: found a" }, gpu.adapter.description);
+                let why = format!(
+                    "{} GPU: {}",
+                    if backend == Backend::Gpu { "--backend gpu:" } else { "auto: found a" },
+                    gpu.adapter.description
+                );
                 if !quiet {
                     eprintln!("backend: {why}");
                 }
@@ -267,7 +271,7 @@ mod cli {
                     eprintln!("backend: {why}");
                 }
                 t.switch_backend("cpu", why);
-                Ok(Run::Cpu(t))
+                Ok(Run::Cpu(Box::new(t)))
             }
         }
     }
@@ -275,7 +279,13 @@ mod cli {
     /// Trains to the end: the CPU step by step, the GPU a read-back block at a
     /// time. A GPU failure under `auto` moves the run to the CPU from the last
     /// state read back; under `gpu` it ends the run with status 3.
-    fn drive(mut run: Run, backend: Backend, quiet: bool, label: &'static str, stop_at: usize) -> (Trainer, Option<Fail>) {
+    fn drive(
+        mut run: Run,
+        backend: Backend,
+        quiet: bool,
+        label: &'static str,
+        stop_at: usize,
+    ) -> (Trainer, Option<Fail>) {
         let total = stop_at;
         let mut p = Progress::new(label, quiet);
         let mut last_val = String::new();
@@ -312,7 +322,10 @@ mod cli {
                             let at = g.step();
                             if backend == Backend::Gpu {
                                 let mut t = g.cpu;
-                                let reason = format!("step {}: the GPU failed ({e}); --backend gpu does not fall back to the CPU", at + 1);
+                                let reason = format!(
+                                    "step {}: the GPU failed ({e}); --backend gpu does not fall back to the CPU",
+                                    at + 1
+                                );
                                 t.stopped = Some(train::Stopped { step: at + 1, reason });
                                 return (t, Some(Fail(3, format!("backend gpu failed after step {at}: {e}"))));
                             }
@@ -320,7 +333,7 @@ mod cli {
                             if !quiet {
                                 eprintln!("\nbackend: {why}");
                             }
-                            run = Run::Cpu(g.into_cpu(&why));
+                            run = Run::Cpu(Box::new(g.into_cpu(&why)));
                         }
                     }
                 }
@@ -328,7 +341,7 @@ mod cli {
         }
         p.finish();
         let t = match run {
-            Run::Cpu(t) => t,
+            Run::Cpu(t) => *t,
             Run::Gpu(g) => g.cpu,
         };
         (t, None)
@@ -419,7 +432,7 @@ mod cli {
                     start(t, Backend::Auto, m.gpu_reduction, quiet)?
                 } else {
                     t.switch_backend("cpu", "replaying a CPU stretch");
-                    Run::Cpu(t)
+                    Run::Cpu(Box::new(t))
                 };
                 backend = "cpu";
                 if let Run::Gpu(g) = &run {
@@ -450,12 +463,16 @@ mod cli {
         }
         match r.outcome {
             ReplayOutcome::Identical { steps } => {
-                println!("identical: all {steps} steps reproduce the recorded hash chain (final weights {})", m.weights_hash);
+                println!(
+                    "identical: all {steps} steps reproduce the recorded hash chain (final weights {})",
+                    m.weights_hash
+                );
                 Ok(0)
             }
             ReplayOutcome::Diverged { step, recorded, replayed, recorded_loss, replayed_loss } => {
                 let h = |v: Option<reprolab::Hash64>| v.map_or("(none)".to_string(), |h| h.to_string());
-                let l = |v: Option<f32>| v.map_or("(none)".to_string(), |x| format!("{x} (bits 0x{:08x})", x.to_bits()));
+                let l =
+                    |v: Option<f32>| v.map_or("(none)".to_string(), |x| format!("{x} (bits 0x{:08x})", x.to_bits()));
                 println!("diverged at step {step}: recorded hash {}, replayed hash {}", h(recorded), h(replayed));
                 println!("  train loss at step {step}: recorded {}, replayed {}", l(recorded_loss), l(replayed_loss));
                 Ok(1)

@@ -11,8 +11,8 @@ use serde_json::Value;
 use crate::config::{Entry, Settings};
 use crate::hash::Hash64;
 use crate::rng::{Stream, StreamSeeds};
-use crate::spec::{self, DeterminismLevel};
 use crate::spec::GpuReduction;
+use crate::spec::{self, DeterminismLevel};
 use crate::train::{Segment, Stopped, Trainer, ValPoint};
 
 /// The data set a run trained on.
@@ -386,11 +386,8 @@ pub fn replay_facts(m: &Manifest, t: &Trainer, backend: &str, adapter: Option<&A
 /// Compares a finished replay with the record: identical, or the first step
 /// whose link differs (a run that stops at another step parts there).
 pub fn compare(m: &Manifest, t: &Trainer) -> ReplayOutcome {
-    let step = if t.initial_hash != m.initial_weights_hash {
-        Some(1)
-    } else {
-        first_divergence(&m.hash_chain, &t.hash_chain)
-    };
+    let step =
+        if t.initial_hash != m.initial_weights_hash { Some(1) } else { first_divergence(&m.hash_chain, &t.hash_chain) };
     match step {
         None => ReplayOutcome::Identical { steps: m.steps_completed },
         Some(step) => ReplayOutcome::Diverged {

@@ -55,3 +55,40 @@ pub fn user_agent() -> String {
     }
     "unknown JavaScript runtime (no navigator)".to_string()
 }
+
+/// The browser's own description of its WebGPU adapter (`vendor`,
+/// `architecture`, `description` of `GPUAdapterInfo`), which wgpu does not
+/// pass on; `None` where there is no WebGPU.
+#[cfg(target_arch = "wasm32")]
+pub async fn webgpu_adapter_info() -> Option<(String, String, String)> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let get = |o: &JsValue, k: &str| {
+        js_sys::Reflect::get(o, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let gpu = get(&js_sys::global(), "navigator").and_then(|n| get(&n, "gpu"))?;
+    let request = get(&gpu, "requestAdapter")?.dyn_into::<js_sys::Function>().ok()?;
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &JsValue::from_str("powerPreference"), &JsValue::from_str("high-performance"))
+        .ok()?;
+    let promise = request.call1(&gpu, &options).ok()?.dyn_into::<js_sys::Promise>().ok()?;
+    let adapter = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    let info = get(&adapter, "info")?;
+    let text = |k: &str| get(&info, k).and_then(|v| v.as_string()).unwrap_or_default();
+    Some((text("vendor"), text("architecture"), text("description")))
+}
+
+/// Whether this JavaScript environment has `navigator.gpu` at all.
+#[cfg(target_arch = "wasm32")]
+pub fn has_webgpu() -> bool {
+    use wasm_bindgen::JsValue;
+    let get = |o: &JsValue, k: &str| {
+        js_sys::Reflect::get(o, &JsValue::from_str(k)).ok().filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    get(&js_sys::global(), "navigator").and_then(|n| get(&n, "gpu")).is_some()
+}
+
+/// Whether this JavaScript environment has `navigator.gpu` at all (never natively).
+#[cfg(not(target_arch = "wasm32"))]
+pub fn has_webgpu() -> bool {
+    false
+}

@@ -4,9 +4,9 @@
 use crate::config::{split_sizes, ConfigError, Origin, Settings};
 use crate::data::Dataset;
 use crate::hash::{self, Hash64};
+use crate::manifest::Adapter;
 use crate::model::{self, Dropout, Network, Pass};
 use crate::rng::{permutation, Stream, StreamRng, StreamSeeds};
-use crate::manifest::Adapter;
 use crate::spec::{self, DeterminismLevel, GpuReduction};
 
 /// Sources of variation this build can set free. The others of
@@ -86,6 +86,7 @@ pub struct StepReport {
 }
 
 /// A training run on the CPU engine.
+#[derive(Clone)]
 pub struct Trainer {
     pub settings: Settings,
     pub seeds: StreamSeeds,

@@ -2,11 +2,16 @@
 //! in as plain objects, reports out as plain objects, errors as `Error`s with
 //! a `field` property naming the offending setting.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 use crate::config::{self, ConfigError, Origin, Settings};
+use crate::gpu::{Gpu, GpuTrainer};
 use crate::manifest::{self, Manifest, ReplayOutcome};
+use crate::spec::GpuReduction;
 use crate::train::{self, Trainer as Engine};
 
 #[wasm_bindgen(start)]
@@ -97,83 +102,192 @@ struct StepOut {
     done: bool,
     stopped: Option<String>,
     weights_hash: String,
+    backend: String,
 }
 
-/// A training run on the CPU engine.
+/// The engine behind a [`Trainer`]: the CPU, or the GPU (whose record and
+/// fallback is a CPU engine). `Busy` while a step is running, so a second
+/// call gets a clear error rather than a borrow panic.
+enum State {
+    Cpu(Box<Engine>),
+    Gpu(Box<GpuTrainer>),
+    Busy,
+}
+
+const BUSY: &str = "this trainer is running a step: await the previous step() first";
+
+/// A training run, on the GPU (WebGPU) or the CPU.
 #[wasm_bindgen]
 pub struct Trainer {
-    inner: Engine,
+    state: Rc<RefCell<State>>,
+    reason: String,
+}
+
+impl Trainer {
+    fn with_record<R>(&self, f: impl FnOnce(&Engine) -> R) -> Result<R, JsValue> {
+        match &*self.state.borrow() {
+            State::Cpu(t) => Ok(f(t)),
+            State::Gpu(g) => Ok(f(&g.cpu)),
+            State::Busy => Err(js_error(BUSY, None)),
+        }
+    }
+}
+
+fn report(t: &Engine, backend: &str) -> JsValue {
+    let val = t.val_curve.last();
+    to_js(&StepOut {
+        step: t.step,
+        total_steps: t.total_steps(),
+        train_loss: t.train_loss.last().copied(),
+        val_error: val.map(|v| v.val_error),
+        val_loss: val.and_then(|v| v.val_loss),
+        done: t.finished(),
+        stopped: t.stopped.as_ref().map(|s| s.reason.clone()),
+        weights_hash: crate::hash::weights_hash(&t.params).to_string(),
+        backend: backend.to_string(),
+    })
 }
 
 #[wasm_bindgen]
 impl Trainer {
     /// Starts a run. `settings` maps setting names to values (strings or
     /// numbers); `free` lists the sources set free (`init`, `shuffle`,
-    /// `dropout`). Throws an `Error` whose `field` names a refused setting.
-    #[wasm_bindgen(constructor)]
-    pub fn new(settings: JsValue, free: Option<Vec<String>>) -> Result<Trainer, JsValue> {
+    /// `dropout`, `gpu_reduction`); `backend` is `auto` (default: WebGPU when
+    /// the browser has it, else the CPU, saying why), `gpu` (strict) or
+    /// `cpu`. Rejects with an `Error` whose `field` names a refused setting.
+    pub async fn create(
+        settings: JsValue,
+        free: Option<Vec<String>>,
+        backend: Option<String>,
+    ) -> Result<Trainer, JsValue> {
         let s = settings_from_js(&settings)?;
-        let free = free
-            .unwrap_or_default()
-            .iter()
-            .map(|n| train::parse_free(n))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| config_error(&e))?;
-        let inner = Engine::with_free(s, &free).map_err(|e| config_error(&e))?;
-        Ok(Trainer { inner })
+        let mut reduction = GpuReduction::Fixed;
+        let mut streams = Vec::new();
+        for name in free.unwrap_or_default() {
+            if name == "gpu_reduction" {
+                reduction = GpuReduction::Atomic;
+            } else {
+                streams.push(train::parse_free(&name).map_err(|e| config_error(&e))?);
+            }
+        }
+        let mut engine = Engine::with_free(s, &streams).map_err(|e| config_error(&e))?;
+        let backend = backend.unwrap_or_else(|| "auto".into());
+        if backend == "cpu" {
+            engine.switch_backend("cpu", "backend cpu");
+            return Ok(Trainer { state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))), reason: "backend cpu".into() });
+        }
+        if backend != "gpu" && backend != "auto" {
+            return Err(js_error(&format!("backend: expected auto, gpu or cpu, got {backend:?}"), Some("backend")));
+        }
+        let opened = match Gpu::open().await {
+            Ok(gpu) => {
+                let why = format!("{}: WebGPU adapter {}", backend, gpu.adapter.description);
+                GpuTrainer::new(gpu, engine.clone(), reduction, &why).map(|g| (g, why))
+            }
+            Err(e) => Err(e),
+        };
+        match opened {
+            Ok((g, why)) => Ok(Trainer { state: Rc::new(RefCell::new(State::Gpu(Box::new(g)))), reason: why }),
+            Err(e) if backend == "gpu" => Err(js_error(&format!("backend gpu: {e}"), Some("backend"))),
+            Err(e) => {
+                let why = format!("auto: running on the CPU because {e}");
+                engine.switch_backend("cpu", why.clone());
+                Ok(Trainer { state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))), reason: why })
+            }
+        }
     }
 
-    /// Runs up to `n` steps and reports where the run stands.
-    pub fn step(&mut self, n: u32) -> JsValue {
-        let t = &mut self.inner;
-        t.run(n as usize);
-        let val = t.val_curve.last();
-        let out = StepOut {
-            step: t.step,
-            total_steps: t.total_steps(),
-            train_loss: t.train_loss.last().copied(),
-            val_error: val.map(|v| v.val_error),
-            val_loss: val.and_then(|v| v.val_loss),
-            done: t.finished(),
-            stopped: t.stopped.as_ref().map(|s| s.reason.clone()),
-            weights_hash: crate::hash::weights_hash(&t.params).to_string(),
-        };
-        to_js(&out)
+    /// Runs up to `n` steps; resolves to where the run stands
+    /// (`{step, total_steps, train_loss, val_error, val_loss, done, stopped,
+    /// weights_hash, backend}`). A GPU that fails mid-run hands the run to the
+    /// CPU from the last state read back.
+    pub fn step(&self, n: u32) -> js_sys::Promise {
+        let state = self.state.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let taken = std::mem::replace(&mut *state.borrow_mut(), State::Busy);
+            let (next, out) = match taken {
+                State::Busy => return Err(js_error(BUSY, None)),
+                State::Cpu(mut t) => {
+                    t.run(n as usize);
+                    let out = report(&t, "cpu");
+                    (State::Cpu(t), out)
+                }
+                State::Gpu(mut g) => match g.run(n as usize).await {
+                    Ok(_) => {
+                        let out = report(&g.cpu, "gpu");
+                        (State::Gpu(g), out)
+                    }
+                    Err(e) => {
+                        let at = g.step();
+                        let why = format!(
+                            "the GPU failed after step {at} ({e}); continuing on the CPU from the state read back at step {at}"
+                        );
+                        let t = g.into_cpu(&why);
+                        let out = report(&t, "cpu");
+                        (State::Cpu(Box::new(t)), out)
+                    }
+                },
+            };
+            *state.borrow_mut() = next;
+            Ok(out)
+        })
+    }
+
+    /// `"gpu"` or `"cpu"`: where the next step runs.
+    #[wasm_bindgen(getter)]
+    pub fn backend(&self) -> String {
+        match &*self.state.borrow() {
+            State::Gpu(_) => "gpu".into(),
+            _ => "cpu".into(),
+        }
+    }
+
+    /// Why this backend, in words (e.g. "auto: running on the CPU because no
+    /// GPU adapter: ...").
+    #[wasm_bindgen(getter, js_name = backendReason)]
+    pub fn backend_reason(&self) -> Result<String, JsValue> {
+        self.with_record(|t| t.segments.last().map_or(self.reason.clone(), |s| s.reason.clone()))
+    }
+
+    /// The GPU adapter (`{vendor, architecture, description, graphics_backend}`) or null.
+    #[wasm_bindgen(getter)]
+    pub fn adapter(&self) -> Result<JsValue, JsValue> {
+        self.with_record(|t| to_js(&t.adapter))
     }
 
     /// Steps completed.
     #[wasm_bindgen(getter, js_name = stepsDone)]
-    pub fn steps_done(&self) -> usize {
-        self.inner.step
+    pub fn steps_done(&self) -> Result<usize, JsValue> {
+        self.with_record(|t| t.step)
     }
 
     /// Steps the run asks for.
     #[wasm_bindgen(getter, js_name = totalSteps)]
-    pub fn total_steps(&self) -> usize {
-        self.inner.total_steps()
+    pub fn total_steps(&self) -> Result<usize, JsValue> {
+        self.with_record(|t| t.total_steps())
     }
 
     /// The training loss of every completed step.
     #[wasm_bindgen(js_name = trainLoss)]
-    pub fn train_loss(&self) -> Vec<f32> {
-        self.inner.train_loss.clone()
+    pub fn train_loss(&self) -> Result<Vec<f32>, JsValue> {
+        self.with_record(|t| t.train_loss.clone())
     }
 
     /// The validation curve: `[{step, val_error, val_loss}]`.
     #[wasm_bindgen(js_name = valCurve)]
-    pub fn val_curve(&self) -> JsValue {
-        to_js(&self.inner.val_curve)
+    pub fn val_curve(&self) -> Result<JsValue, JsValue> {
+        self.with_record(|t| to_js(&t.val_curve))
     }
 
     /// The hash chain, one 16-hex-digit link per completed step.
     #[wasm_bindgen(js_name = hashChain)]
-    pub fn hash_chain(&self) -> Vec<String> {
-        self.inner.hash_chain.iter().map(|h| h.to_string()).collect()
+    pub fn hash_chain(&self) -> Result<Vec<String>, JsValue> {
+        self.with_record(|t| t.hash_chain.iter().map(|h| h.to_string()).collect())
     }
 
     /// The run's manifest as JSON text.
-    pub fn manifest(&self) -> String {
-        Manifest::from_trainer(&self.inner).to_json()
+    pub fn manifest(&self) -> Result<String, JsValue> {
+        self.with_record(|t| Manifest::from_trainer(t).to_json())
     }
 }
 

@@ -251,7 +251,11 @@ fn without_gpu(cmd: &mut Command) -> &mut Command {
 #[test]
 fn strict_gpu_backend_without_an_adapter_exits_3() {
     let out = tmp("nogpu.json");
-    let o = without_gpu(&mut bin()).args(["train", "-q", "--backend", "gpu", "--steps", "5", "--out"]).arg(&out).output().unwrap();
+    let o = without_gpu(&mut bin())
+        .args(["train", "-q", "--backend", "gpu", "--steps", "5", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     no_panic(&o);
     assert!(String::from_utf8_lossy(&o.stderr).contains("backend gpu"), "{}", text(&o));
@@ -260,7 +264,11 @@ fn strict_gpu_backend_without_an_adapter_exits_3() {
 #[test]
 fn auto_without_an_adapter_says_it_uses_the_cpu_and_why() {
     let out = tmp("auto-cpu.json");
-    let o = without_gpu(&mut bin()).args(["train", "--backend", "auto", "--steps", "5", "--out"]).arg(&out).output().unwrap();
+    let o = without_gpu(&mut bin())
+        .args(["train", "--backend", "auto", "--steps", "5", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("running on the CPU because"), "{}", text(&o));
     let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -309,7 +317,18 @@ fn a_lost_device_under_auto_continues_on_the_cpu_and_loses_no_step() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     // Under --backend gpu the same loss ends the run with status 3, keeping the record.
     let c = tmp("lost-strict.json");
-    let o = run(&["train", "-q", "--steps", "200", "--backend", "gpu", "--lose-device-at", "100", "--out", c.to_str().unwrap()]);
+    let o = run(&[
+        "train",
+        "-q",
+        "--steps",
+        "200",
+        "--backend",
+        "gpu",
+        "--lose-device-at",
+        "100",
+        "--out",
+        c.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let strict = Manifest::from_json(&std::fs::read_to_string(&c).unwrap()).unwrap();
     assert!(strict.stopped.unwrap().reason.contains("GPU failed"));

@@ -186,7 +186,8 @@ fn atomic_reduction_order_is_measured() {
     assert!(worst < 1e-3, "the atomic variant computes other maths: max difference {worst}");
     // Whole runs: how often do two atomic runs part?
     let runs: Vec<GpuTrainer> = (0..4).map(|_| gpu_run(64, GpuReduction::Atomic)).collect();
-    let parted = runs.windows(2).filter(|w| first_divergence(&w[0].cpu.hash_chain, &w[1].cpu.hash_chain).is_some()).count();
+    let parted =
+        runs.windows(2).filter(|w| first_divergence(&w[0].cpu.hash_chain, &w[1].cpu.hash_chain).is_some()).count();
     eprintln!("atomic training runs on {}: {parted}/3 consecutive pairs parted", g.adapter.description);
     let m = reprolab::Manifest::from_trainer(&runs[0].cpu);
     assert_eq!(m.level_granted, reprolab::DeterminismLevel::None);

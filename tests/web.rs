@@ -36,8 +36,17 @@ fn field_of(e: &JsValue) -> Option<String> {
     js_sys::Reflect::get(e, &JsValue::from_str("field")).ok().and_then(|f| f.as_string())
 }
 
+async fn create(settings: JsValue, free: &[&str], backend: &str) -> Result<reprolab::wasm::Trainer, JsValue> {
+    reprolab::wasm::Trainer::create(settings, Some(free.iter().map(|s| s.to_string()).collect()), Some(backend.into()))
+        .await
+}
+
+async fn step(t: &reprolab::wasm::Trainer, n: u32) -> JsValue {
+    wasm_bindgen_futures::JsFuture::from(t.step(n)).await.expect("step resolves")
+}
+
 #[wasm_bindgen_test]
-fn invalid_settings_throw_errors_that_name_the_field() {
+async fn invalid_settings_reject_with_errors_that_name_the_field() {
     let cases = [
         ("learning_rate", JsValue::from_f64(-1.0)),
         ("learning_rate", JsValue::from_f64(f64::NAN)),
@@ -48,27 +57,44 @@ fn invalid_settings_throw_errors_that_name_the_field() {
         ("steps", JsValue::TRUE),
     ];
     for (key, value) in cases {
-        let err = reprolab::wasm::Trainer::new(object(&[(key, value)]), None).err().expect("refused");
+        let err = create(object(&[(key, value)]), &[], "cpu").await.err().expect("refused");
         assert_eq!(field_of(&err).as_deref(), Some(key), "{key}");
         assert!(err.is_instance_of::<js_sys::Error>());
     }
-    let err = reprolab::wasm::Trainer::new(JsValue::NULL, Some(vec!["everything".into()])).err().unwrap();
+    let err = create(JsValue::NULL, &["everything"], "cpu").await.err().unwrap();
     assert_eq!(field_of(&err).as_deref(), Some("free"));
+    let err = create(JsValue::NULL, &[], "quantum").await.err().unwrap();
+    assert_eq!(field_of(&err).as_deref(), Some("backend"));
 }
 
 #[wasm_bindgen_test]
-fn free_sources_draw_browser_entropy_and_still_replay() {
+async fn free_sources_draw_browser_entropy_and_still_replay() {
     let settings = || object(&[("steps", JsValue::from_f64(30.0))]);
-    let mut a = reprolab::wasm::Trainer::new(settings(), Some(vec!["init".into()])).unwrap();
-    let mut b = reprolab::wasm::Trainer::new(settings(), Some(vec!["init".into()])).unwrap();
-    a.step(30);
-    b.step(30);
-    assert_ne!(a.hash_chain(), b.hash_chain(), "two runs with init free drew the same weights");
-    let manifest = a.manifest();
+    let a = create(settings(), &["init"], "cpu").await.unwrap();
+    let b = create(settings(), &["init"], "cpu").await.unwrap();
+    step(&a, 30).await;
+    step(&b, 30).await;
+    assert_ne!(a.hash_chain().unwrap(), b.hash_chain().unwrap(), "two runs with init free drew the same weights");
+    let manifest = a.manifest().unwrap();
     let r = reprolab::wasm::replay_manifest(&manifest).unwrap();
     let identical = js_sys::Reflect::get(&r, &JsValue::from_str("identical")).unwrap();
     assert_eq!(identical.as_bool(), Some(true));
-    let d = reprolab::wasm::diff_manifests(&manifest, &b.manifest()).unwrap();
+    let d = reprolab::wasm::diff_manifests(&manifest, &b.manifest().unwrap()).unwrap();
     let step = js_sys::Reflect::get(&d, &JsValue::from_str("first_divergent_step")).unwrap();
     assert_eq!(step.as_f64(), Some(1.0), "initial weights differ, so the chains part at step 1");
+}
+
+#[wasm_bindgen_test]
+async fn a_second_step_while_one_runs_is_refused_in_words() {
+    let t = create(object(&[("steps", JsValue::from_f64(20.0))]), &[], "cpu").await.unwrap();
+    let first = t.step(10);
+    let second = wasm_bindgen_futures::JsFuture::from(t.step(10)).await;
+    wasm_bindgen_futures::JsFuture::from(first).await.unwrap();
+    // Either the second ran after the first (promises run one at a time here)
+    // or it was refused with a readable message: never a borrow panic.
+    if let Err(e) = second {
+        let msg = js_sys::Reflect::get(&e, &JsValue::from_str("message")).unwrap().as_string().unwrap();
+        assert!(msg.contains("await the previous step"), "{msg}");
+    }
+    assert!(t.steps_done().unwrap() >= 10);
 }

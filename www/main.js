@@ -10,7 +10,8 @@
 // becomes a message on the page instead of a silently dead module.
 const ENGINE = './pkg/reprolab.js';
 const CHUNK_MS = 15; // each chunk of steps should take about this long
-const FREE_SOURCES = ['init', 'shuffle', 'dropout'];
+const FREE_SOURCES = ['init', 'shuffle', 'dropout', 'gpu_reduction'];
+const BACKENDS = ['auto', 'gpu', 'cpu'];
 
 // How each setting is shown, in this order. A key the engine adds later still
 // gets a plain text field, labelled with its name.
@@ -124,7 +125,8 @@ function readFields() {
   const settings = {};
   for (const key of Object.keys(defaults)) settings[key] = ui.form.elements.namedItem(key).value.trim();
   const free = [...ui.form.querySelectorAll('input[name="free"]:checked')].map((box) => box.value);
-  return { settings, free };
+  const backend = ui.form.elements.namedItem('backend').value;
+  return { settings, free, backend };
 }
 
 // Every setting lives in the URL hash, so a link reproduces a run.
@@ -133,12 +135,14 @@ function readHash() {
   const values = {};
   for (const key of Object.keys(defaults)) if (params.has(key)) values[key] = params.get(key);
   const free = (params.get('free') ?? '').split(',').filter((s) => FREE_SOURCES.includes(s));
-  return { values, free };
+  const backend = BACKENDS.includes(params.get('backend')) ? params.get('backend') : 'auto';
+  return { values, free, backend };
 }
 
-function writeHash(settings, free) {
+function writeHash(settings, free, backend) {
   const params = new URLSearchParams(settings);
   if (free.length) params.set('free', free.join(','));
+  if (backend !== 'auto') params.set('backend', backend);
   history.replaceState(null, '', `#${params}`);
 }
 
@@ -195,25 +199,31 @@ async function start() {
   stop();
   const id = runId;
   clearInvalid();
-  const { settings, free } = readFields();
-  writeHash(settings, free);
+  const { settings, free, backend } = readFields();
+  writeHash(settings, free, backend);
   clearRun();
+  setState('running');
+  showStatus('Starting…');
   try {
-    trainer = new engine.Trainer(settings, free);
+    const created = await engine.Trainer.create(settings, free, backend);
+    if (id !== runId) {
+      created.free();
+      return;
+    }
+    trainer = created;
   } catch (e) {
-    fail(e);
+    if (id === runId) fail(e);
     return;
   }
   const began = performance.now();
   plot.total = trainer.totalSteps;
   showProgress(0, trainer.totalSteps);
-  setState('running');
-  showStatus('Training…');
+  showStatus(`Training on the ${backendText()}`);
   try {
     let k = 1;
     for (;;) {
       const t0 = performance.now();
-      const report = toObject(trainer.step(k));
+      const report = toObject(await trainer.step(k));
       k = nextChunk(k, performance.now() - t0);
       plot.loss = trainer.trainLoss();
       plot.val = trainer.valCurve().map(toObject);
@@ -231,13 +241,27 @@ async function start() {
   }
 }
 
+// Where the run trains, and why, in words.
+function backendText() {
+  if (trainer.backend === 'gpu') {
+    const a = trainer.adapter ? toObject(trainer.adapter) : {};
+    const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ');
+    return `GPU (WebGPU${name ? `: ${name}` : ''})`;
+  }
+  let why = trainer.backendReason;
+  if (!window.isSecureContext) {
+    why += '; this page is not a secure context (plain http from another machine), and browsers only offer WebGPU to https pages and localhost';
+  }
+  return `CPU (${why})`;
+}
+
 function finish(report, ms) {
   const last = plot.val.at(-1);
   const valError = last ? last.val_error : report.val_error;
   const valText = valError == null ? 'not evaluated' : `${(valError * 100).toFixed(2)} %`;
   ui.valError.textContent = valText;
   ui.hash.textContent = report.weights_hash ?? '';
-  ui.summary.textContent = `${trainer.stepsDone} of ${trainer.totalSteps} steps in ${(ms / 1000).toFixed(1)} s`;
+  ui.summary.textContent = `${trainer.stepsDone} of ${trainer.totalSteps} steps in ${(ms / 1000).toFixed(1)} s on the ${backendText()}`;
   manifestUrl = URL.createObjectURL(new Blob([trainer.manifest()], { type: 'application/json' }));
   ui.manifest.href = manifestUrl;
   ui.results.hidden = false;
@@ -265,6 +289,7 @@ function reset() {
   stop();
   clearInvalid();
   fillFields(defaults, []);
+  ui.form.elements.namedItem('backend').value = 'auto';
   history.replaceState(null, '', location.pathname + location.search);
   clearRun();
   setState('idle');
@@ -450,6 +475,7 @@ async function main() {
   buildFields();
   const fromHash = readHash();
   fillFields({ ...defaults, ...fromHash.values }, fromHash.free);
+  ui.form.elements.namedItem('backend').value = fromHash.backend;
 
   ui.form.addEventListener('submit', (event) => {
     event.preventDefault();

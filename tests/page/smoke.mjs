@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCREENSHOT = path.join(ROOT, 'tests/page/screenshots/demo-done.png');
+const SCREENSHOTS = path.join(ROOT, 'tests/page/screenshots');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const LOAD_TIMEOUT_MS = 30_000;
 const RUN_TIMEOUT_MS = 60_000;
@@ -65,9 +65,14 @@ function startServer() {
 }
 
 // Everything the page does wrong, whenever it happens.
-function watch(page, origin) {
+// Chromium's own words when a page asks for a WebGPU adapter and there is
+// none: expected (and only allowed) in the run with WebGPU off.
+const NO_ADAPTER_WARNING = 'No available adapters.';
+
+function watch(page, origin, webgpu) {
   const problems = [];
   page.on('console', (msg) => {
+    if (!webgpu && msg.type() === 'warning' && msg.text() === NO_ADAPTER_WARNING) return;
     if (msg.type() === 'error' || msg.type() === 'warning') {
       const where = msg.location()?.url ? ` (${msg.location().url})` : '';
       problems.push(`console ${msg.type()}: ${msg.text()}${where}`);
@@ -111,7 +116,7 @@ async function waitForState(page, wanted, timeoutMs) {
   check(state === wanted, `expected state "${wanted}", got "${state}"; status says "${await statusOf(page)}"`);
 }
 
-async function run(page, address) {
+async function run(page, address, webgpu) {
   await page.goto(address);
   await waitForState(page, 'idle', LOAD_TIMEOUT_MS);
   log(`page loaded, engine: ${await page.textContent('#engine-version')}`);
@@ -127,7 +132,13 @@ async function run(page, address) {
   check(/^\d+(\.\d+)? %$/.test(valError), `final validation error should read like "12.34 %", reads "${valError}"`);
   const hash = (await page.textContent('[data-result="weights-hash"]')).trim();
   check(hash.length > 0, 'no weights hash is shown');
-  log(`trained 100 steps: validation error ${valError}, weights hash ${hash}`);
+  const summary = (await page.textContent('#run-summary')).trim();
+  if (webgpu) {
+    check(summary.includes('on the GPU (WebGPU'), `with WebGPU on the run should say it trained on the GPU: "${summary}"`);
+  } else {
+    check(summary.includes('on the CPU (auto: running on the CPU because'), `with WebGPU off the page should say why it used the CPU: "${summary}"`);
+  }
+  log(`trained 100 steps: validation error ${valError}, weights hash ${hash}; ${summary}`);
 
   // The manifest link: a blob: URL that downloads run.json holding JSON.
   const link = page.locator('a[download="run.json"]');
@@ -145,9 +156,10 @@ async function run(page, address) {
   check(manifest !== null && typeof manifest === 'object', 'the manifest is not a JSON object');
   log(`manifest downloads as run.json (${Object.keys(manifest).length} top-level keys)`);
 
-  await mkdir(path.dirname(SCREENSHOT), { recursive: true });
-  await page.screenshot({ path: SCREENSHOT, fullPage: true });
-  log(`screenshot saved to ${path.relative(ROOT, SCREENSHOT)}`);
+  const shot = path.join(SCREENSHOTS, webgpu ? 'demo-done-webgpu.png' : 'demo-done-cpu.png');
+  await mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: shot, fullPage: true });
+  log(`screenshot saved to ${path.relative(ROOT, shot)}`);
 
   // Phone width: nothing may push the page wider than the screen.
   await page.setViewportSize(PHONE);
@@ -173,41 +185,49 @@ async function run(page, address) {
 let server;
 let browser;
 
-async function main() {
-  const started = startServer();
-  server = started.server;
-  const address = started.address;
+// Chromium with WebGPU on (Dawn on SwiftShader) or off (no adapter).
+const COMMON_ARGS = ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+
+async function flow(url, webgpu) {
   let problems = [];
   try {
-    const url = await address;
     try {
       browser = await chromium.launch({
         executablePath: CHROMIUM,
-        args: [
-          '--no-sandbox',
-          '--disable-background-networking',
-          '--disable-component-update',
-          '--disable-sync',
-          '--no-first-run',
-          '--disable-gpu',
-        ],
+        args: webgpu ? [...COMMON_ARGS, '--enable-unsafe-webgpu'] : [...COMMON_ARGS, '--disable-gpu'],
       });
     } catch (e) {
       throw new Failure(`could not launch ${CHROMIUM}: ${e.message.split('\n')[0]}`);
     }
     const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
     const page = await context.newPage();
-    problems = watch(page, new URL(url).origin);
-    await run(page, url);
+    problems = watch(page, new URL(url).origin, webgpu);
+    await run(page, url, webgpu);
     check(problems.length === 0, 'the page reported problems (listed below)');
-    log('passed');
+    log(`passed with WebGPU ${webgpu ? 'on' : 'off'}`);
     return 0;
   } catch (e) {
-    console.error(`smoke: FAILED: ${e instanceof Failure ? e.message : e.stack}`);
+    console.error(`smoke: FAILED with WebGPU ${webgpu ? 'on' : 'off'}: ${e instanceof Failure ? e.message : e.stack}`);
     for (const problem of problems) console.error(`smoke:   ${problem}`);
     return 1;
   } finally {
     await browser?.close().catch(() => {});
+    browser = undefined;
+  }
+}
+
+async function main() {
+  const started = startServer();
+  server = started.server;
+  try {
+    const url = await started.address;
+    const gpu = await flow(url, true);
+    const cpu = await flow(url, false);
+    return gpu || cpu;
+  } catch (e) {
+    console.error(`smoke: FAILED: ${e instanceof Failure ? e.message : e.stack}`);
+    return 1;
+  } finally {
     server.kill();
   }
 }

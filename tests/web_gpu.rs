@@ -1,0 +1,114 @@
+//! WebGPU in the browser (`wasm-pack test --headless --chrome` runs Dawn on
+//! SwiftShader, `--firefox` wgpu on lavapipe): the same checks as the native
+//! tests/gpu.rs. These FAIL when the browser gives no adapter: a GPU test
+//! never passes without a GPU.
+#![cfg(target_arch = "wasm32")]
+
+use reprolab::gpu::{probe, Gpu, GpuTrainer};
+use reprolab::hash::{chain_link, weights_hash};
+use reprolab::manifest::first_divergence;
+use reprolab::rng::{stream_key, Stream, StreamRng};
+use reprolab::spec::GpuReduction;
+use reprolab::{Origin, Settings, Trainer};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn log(s: &str) {
+    web_sys::console::log_1(&JsValue::from_str(s));
+}
+
+async fn gpu() -> Gpu {
+    match Gpu::open().await {
+        Ok(g) => {
+            log(&format!("WebGPU adapter: {:?} in {}", g.adapter, reprolab::platform::user_agent()));
+            g
+        }
+        Err(e) => panic!("no WebGPU adapter in {}: {e}", reprolab::platform::user_agent()),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_dropout_masks_and_hash_equal_the_cpu() {
+    let g = gpu().await;
+    for (seed, step, layer, rows, width) in
+        [(1u64, 0u32, 0u32, 1usize, 1usize), (1, 7, 0, 32, 128), (9, 1234, 2, 17, 33)]
+    {
+        let key = reprolab::chacha::key_words(&stream_key(Stream::Dropout, seed));
+        let threshold = 429_496_730u32;
+        let got = probe::dropout_masks(&g, key, step, layer, rows, width, threshold).await.unwrap();
+        let mut words = vec![0u32; rows * width];
+        StreamRng::new(Stream::Dropout, seed).fill_words(((layer as u64) << 40) | step as u64, 0, &mut words);
+        for (i, (gm, w)) in got.iter().zip(&words).enumerate() {
+            assert_eq!(*gm, u32::from(*w >= threshold), "seed {seed} step {step}: first mismatch at element {i}");
+        }
+    }
+    for n in [1usize, 1024, 1025, 9610] {
+        let params: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        assert_eq!(probe::weights_hash(&g, &params).await.unwrap(), weights_hash(&params), "{n} words");
+    }
+}
+
+fn settings(steps: usize) -> Settings {
+    let mut s = Settings::default();
+    s.set("steps", &steps.to_string(), Origin::Override).unwrap();
+    s
+}
+
+async fn gpu_run(steps: usize, reduction: GpuReduction) -> GpuTrainer {
+    let cpu = Trainer::with_free(settings(steps), &[]).unwrap();
+    let mut t = GpuTrainer::new(gpu().await, cpu, reduction, "test").unwrap();
+    t.run(usize::MAX).await.unwrap();
+    assert_eq!(t.step(), steps);
+    t
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_pinned_runs_are_identical_three_times() {
+    let mut runs = Vec::new();
+    for _ in 0..3 {
+        runs.push(gpu_run(100, GpuReduction::Fixed).await);
+    }
+    for (i, r) in runs.iter().enumerate().skip(1) {
+        if let Some(step) = first_divergence(&runs[0].cpu.hash_chain, &r.cpu.hash_chain) {
+            panic!("run {i} parts from run 0 at step {step}");
+        }
+    }
+    let t = &runs[0];
+    let n = t.cpu.hash_chain.len();
+    let params = t.read_params().await.unwrap();
+    assert_eq!(chain_link(t.cpu.hash_chain[n - 2], weights_hash(&params)), t.cpu.hash_chain[n - 1]);
+    let mut c = Trainer::with_free(settings(100), &[]).unwrap();
+    while c.step().is_some() {}
+    match first_divergence(&t.cpu.hash_chain, &c.hash_chain) {
+        None => log("WebGPU and CPU chains identical over 100 steps"),
+        Some(s) => log(&format!("WebGPU and CPU chains part at step {s} (run-to-run holds per stack)")),
+    }
+    let mut parted = 0;
+    let mut atomic = Vec::new();
+    for _ in 0..3 {
+        atomic.push(gpu_run(64, GpuReduction::Atomic).await);
+    }
+    for w in atomic.windows(2) {
+        parted += usize::from(first_divergence(&w[0].cpu.hash_chain, &w[1].cpu.hash_chain).is_some());
+    }
+    log(&format!("WebGPU atomic reduction: {parted}/2 consecutive pairs of runs parted"));
+}
+
+#[wasm_bindgen_test]
+async fn the_js_trainer_uses_webgpu_when_asked_strictly() {
+    let o = js_sys::Object::new();
+    js_sys::Reflect::set(&o, &JsValue::from_str("steps"), &JsValue::from_f64(70.0)).unwrap();
+    let t = reprolab::wasm::Trainer::create(o.into(), None, Some("gpu".into()))
+        .await
+        .expect("WebGPU must be available here");
+    assert_eq!(t.backend(), "gpu");
+    wasm_bindgen_futures::JsFuture::from(t.step(70)).await.unwrap();
+    let m = reprolab::Manifest::from_json(&t.manifest().unwrap()).unwrap();
+    assert_eq!(m.backend, "gpu");
+    assert_eq!(m.steps_completed, 70);
+    let a = m.adapter.expect("adapter recorded");
+    assert_eq!(a.graphics_backend, "WebGPU");
+    log(&format!("manifest adapter: {a:?}"));
+}

@@ -174,7 +174,10 @@ impl Trainer {
         let backend = backend.unwrap_or_else(|| "auto".into());
         if backend == "cpu" {
             engine.switch_backend("cpu", "backend cpu");
-            return Ok(Trainer { state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))), reason: "backend cpu".into() });
+            return Ok(Trainer {
+                state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))),
+                reason: "backend cpu".into(),
+            });
         }
         if backend != "gpu" && backend != "auto" {
             return Err(js_error(&format!("backend: expected auto, gpu or cpu, got {backend:?}"), Some("backend")));

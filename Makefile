@@ -46,9 +46,12 @@ test-browsers:
 test-page: build-web
 	node tests/page/smoke.mjs
 
-## Train the defaults for seeds 1-5; prints and saves bench/results.json.
+## Train the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe
+## here); prints and saves bench/cpu.json and bench/gpu.json.
 bench:
-	cargo run --release --locked -- bench --seeds 1,2,3,4,5 --out bench/results.json
+	cargo build --release --locked
+	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --out bench/cpu.json
+	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --out bench/gpu.json
 
 clean:
 	cargo clean

@@ -1009,6 +1009,52 @@ pub mod probe {
         Ok(bytes_f32(&gpu.read(&[(&out, 4 * rows * k)]).await?[0]))
     }
 
+    /// One binding of [`kernel`]: a uniform or a storage buffer, with its bytes.
+    pub enum Binding {
+        Uniform(Vec<u8>),
+        Storage(Vec<u8>),
+    }
+
+    /// Runs any kernel once: binding 0 is its `Dims` (given as 16 words), the
+    /// others in `bindings` order; `threads` is (x, y) in the kernel's own
+    /// units (elements for the 1-D kernels, columns and rows for the tiled
+    /// ones). Returns the bytes of every binding afterwards (uniforms: empty).
+    pub async fn kernel(
+        gpu: &Gpu,
+        name: &str,
+        dims: [u32; 16],
+        bindings: Vec<Binding>,
+        threads: (usize, usize),
+    ) -> Result<Vec<Vec<u8>>, GpuError> {
+        let mut buffers = vec![gpu.uniform("dims", &words_bytes(&dims))];
+        let mut sizes = vec![0usize];
+        for b in &bindings {
+            match b {
+                Binding::Uniform(bytes) => {
+                    buffers.push(gpu.uniform("u", bytes));
+                    sizes.push(0);
+                }
+                Binding::Storage(bytes) => {
+                    buffers.push(gpu.buffer_with("s", bytes));
+                    sizes.push(bytes.len());
+                }
+            }
+        }
+        let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
+        let bind = gpu.bind(name, &refs);
+        let groups = match name {
+            "matmul" | "matmul_grad" | "matmul_backprop" => groups_2d(threads.0, threads.1),
+            "dropout" => groups_1d(threads.0.div_ceil(16)),
+            _ => groups_1d(threads.0),
+        };
+        let kernel_name = KERNELS.iter().find(|(k, _)| *k == name).map(|(k, _)| *k).expect("a known kernel");
+        dispatch(gpu, kernel_name, &bind, groups);
+        let storage: Vec<(&wgpu::Buffer, usize)> =
+            buffers.iter().zip(&sizes).filter(|(_, n)| **n > 0).map(|(b, n)| (b, *n)).collect();
+        let mut read = gpu.read(&storage).await?.into_iter();
+        Ok(sizes.iter().map(|n| if *n > 0 { read.next().unwrap_or_default() } else { Vec::new() }).collect())
+    }
+
     fn dispatch(gpu: &Gpu, kernel: &str, bind: &wgpu::BindGroup, groups: (u32, u32)) {
         let mut enc = gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(kernel) });
         {

@@ -105,6 +105,9 @@ mod cli {
             /// Override one setting (repeatable).
             #[arg(long = "set", value_name = "KEY=VALUE")]
             set: Vec<String>,
+            /// Where to train: cpu or gpu (strict).
+            #[arg(long, value_enum, default_value = "cpu")]
+            backend: Backend,
             /// Where to save the figures (JSON).
             #[arg(long, default_value = "bench/results.json")]
             out: PathBuf,
@@ -129,7 +132,7 @@ mod cli {
             }
             Command::Replay { manifest, quiet } => replay_cmd(&manifest, quiet),
             Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
-            Command::Bench { seeds, set, out } => bench_cmd(&seeds, &set, &out),
+            Command::Bench { seeds, set, backend, out } => bench_cmd(&seeds, &set, backend, &out),
             Command::Settings => {
                 let d = Settings::default();
                 for (k, help) in config::KEYS {
@@ -503,15 +506,26 @@ mod cli {
         Ok(if d.identical { 0 } else { 1 })
     }
 
-    fn bench_cmd(seeds: &[u64], set: &[String], out: &Path) -> Result<i32, Fail> {
+    fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, out: &Path) -> Result<i32, Fail> {
         let mut rows = Vec::new();
         let used = build_settings(None, set, None, None)?;
+        let backend = if backend == Backend::Auto { Backend::Cpu } else { backend };
+        let mut adapter = None;
         println!("{:>5} {:>7} {:>9} {:>11} {:>10}", "seed", "steps", "seconds", "steps/s", "val_error");
         for &seed in seeds {
             let settings = build_settings(None, set, Some(seed.to_string()), None)?;
-            let mut t = Trainer::with_free(settings, &[]).map_err(|e| input(e.to_string()))?;
+            let t = Trainer::with_free(settings, &[]).map_err(|e| input(e.to_string()))?;
+            // Device and pipelines are set up before the clock starts.
+            let run = start(t, backend, GpuReduction::Fixed, true)?;
+            if let Run::Gpu(g) = &run {
+                adapter = Some(g.adapter().clone());
+            }
+            let total = run.record().total_steps();
             let start = Instant::now();
-            while t.step().is_some() {}
+            let (t, failure) = drive(run, backend, true, "bench", total);
+            if let Some(f) = failure {
+                return Err(f);
+            }
             let secs = start.elapsed().as_secs_f64();
             let m = Manifest::from_trainer(&t);
             println!(
@@ -529,6 +543,8 @@ mod cli {
             "command": std::iter::once("reprolab".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" "),
             "engine": reprolab::engine_version(),
             "machine": reprolab::platform::user_agent(),
+            "backend": if backend == Backend::Gpu { "gpu" } else { "cpu" },
+            "adapter": adapter,
             "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "config": used.entries(),
             "runs": rows,

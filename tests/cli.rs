@@ -334,3 +334,17 @@ fn a_lost_device_under_auto_continues_on_the_cpu_and_loses_no_step() {
     assert!(strict.stopped.unwrap().reason.contains("GPU failed"));
     assert_eq!(strict.hash_chain[..], gpu.hash_chain[..strict.steps_completed]);
 }
+
+#[test]
+fn a_gpu_run_that_overflows_stops_at_the_failing_step_and_replays() {
+    let out = tmp("gpu-nan.json");
+    let o = train(&out, &["--backend", "gpu", "--set", "learning_rate=100000"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let s = m.stopped.clone().expect("the stop is recorded");
+    assert!(s.reason.contains("learning rate"), "{}", s.reason);
+    assert_eq!(m.steps_completed, s.step - 1, "the steps before the failing one are all kept");
+    assert_eq!(m.backend, "gpu");
+    let o = run(&["replay", "-q", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}

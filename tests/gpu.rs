@@ -7,10 +7,12 @@
 //! whole training runs; the learning bar.
 #![cfg(not(target_arch = "wasm32"))]
 
+#[path = "common/kernels.rs"]
+mod kernels;
+
 use reprolab::gpu::{probe, Gpu, GpuTrainer};
 use reprolab::hash::{chain_link, weights_hash};
 use reprolab::manifest::first_divergence;
-use reprolab::model;
 use reprolab::rng::{stream_key, Stream, StreamRng};
 use reprolab::spec::GpuReduction;
 use reprolab::{Origin, Settings, Trainer};
@@ -25,27 +27,21 @@ fn gpu() -> Gpu {
     }
 }
 
-fn random(seed: u64, n: usize, scale: f32) -> Vec<f32> {
-    let mut r = StreamRng::new(Stream::Data, seed);
-    let r = r.reader(0, 0);
-    (0..n).map(|_| (r.unit_f32() * 2.0 - 1.0) * scale).collect()
+use kernels::random;
+
+fn log(s: String) {
+    eprintln!("{s}");
 }
 
-fn ulps(a: f32, b: f32) -> u32 {
-    let key = |x: f32| {
-        let i = x.to_bits() as i32;
-        if i < 0 {
-            i32::MIN - i
-        } else {
-            i
-        }
-    };
-    (key(a) as i64 - key(b) as i64).unsigned_abs() as u32
+#[test]
+fn matrix_kernels_against_the_cpu_report_ulp_distance() {
+    pollster::block_on(kernels::matrix_kernels(&gpu(), &log));
 }
 
-/// Shapes: 1, the workgroup/tile size, one off it, and many workgroups.
-const SHAPES: [(usize, usize, usize); 6] =
-    [(1, 1, 1), (16, 16, 16), (17, 15, 17), (64, 64, 10), (33, 130, 65), (200, 64, 128)];
+#[test]
+fn every_kernel_against_the_cpu() {
+    pollster::block_on(kernels::every_kernel(&gpu(), &log));
+}
 
 #[test]
 fn dropout_masks_equal_the_cpu_bit_for_bit() {
@@ -75,33 +71,6 @@ fn gpu_weight_hash_equals_the_cpu_hash() {
         let params = random(n as u64, n, 3.0);
         let got = pollster::block_on(probe::weights_hash(&g, &params)).unwrap();
         assert_eq!(got, weights_hash(&params), "{n} words");
-    }
-}
-
-#[test]
-fn float_kernels_against_the_cpu_report_ulp_distance() {
-    let g = gpu();
-    for (rows, k, n) in SHAPES {
-        let a = random(1, rows * k, 1.0);
-        let w = random(2, k * n, 1.0);
-        let d = random(3, rows * n, 1.0);
-        let mut cpu = vec![0.0f32; rows * n];
-        model::matmul_bias(&a, &w, &vec![0.0; n], rows, k, n, &mut cpu);
-        let gpu_mm = pollster::block_on(probe::matmul(&g, &a, &w, rows, k, n)).unwrap();
-        let mut cpu_gw = vec![0.0f32; k * n];
-        let mut cpu_gb = vec![0.0f32; n];
-        model::grad_weights(&a, &d, rows, k, n, &mut cpu_gw, &mut cpu_gb);
-        let gpu_gw = pollster::block_on(probe::matmul_grad(&g, &a, &d, rows, k, n, GpuReduction::Fixed)).unwrap();
-        let mut cpu_bp = vec![0.0f32; rows * k];
-        model::backprop(&d, &w, rows, k, n, &mut cpu_bp);
-        let gpu_bp = pollster::block_on(probe::backprop(&g, &d, &w, rows, k, n)).unwrap();
-        let max = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| ulps(*a, *b)).max().unwrap_or(0);
-        let (u1, u2, u3) = (max(&cpu, &gpu_mm), max(&cpu_gw, &gpu_gw), max(&cpu_bp, &gpu_bp));
-        eprintln!("shape rows={rows} k={k} n={n}: max ULP vs CPU: matmul {u1}, grad {u2}, backprop {u3}");
-        // The order is the CPU's; only fusion or rounding differences remain.
-        for (name, u) in [("matmul", u1), ("grad", u2), ("backprop", u3)] {
-            assert!(u <= 64, "{name} at {rows}x{k}x{n}: {u} ULP from the CPU: the summation order is off");
-        }
     }
 }
 

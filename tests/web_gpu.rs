@@ -15,6 +15,20 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[path = "common/kernels.rs"]
+mod kernels;
+
+fn log_string(s: String) {
+    log(&s);
+}
+
+#[wasm_bindgen_test]
+async fn webgpu_kernels_against_the_cpu() {
+    let g = gpu().await;
+    kernels::matrix_kernels(&g, &log_string).await;
+    kernels::every_kernel(&g, &log_string).await;
+}
+
 fn log(s: &str) {
     web_sys::console::log_1(&JsValue::from_str(s));
 }

@@ -1,5 +1,6 @@
-// bias_grad.wgsl: bias gradient db[j] = sum_r d[r][j], rows ascending.
-// Spec: GRAD_ORDER. Bindings: 0 dims (rows, n, off_b = offset of db in
+// bias_grad.wgsl: bias gradient db[j] = sum_r d[r][j], rows ascending
+// (engine version 1, mode 0) or descending (version 2, mode 1).
+// Spec: GRAD_ORDER. Bindings: 0 dims (rows, n, mode, off_b = offset of db in
 // grads), 1 d [rows*n], 2 grads. Workgroup: WG, one thread per j.
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> d: array<f32>;
@@ -10,7 +11,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let j = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (j >= dims.n) { return; }
     var acc = 0.0;
-    for (var r = 0u; r < dims.rows; r = r + 1u) {
+    for (var i = 0u; i < dims.rows; i = i + 1u) {
+        let r = select(i, dims.rows - 1u - i, dims.mode == 1u);
         acc = acc + d[r * dims.n + j];
     }
     grads[dims.off_b + j] = acc;

@@ -1,6 +1,7 @@
 // matmul_grad.wgsl: weight gradient dw[k][j] = sum_r a[r][k] * d[r][j].
 // Spec: GRAD_ORDER: one running sum per output from +0.0, batch rows r
-// ascending. Bindings: 0 dims (rows, k, n, off_b = offset of dw in grads),
+// ascending (engine version 1, mode 0) or descending (version 2, mode 1).
+// Bindings: 0 dims (rows, k, n, mode, off_b = offset of dw in grads),
 // 1 a [rows*k], 2 d [rows*n], 3 grads. Workgroup: TILE x TILE, one thread
 // per (k, j).
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -14,7 +15,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let kk = gid.y;
     if (kk >= dims.k || j >= dims.n) { return; }
     var acc = 0.0;
-    for (var r = 0u; r < dims.rows; r = r + 1u) {
+    for (var i = 0u; i < dims.rows; i = i + 1u) {
+        let r = select(i, dims.rows - 1u - i, dims.mode == 1u);
         acc = acc + a[r * dims.k + kk] * d[r * dims.n + j];
     }
     grads[dims.off_b + kk * dims.n + j] = acc;

@@ -72,7 +72,7 @@ fn err(field: &str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Every setting key, in the order they are shown, with a one-line help.
-pub const KEYS: [(&str, &str); 12] = [
+pub const KEYS: [(&str, &str); 15] = [
     ("dataset", "data set: digits, digits@1, spiral, xor, circles, gaussians"),
     ("hidden", "hidden layer widths as a comma list, e.g. 128 or 256,256 (empty: no hidden layer)"),
     ("activation", "hidden activation: relu or tanh"),
@@ -85,7 +85,13 @@ pub const KEYS: [(&str, &str); 12] = [
     ("val_fraction", "fraction of the data held out for validation, in (0, 1)"),
     ("seed", "master seed, a whole number from 0 to 2^53-1"),
     ("eval_every", "measure validation error every this many steps"),
+    ("engine_version", "engine (kernel) version: 1 or 2, the same maths summed in another order"),
+    ("threads", "CPU worker threads computing the batch's chunks (1 to 64)"),
+    ("chunks", "chunks the batch is cut into, each a partial sum (1, or at least 3 and more than threads)"),
 ];
+
+/// Most CPU worker threads.
+pub const MAX_THREADS: usize = 64;
 
 /// Largest seed JavaScript can hold exactly (2^53 - 1), so URLs and JSON keep it.
 pub const MAX_SEED: u64 = (1 << 53) - 1;
@@ -109,6 +115,9 @@ pub struct Config {
     pub val_fraction: f32,
     pub seed: u64,
     pub eval_every: usize,
+    pub engine_version: u32,
+    pub threads: usize,
+    pub chunks: usize,
 }
 
 impl Default for Config {
@@ -128,6 +137,9 @@ impl Default for Config {
             val_fraction: 0.2,
             seed: 1,
             eval_every: 50,
+            engine_version: crate::spec::KERNEL_VERSION,
+            threads: 1,
+            chunks: 1,
         }
     }
 }
@@ -245,6 +257,31 @@ impl Config {
                 }
                 self.eval_every = v;
             }
+            "engine_version" => {
+                let v: u32 =
+                    text.trim().parse().map_err(|_| err(key, format!("expected a whole number, got {text:?}")))?;
+                if !spec::ENGINE_VERSIONS.contains(&v) {
+                    return Err(err(
+                        key,
+                        format!("this build has engine versions {:?}, not {v}", spec::ENGINE_VERSIONS),
+                    ));
+                }
+                self.engine_version = v;
+            }
+            "threads" => {
+                let v = parse_usize(key, text)?;
+                if v == 0 || v > MAX_THREADS {
+                    return Err(err(key, format!("must be from 1 to {MAX_THREADS}, got {text}")));
+                }
+                self.threads = v;
+            }
+            "chunks" => {
+                let v = parse_usize(key, text)?;
+                if v == 0 {
+                    return Err(err(key, "must be at least 1"));
+                }
+                self.chunks = v;
+            }
             _ => return Err(unknown_key(key)),
         }
         Ok(())
@@ -266,6 +303,9 @@ impl Config {
             "val_fraction" => f32_value(self.val_fraction),
             "seed" => Value::from(self.seed),
             "eval_every" => Value::from(self.eval_every),
+            "engine_version" => Value::from(self.engine_version),
+            "threads" => Value::from(self.threads),
+            "chunks" => Value::from(self.chunks),
             _ => Value::Null,
         }
     }
@@ -287,6 +327,21 @@ impl Config {
                     "{} leaves {n_train} training and {n_val} validation examples out of {n}; both need at least 1",
                     self.val_fraction
                 ),
+            ));
+        }
+        if self.chunks > self.batch_size {
+            return Err(err("chunks", format!("{} chunks cannot split a batch of {}", self.chunks, self.batch_size)));
+        }
+        if self.chunks == 2 {
+            return Err(err(
+                "chunks",
+                "2 partial sums can never change a float sum's bits (a + b == b + a): use 1, or 3 and more",
+            ));
+        }
+        if self.threads > 1 && self.chunks <= self.threads {
+            return Err(err(
+                "chunks",
+                format!("{} threads need more chunks than threads (and at least 3), got {}", self.threads, self.chunks),
             ));
         }
         if self.batch_size > n_train {

@@ -72,15 +72,41 @@ impl std::fmt::Display for DatasetRef {
 
 /// Number of examples of the data set a reference names (without loading it).
 pub fn size(r: &DatasetRef) -> usize {
-    match r.name.as_str() {
-        "digits" => DIGITS_V1.len() / 65,
+    match (r.name.as_str(), r.resolved_version()) {
+        ("digits", 1) => DIGITS_V1.len() / 65,
+        ("digits", _) => DIGITS_V1.len() / 65 + DIGITS_V2_APPENDED,
         _ => spec::SYNTHETIC_SAMPLES,
     }
 }
 
-/// The newest version of a data set.
-pub fn latest_version(_name: &str) -> u32 {
-    1
+/// The newest version of a data set. `digits` grew once, as a folder of
+/// images does: version 2 is version 1 plus [`DIGITS_V2_APPENDED`] images.
+pub fn latest_version(name: &str) -> u32 {
+    if name == "digits" {
+        2
+    } else {
+        1
+    }
+}
+
+/// Images appended in `digits@2`: copies of the first 300 images of version 1
+/// shifted one pixel to the right (the left column becomes 0, the right one
+/// falls off), with the same labels, appended after the 1797 originals.
+pub const DIGITS_V2_APPENDED: usize = 300;
+
+/// The bytes of `digits@version` (65 per image: 64 pixels, then the label).
+pub fn digits_bytes(version: u32) -> Vec<u8> {
+    let mut bytes = DIGITS_V1.to_vec();
+    if version >= 2 {
+        for row in DIGITS_V1.chunks_exact(65).take(DIGITS_V2_APPENDED) {
+            for y in 0..8 {
+                bytes.push(0);
+                bytes.extend_from_slice(&row[y * 8..y * 8 + 7]);
+            }
+            bytes.push(row[64]);
+        }
+    }
+    bytes
 }
 
 /// A data set in memory, ready to train on.
@@ -120,30 +146,23 @@ impl Dataset {
     pub fn load(r: &DatasetRef, data_seed: u64) -> Dataset {
         let version = r.resolved_version();
         match r.name.as_str() {
-            "digits" => digits(),
+            "digits" => digits(version),
             name => synthetic(name, version, data_seed),
         }
     }
 }
 
-/// `digits@1`: 1797 images, pixels scaled to [0, 1] by the exact factor 1/16.
-pub fn digits() -> Dataset {
-    let rows = DIGITS_V1.len() / 65;
+/// `digits@version`, pixels scaled to [0, 1] by the exact factor 1/16.
+pub fn digits(version: u32) -> Dataset {
+    let bytes = digits_bytes(version);
+    let rows = bytes.len() / 65;
     let mut features = Vec::with_capacity(rows * 64);
     let mut labels = Vec::with_capacity(rows);
-    for row in DIGITS_V1.chunks_exact(65) {
+    for row in bytes.chunks_exact(65) {
         features.extend(row[..64].iter().map(|&p| f32::from(p) * spec::DIGITS_PIXEL_SCALE));
         labels.push(row[64]);
     }
-    Dataset {
-        name: "digits".into(),
-        version: 1,
-        dim: 64,
-        classes: 10,
-        features,
-        labels,
-        fingerprint: sha256_hex(DIGITS_V1),
-    }
+    Dataset { name: "digits".into(), version, dim: 64, classes: 10, features, labels, fingerprint: sha256_hex(&bytes) }
 }
 
 /// SHA-256 as lowercase hex.
@@ -220,8 +239,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn digits_versions_grow_like_a_folder() {
+        let v1 = digits(1);
+        let v2 = digits(2);
+        assert_eq!(v2.len(), v1.len() + DIGITS_V2_APPENDED);
+        assert_eq!(v2.features[..v1.features.len()], v1.features[..], "version 2 starts with version 1");
+        assert_ne!(v1.fingerprint, v2.fingerprint);
+        // The appended images are shifted copies: pixel (y, x) of the copy is (y, x-1) of the original.
+        let (orig, copy) = (v1.row(5), v2.row(v1.len() + 5));
+        for y in 0..8 {
+            assert_eq!(copy[y * 8], 0.0);
+            assert_eq!(copy[y * 8 + 1..y * 8 + 8], orig[y * 8..y * 8 + 7]);
+        }
+        assert_eq!(v2.labels[v1.len() + 5], v1.labels[5]);
+        assert_eq!(DatasetRef::parse("digits").unwrap().resolved_version(), 2, "the bare name means the latest");
+    }
+
+    #[test]
     fn digits_has_its_documented_shape_and_fingerprint() {
-        let d = digits();
+        let d = digits(1);
         assert_eq!(d.len(), 1797);
         assert_eq!(d.fingerprint, DIGITS_V1_SHA256);
         let mut counts = [0usize; 10];
@@ -251,6 +287,7 @@ mod tests {
         assert_eq!(DatasetRef::parse("digits@1").unwrap().resolved_version(), 1);
         assert_eq!(DatasetRef::parse("digits").unwrap().version, None);
         assert!(DatasetRef::parse("digits@9").unwrap_err().contains("no version 9"));
+        assert!(DatasetRef::parse("spiral@2").unwrap_err().contains("no version 2"));
         assert!(DatasetRef::parse("mnist").unwrap_err().contains("unknown data set"));
         assert!(DatasetRef::parse("digits@x").is_err());
     }

@@ -417,6 +417,13 @@ impl GpuTrainer {
     pub fn new(gpu: Gpu, mut cpu: Trainer, reduction: GpuReduction, reason: &str) -> Result<GpuTrainer, GpuError> {
         cpu.adapter = Some(gpu.adapter.clone());
         cpu.gpu_reduction = reduction;
+        // The record's free list says whether the reduction order was free.
+        let source = crate::sources::Source::GpuReduction;
+        cpu.free.retain(|s| *s != source);
+        if reduction == GpuReduction::Atomic {
+            cpu.free.push(source);
+            cpu.free.sort();
+        }
         cpu.switch_backend("gpu", reason);
         let cfg = cpu.settings.config.clone();
         let net = cpu.net.clone();
@@ -479,6 +486,9 @@ impl GpuTrainer {
         };
         let inv_batch = 1.0 / b as f32;
         let n_layers = net.layers.len();
+        // Engine version 2 sums batch rows descending (spec: GRAD_ORDER).
+        let row_mode =
+            u32::from(crate::model::RowOrder::of_engine(cfg.engine_version) == crate::model::RowOrder::Descending);
 
         // The forward pass of `fwd` (gather, layers, softmax), for training or
         // validation.
@@ -567,7 +577,7 @@ impl GpuTrainer {
         };
 
         let mut train_dispatches = forward(&train, &epoch_rows, true);
-        let ls = Dims { rows: b as u32, f: [inv_batch, 0.0, 0.0, 0.0], ..Default::default() };
+        let ls = Dims { rows: b as u32, mode: row_mode, f: [inv_batch, 0.0, 0.0, 0.0], ..Default::default() };
         train_dispatches.push(Dispatch {
             kernel: "loss_sum",
             bind: gpu
@@ -582,6 +592,7 @@ impl GpuTrainer {
                 rows: b as u32,
                 k: layer.fan_in as u32,
                 n: layer.fan_out as u32,
+                mode: row_mode,
                 off_b: layer.w as u32,
                 u: [spec::GPU_ATOMIC_CHUNK_ROWS, 0, 0, 0],
                 ..Default::default()
@@ -598,7 +609,13 @@ impl GpuTrainer {
                 bind: gpu.bind(kernel, &[&gpu.uniform("grad_w", &gw.bytes()), a_in, d_in, &grads]),
                 groups,
             });
-            let gb = Dims { rows: b as u32, n: layer.fan_out as u32, off_b: layer.b as u32, ..Default::default() };
+            let gb = Dims {
+                rows: b as u32,
+                n: layer.fan_out as u32,
+                mode: row_mode,
+                off_b: layer.b as u32,
+                ..Default::default()
+            };
             train_dispatches.push(Dispatch {
                 kernel: "bias_grad",
                 bind: gpu.bind("bias_grad", &[&gpu.uniform("grad_b", &gb.bytes()), d_in, &grads]),

@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod model;
 pub mod platform;
 pub mod rng;
+pub mod sources;
 pub mod spec;
 pub mod train;
 

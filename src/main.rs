@@ -26,6 +26,7 @@ mod cli {
     use clap::{Parser, Subcommand, ValueEnum};
     use reprolab::gpu::{Gpu, GpuTrainer};
     use reprolab::manifest::{self, Manifest, ReplayOutcome};
+    use reprolab::sources::Source;
     use reprolab::spec::GpuReduction;
     use reprolab::train::{self, Trainer};
     use reprolab::{config, Origin, Settings};
@@ -70,6 +71,15 @@ mod cli {
             /// Number of steps (same as --set steps=N).
             #[arg(long, allow_hyphen_values = true)]
             steps: Option<String>,
+            /// Engine (kernel) version, 1 or 2 (same as --set engine_version=V).
+            #[arg(long, allow_hyphen_values = true)]
+            engine_version: Option<String>,
+            /// CPU worker threads (same as --set threads=N).
+            #[arg(long, allow_hyphen_values = true)]
+            threads: Option<String>,
+            /// Chunks the batch is cut into (same as --set chunks=M).
+            #[arg(long, allow_hyphen_values = true)]
+            chunks: Option<String>,
             /// Where to train.
             #[arg(long, value_enum, default_value = "auto")]
             backend: Backend,
@@ -86,6 +96,19 @@ mod cli {
         /// Re-run a manifest and check every step's hash.
         Replay {
             manifest: PathBuf,
+            #[arg(long, short)]
+            quiet: bool,
+        },
+        /// Re-run a manifest with some sources set free, write the new run's
+        /// manifest and say how it differs from the recorded one, and why.
+        Rerun {
+            manifest: PathBuf,
+            /// Set a source free for the re-run (repeatable); the others stay pinned to the record.
+            #[arg(long = "free", value_name = "SOURCE")]
+            free: Vec<String>,
+            /// Where to write the new run's manifest.
+            #[arg(long)]
+            out: PathBuf,
             #[arg(long, short)]
             quiet: bool,
         },
@@ -126,12 +149,31 @@ mod cli {
     pub fn main() -> i32 {
         let cli = Cli::parse();
         let result = match cli.command {
-            Command::Train { config, set, seed, free, steps, backend, out, quiet, lose_device_at } => {
+            Command::Train {
+                config,
+                mut set,
+                seed,
+                free,
+                steps,
+                engine_version,
+                threads,
+                chunks,
+                backend,
+                out,
+                quiet,
+                lose_device_at,
+            } => {
+                for (k, v) in [("engine_version", engine_version), ("threads", threads), ("chunks", chunks)] {
+                    if let Some(v) = v {
+                        set.push(format!("{k}={v}"));
+                    }
+                }
                 let settings = build_settings(config.as_deref(), &set, seed, steps);
                 settings.and_then(|s| train_cmd(s, &free, backend, &out, quiet, lose_device_at))
             }
             Command::Replay { manifest, quiet } => replay_cmd(&manifest, quiet),
             Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
+            Command::Rerun { manifest, free, out, quiet } => rerun_cmd(&manifest, &free, &out, quiet),
             Command::Bench { seeds, set, backend, out } => bench_cmd(&seeds, &set, backend, &out),
             Command::Settings => {
                 let d = Settings::default();
@@ -249,7 +291,8 @@ mod cli {
 
     /// Opens the backend asked for: `gpu` strictly (exit 3 without one),
     /// `auto` the GPU when it can and the CPU otherwise, saying which and why.
-    fn start(mut t: Trainer, backend: Backend, reduction: GpuReduction, quiet: bool) -> Result<Run, Fail> {
+    fn start(mut t: Trainer, backend: Backend, quiet: bool) -> Result<Run, Fail> {
+        let reduction = t.gpu_reduction;
         if backend == Backend::Cpu {
             t.switch_backend("cpu", "--backend cpu");
             return Ok(Run::Cpu(Box::new(t)));
@@ -358,17 +401,12 @@ mod cli {
         quiet: bool,
         lose_device_at: Option<usize>,
     ) -> Result<i32, Fail> {
-        let mut reduction = GpuReduction::Fixed;
-        let mut streams = Vec::new();
-        for f in free {
-            if f == "gpu_reduction" {
-                reduction = GpuReduction::Atomic;
-            } else {
-                streams.push(train::parse_free(f).map_err(|e| input(e.to_string()))?);
-            }
-        }
-        let t = Trainer::with_free(settings, &streams).map_err(|e| input(e.to_string()))?;
-        let mut run = start(t, backend, reduction, quiet)?;
+        let free = train::parse_free(free).map_err(|e| input(e.to_string()))?;
+        // backend free: whatever this machine offers.
+        let backend = if free.contains(&Source::Backend) { Backend::Auto } else { backend };
+        let t = Trainer::with_free(settings, &free).map_err(|e| input(e.to_string()))?;
+        let reduction = t.gpu_reduction;
+        let mut run = start(t, backend, quiet)?;
         if let (Run::Gpu(g), Some(n)) = (&mut run, lose_device_at) {
             g.lose_device_at(n);
         }
@@ -417,40 +455,67 @@ mod cli {
         Manifest::from_json(&text).map_err(|e| input(format!("{}: {e}", path.display())))
     }
 
+    /// Re-runs a manifest with `free` sources free: each recorded stretch of
+    /// steps on the backend that ran it when `backend` is pinned (a GPU
+    /// stretch needs a GPU here), or whatever this machine offers when free.
+    fn rerun(
+        m: &Manifest,
+        free: &[Source],
+        quiet: bool,
+        label: &'static str,
+    ) -> Result<(Trainer, &'static str, Option<manifest::Adapter>), Fail> {
+        let bad = |e: manifest::ManifestError| input(e.to_string());
+        let mut t = manifest::rerun_trainer(m, free).map_err(bad)?;
+        let stop_at = m.steps_completed + usize::from(m.stopped.is_some());
+        let segments = if free.contains(&Source::Backend) || free.contains(&Source::HparamDrift) {
+            // One stretch, wherever this machine trains best, to the end.
+            vec![train::Segment {
+                backend: "auto".into(),
+                from_step: 1,
+                to_step: t.total_steps(),
+                reason: String::new(),
+            }]
+        } else {
+            let mut segs = m.backend_history.clone();
+            if let Some(last) = segs.last_mut() {
+                last.to_step = stop_at;
+            }
+            segs
+        };
+        let mut backend = "cpu";
+        let mut adapter = None;
+        for seg in &segments {
+            let run = match seg.backend.as_str() {
+                "gpu" => start(t, Backend::Auto, quiet)?,
+                "auto" => start(t, Backend::Auto, quiet)?,
+                _ => {
+                    t.switch_backend("cpu", format!("{label}: the recorded run trained these steps on the CPU"));
+                    Run::Cpu(Box::new(t))
+                }
+            };
+            backend = "cpu";
+            if let Run::Gpu(g) = &run {
+                backend = "gpu";
+                adapter = Some(g.adapter().clone());
+            }
+            let (done, failure) = drive(run, Backend::Auto, quiet, label, seg.to_step);
+            if let Some(f) = failure {
+                return Err(f);
+            }
+            t = done;
+            if t.stopped.is_some() {
+                break;
+            }
+        }
+        Ok((t, backend, adapter))
+    }
+
     fn replay_cmd(path: &Path, quiet: bool) -> Result<i32, Fail> {
         let m = read_manifest(path)?;
         let bad = |e: manifest::ManifestError| input(format!("{}: {e}", path.display()));
         let r = if m.backend_history.iter().any(|s| s.backend == "gpu") {
-            // Replay where it ran: each stretch of steps on the backend that
-            // ran it (a GPU when this machine has one).
-            let mut t = manifest::replay_trainer(&m).map_err(bad)?;
-            let mut backend = "cpu";
-            let mut adapter = None;
-            let mut segments = m.backend_history.clone();
-            if let Some(last) = segments.last_mut() {
-                last.to_step = m.steps_completed + usize::from(m.stopped.is_some());
-            }
-            for seg in &segments {
-                let run = if seg.backend == "gpu" {
-                    start(t, Backend::Auto, m.gpu_reduction, quiet)?
-                } else {
-                    t.switch_backend("cpu", "replaying a CPU stretch");
-                    Run::Cpu(Box::new(t))
-                };
-                backend = "cpu";
-                if let Run::Gpu(g) = &run {
-                    backend = "gpu";
-                    adapter = Some(g.adapter().clone());
-                }
-                let (done, failure) = drive(run, Backend::Auto, quiet, "replay", seg.to_step);
-                if let Some(f) = failure {
-                    return Err(f);
-                }
-                t = done;
-                if t.stopped.is_some() {
-                    break;
-                }
-            }
+            let (t, backend, adapter) =
+                rerun(&m, &[], quiet, "replay").map_err(|Fail(c, e)| Fail(c, format!("{}: {e}", path.display())))?;
             manifest::Replay {
                 facts: manifest::replay_facts(&m, &t, backend, adapter.as_ref()),
                 outcome: manifest::compare(&m, &t),
@@ -483,25 +548,45 @@ mod cli {
         }
     }
 
+    fn rerun_cmd(path: &Path, free: &[String], out: &Path, quiet: bool) -> Result<i32, Fail> {
+        let m = read_manifest(path)?;
+        let free = train::parse_free(free).map_err(|e| input(e.to_string()))?;
+        let (t, _, _) =
+            rerun(&m, &free, quiet, "rerun").map_err(|Fail(c, e)| Fail(c, format!("{}: {e}", path.display())))?;
+        let new = Manifest::from_trainer(&t);
+        write_file(out, &new.to_json())?;
+        let d = manifest::diff(&m, &new);
+        print_diff(&d, m.steps_completed);
+        Ok(if d.identical { 0 } else { 1 })
+    }
+
+    fn print_diff(d: &manifest::Diff, steps: usize) {
+        if d.identical {
+            println!(
+                "identical: same configuration, seeds, data, backend and engine; hash chains equal over {steps} steps"
+            );
+            return;
+        }
+        println!("{} differences:", d.differences.len());
+        for x in &d.differences {
+            println!("  {}: {} vs {}", x.field, x.a, x.b);
+        }
+        match d.first_divergent_step {
+            Some(s) => println!("hash chains part at step {s}"),
+            None => println!("hash chains are equal over {steps} steps"),
+        }
+        if !d.causes.is_empty() {
+            println!("causes: {}", d.causes.join(", "));
+        }
+    }
+
     fn diff_cmd(a: &Path, b: &Path, json: bool) -> Result<i32, Fail> {
         let (ma, mb) = (read_manifest(a)?, read_manifest(b)?);
         let d = manifest::diff(&ma, &mb);
         if json {
             println!("{}", serde_json::to_string_pretty(&d).expect("a diff serialises"));
-        } else if d.identical {
-            println!(
-                "identical: same configuration, seeds, data, backend and engine; hash chains equal over {} steps",
-                ma.steps_completed
-            );
         } else {
-            println!("{} differences:", d.differences.len());
-            for x in &d.differences {
-                println!("  {}: {} vs {}", x.field, x.a, x.b);
-            }
-            match d.first_divergent_step {
-                Some(s) => println!("hash chains part at step {s}"),
-                None => println!("hash chains are equal over {} steps", ma.steps_completed),
-            }
+            print_diff(&d, ma.steps_completed);
         }
         Ok(if d.identical { 0 } else { 1 })
     }
@@ -516,7 +601,7 @@ mod cli {
             let settings = build_settings(None, set, Some(seed.to_string()), None)?;
             let t = Trainer::with_free(settings, &[]).map_err(|e| input(e.to_string()))?;
             // Device and pipelines are set up before the clock starts.
-            let run = start(t, backend, GpuReduction::Fixed, true)?;
+            let run = start(t, backend, true)?;
             if let Run::Gpu(g) = &run {
                 adapter = Some(g.adapter().clone());
             }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::config::{Entry, Settings};
 use crate::hash::Hash64;
 use crate::rng::{Stream, StreamSeeds};
+use crate::sources::Source;
 use crate::spec::GpuReduction;
 use crate::spec::{self, DeterminismLevel};
 use crate::train::{Segment, Stopped, Trainer, ValPoint};
@@ -120,7 +121,7 @@ impl Manifest {
         let backend_history = t.backend_history();
         let mut m = Manifest {
             manifest_version: spec::MANIFEST_VERSION,
-            engine_version: spec::KERNEL_VERSION,
+            engine_version: t.settings.config.engine_version,
             reprolab_version: spec::CRATE_VERSION.to_string(),
             backend: backend_history.last().map_or("cpu", |s| s.backend.as_str()).to_string(),
             adapter: t.adapter.clone(),
@@ -219,12 +220,9 @@ impl Manifest {
         Settings::from_entries(&self.config).map_err(|e| ManifestError(format!("recorded configuration: {e}")))
     }
 
-    /// The streams the run set free.
-    pub fn free_streams(&self) -> Result<Vec<Stream>, ManifestError> {
-        self.free
-            .iter()
-            .map(|n| Stream::from_name(n).ok_or_else(|| ManifestError(format!("unknown free source {n:?}"))))
-            .collect()
+    /// The sources the run set free.
+    pub fn free_sources(&self) -> Result<Vec<Source>, ManifestError> {
+        crate::sources::parse_all(&self.free).map_err(ManifestError)
     }
 }
 
@@ -243,6 +241,35 @@ pub struct Diff {
     /// First step (1-based) whose hash-chain links differ, if any.
     pub first_divergent_step: Option<usize>,
     pub differences: Vec<Difference>,
+    /// The sources (DETERMINISM.md section 1) that explain the differences.
+    pub causes: Vec<String>,
+}
+
+/// The source a differing field is evidence of, if any.
+fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
+    let key = field.strip_prefix("config.").map(|k| k.trim_end_matches(".source"));
+    match (field, key) {
+        (_, Some("dataset")) => Some(Source::DataDrift),
+        (_, Some("engine_version")) => Some(Source::EngineVersion),
+        (_, Some("threads" | "chunks")) => Some(Source::CpuThreads),
+        (_, Some(k)) if crate::train::HPARAM_KEYS.contains(&k) => {
+            // A value that differs because an override was dropped (or added).
+            let origin = |m: &Manifest| m.config.get(k).map(|e| e.source);
+            if origin(a) != origin(b) || field.ends_with(".source") {
+                Some(Source::HparamDrift)
+            } else {
+                None
+            }
+        }
+        ("seeds.init", _) => Some(Source::Init),
+        ("seeds.shuffle", _) => Some(Source::Shuffle),
+        ("seeds.dropout", _) => Some(Source::Dropout),
+        ("seeds.data" | "data_fingerprint" | "data.version" | "data.size" | "data.name", _) => Some(Source::DataDrift),
+        ("engine_version", _) => Some(Source::EngineVersion),
+        ("gpu_reduction", _) => Some(Source::GpuReduction),
+        ("backend" | "adapter" | "backend_history", _) => Some(Source::Backend),
+        _ => None,
+    }
 }
 
 /// The first step (1-based) where two hash chains part, counting a chain that
@@ -307,7 +334,18 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
         push(format!("hash_chain[step {step}]"), at(a), at(b));
     }
     let identical = out.is_empty() && first.is_none();
-    Diff { identical, first_divergent_step: first, differences: out }
+    let mut causes: Vec<Source> = out.iter().filter_map(|d| cause_of(&d.field, a, b)).collect();
+    if first.is_some() {
+        // A source free in either run varies by itself: float atomics and
+        // thread arrival leave no other trace in the record.
+        for m in [a, b] {
+            causes.extend(m.free_sources().unwrap_or_default());
+        }
+    }
+    causes.sort();
+    causes.dedup();
+    let causes = causes.iter().map(|c| c.name().to_string()).collect();
+    Diff { identical, first_divergent_step: first, differences: out, causes }
 }
 
 mod erased {
@@ -345,22 +383,49 @@ pub struct Replay {
     pub facts: Vec<Difference>,
 }
 
-/// The trainer a manifest describes: its settings, every stream's recorded
-/// seed, its free sources and GPU reduction, before any step.
-pub fn replay_trainer(m: &Manifest) -> Result<Trainer, ManifestError> {
-    if m.engine_version != spec::KERNEL_VERSION {
+/// The trainer that re-runs a manifest, every source pinned to the record
+/// except `free`: seeded sources draw fresh seeds, `engine_version` takes the
+/// current version, `data_drift` whatever the data set's name means now,
+/// `hparam_drift` the code's defaults in place of overrides, `gpu_reduction`
+/// and `cpu_threads` the scheduler's order. Sources the record itself had
+/// free stay free (with their recorded seeds). Pinned data must match the
+/// recorded fingerprint, or the re-run is refused.
+pub fn rerun_trainer(m: &Manifest, free: &[Source]) -> Result<Trainer, ManifestError> {
+    if !spec::ENGINE_VERSIONS.contains(&m.engine_version) && !free.contains(&Source::EngineVersion) {
         return Err(ManifestError(format!(
-            "the run used engine version {} but this build has only engine version {}",
+            "the run used engine version {} but this build has only engine versions {:?} (set engine_version free to \
+             run it on the current one)",
             m.engine_version,
-            spec::KERNEL_VERSION
+            spec::ENGINE_VERSIONS
         )));
     }
-    let settings = m.settings()?;
-    let free = m.free_streams()?;
-    let mut t = Trainer::new(settings, m.seeds.clone(), free)
-        .map_err(|e| ManifestError(format!("recorded configuration: {e}")))?;
-    t.gpu_reduction = m.gpu_reduction;
+    let mut settings = m.settings()?;
+    if !free.contains(&Source::DataDrift) {
+        settings.config.dataset.version = Some(m.data.version);
+    }
+    let mut all_free = m.free_sources()?;
+    all_free.extend_from_slice(free);
+    all_free.sort();
+    all_free.dedup();
+    let mut seeds = m.seeds.clone();
+    for stream in free.iter().filter_map(|s| s.stream()) {
+        seeds.set(stream, crate::rng::entropy_seed().map_err(ManifestError)?);
+    }
+    crate::train::apply_free_settings(&mut settings, free);
+    let t =
+        Trainer::new(settings, seeds, all_free).map_err(|e| ManifestError(format!("recorded configuration: {e}")))?;
+    if !free.contains(&Source::DataDrift) && t.data.fingerprint != m.data_fingerprint {
+        return Err(ManifestError(format!(
+            "data_drift pinned: {}@{} here has fingerprint {} but the run recorded {}; refusing to train on other data",
+            m.data.name, m.data.version, t.data.fingerprint, m.data_fingerprint
+        )));
+    }
     Ok(t)
+}
+
+/// The trainer a manifest describes, everything pinned to the record.
+pub fn replay_trainer(m: &Manifest) -> Result<Trainer, ManifestError> {
+    rerun_trainer(m, &[])
 }
 
 /// The recorded facts that differ from this replay (backend, adapter, data,

@@ -189,12 +189,50 @@ pub fn matmul_bias<T: Real>(a: &[T], w: &[T], b: &[T], rows: usize, k: usize, n:
     }
 }
 
-/// `dw[k][j] = sum_r a[r][k] * d[r][j]` and `db[j] = sum_r d[r][j]`, r ascending
-/// (spec: [`crate::spec::GRAD_ORDER`]).
-pub fn grad_weights<T: Real>(a: &[T], d: &[T], rows: usize, k: usize, n: usize, dw: &mut [T], db: &mut [T]) {
+/// The order of the batch-row sums, which is what the engine versions
+/// change (spec: [`crate::spec::ENGINE_VERSIONS`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowOrder {
+    /// Engine version 1: rows ascending.
+    Ascending,
+    /// Engine version 2: rows descending (the same maths, other roundings).
+    Descending,
+}
+
+impl RowOrder {
+    /// The row order of an engine version.
+    pub fn of_engine(version: u32) -> RowOrder {
+        if version >= 2 {
+            RowOrder::Descending
+        } else {
+            RowOrder::Ascending
+        }
+    }
+
+    fn rows(self, rows: usize) -> Box<dyn Iterator<Item = usize>> {
+        match self {
+            RowOrder::Ascending => Box::new(0..rows),
+            RowOrder::Descending => Box::new((0..rows).rev()),
+        }
+    }
+}
+
+/// `dw[k][j] = sum_r a[r][k] * d[r][j]` and `db[j] = sum_r d[r][j]`, r in the
+/// engine version's order (spec: [`crate::spec::GRAD_ORDER`]).
+#[allow(clippy::too_many_arguments)]
+pub fn grad_weights<T: Real>(
+    a: &[T],
+    d: &[T],
+    rows: usize,
+    k: usize,
+    n: usize,
+    dw: &mut [T],
+    db: &mut [T],
+    order: RowOrder,
+) {
     dw.fill(T::ZERO);
     db.fill(T::ZERO);
-    for r in 0..rows {
+    for r in order.rows(rows) {
         let drow = &d[r * n..(r + 1) * n];
         for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
             if x == T::ZERO {
@@ -327,9 +365,11 @@ pub fn forward<T: Real>(net: &Network, params: &[T], dropout: Option<&Dropout>, 
     }
 }
 
-/// Loss and gradients of one batch: forward, softmax cross-entropy, backward.
-/// Returns the batch loss `(sum_r loss[r]) * inv_batch`; gradients land in
-/// `pass.grads`.
+/// Loss and gradients of one batch (or one chunk of a batch): forward,
+/// softmax cross-entropy, backward. Returns the sum of the per-row losses in
+/// the engine version's row order (the caller scales it by `inv_batch`);
+/// gradients land in `pass.grads`, already scaled by `inv_batch` through the
+/// softmax gradient.
 pub fn loss_and_grads<T: Real>(
     net: &Network,
     params: &[T],
@@ -337,23 +377,23 @@ pub fn loss_and_grads<T: Real>(
     dropout: Option<&Dropout>,
     inv_batch: T,
     pass: &mut Pass<T>,
+    order: RowOrder,
 ) -> T {
     forward(net, params, dropout, pass);
     let rows = pass.batch;
     let classes = net.layers[net.layers.len() - 1].fan_out;
     softmax_xent(&mut pass.logits, labels, classes, Some(inv_batch), &mut pass.losses);
     let mut total = T::ZERO;
-    for &l in &pass.losses {
-        total = total + l;
+    for r in order.rows(rows) {
+        total = total + pass.losses[r];
     }
-    let loss = total * inv_batch;
 
     pass.delta.clear();
     pass.delta.extend_from_slice(&pass.logits);
     for (l, layer) in net.layers.iter().enumerate().rev() {
         let (gw, rest) = pass.grads[layer.w..].split_at_mut(layer.b - layer.w);
         let gb = &mut rest[..layer.fan_out];
-        grad_weights(&pass.acts[l], &pass.delta, rows, layer.fan_in, layer.fan_out, gw, gb);
+        grad_weights(&pass.acts[l], &pass.delta, rows, layer.fan_in, layer.fan_out, gw, gb, order);
         if l == 0 {
             break;
         }
@@ -376,7 +416,7 @@ pub fn loss_and_grads<T: Real>(
             pass.delta.push(activate_back(net.activation, hv, g));
         }
     }
-    loss
+    total
 }
 
 /// SGD with momentum and weight decay, per parameter

@@ -8,8 +8,16 @@
 
 /// Version of the arithmetic: the reduction orders, RNG addressing and hash
 /// below. A manifest records it; a different kernel version may legitimately
-/// give different bits for the same configuration.
-pub const KERNEL_VERSION: u32 = 1;
+/// give different bits for the same configuration. This build's current
+/// engine version; every version in [`ENGINE_VERSIONS`] can still be run
+/// (`--engine-version V`, the `engine_version` setting).
+pub const KERNEL_VERSION: u32 = 2;
+
+/// The engine versions this build carries. They compute the same maths and
+/// differ only in the order of the batch-row sums (weight gradient, bias
+/// gradient, batch loss), as a library upgrade that reorders a reduction
+/// does: version 1 sums rows ascending, version 2 descending.
+pub const ENGINE_VERSIONS: [u32; 2] = [1, 2];
 
 /// Version of the manifest JSON schema this build writes and reads.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -95,8 +103,16 @@ pub const DATA_STREAM_ID: u64 = 0;
 /// `z[r][j] = z[r][j] + b[j]` (bias added after the sum).
 pub const MATMUL_ORDER: &str = "z[r][j] = (sum over k ascending of a[r][k]*w[k][j]) + b[j]";
 
-/// Weight gradient: `dw[k][j] = sum_r a[r][k] * d[r][j]` (batch row r
-/// ascending). Bias gradient: `db[j] = sum_r d[r][j]` (r ascending).
+/// Weight gradient: `dw[k][j] = sum_r a[r][k] * d[r][j]`. Bias gradient:
+/// `db[j] = sum_r d[r][j]`. Rows ascending in engine version 1, descending in
+/// version 2 ([`ENGINE_VERSIONS`]); the batch loss sum follows the same order.
+///
+/// With `chunks = M > 1` (the CPU threads setting) the batch is cut into M
+/// contiguous chunks, chunk c holding rows `c*B/M .. (c+1)*B/M` (floor); each
+/// chunk sums its own rows in the version's order into a partial result, and
+/// the partials are combined as `((p0 + p1) + p2) + ...` in chunk order
+/// (pinned) or in order of arrival (`cpu_threads` free). The result depends
+/// on M, never on the number of threads.
 pub const GRAD_ORDER: &str =
     "dw[k][j] = sum over r ascending of a[r][k]*d[r][j]; db[j] = sum over r ascending of d[r][j]";
 
@@ -110,7 +126,7 @@ pub const BACKPROP_ORDER: &str = "g[r][k] = sum over j ascending of d[r][j]*w[k]
 /// `inv_batch = 1 / batch_size` (f32 division once on the CPU).
 pub const SOFTMAX_ORDER: &str = "m=max; e=exp(z-m); s=sum c ascending; p=e/s; loss=ln(s)-(z[y]-m)";
 
-/// Batch loss: `(sum_r loss[r], r ascending) * inv_batch`. Validation loss:
+/// Batch loss: `(sum_r loss[r], in the version's row order) * inv_batch`. Validation loss:
 /// `(sum over validation examples in split order of loss) / n_val` in f64;
 /// validation error: integer count of examples whose first maximal logit is
 /// not the label, divided by `n_val` in f64.

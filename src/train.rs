@@ -7,36 +7,39 @@ use crate::hash::{self, Hash64};
 use crate::manifest::Adapter;
 use crate::model::{self, Dropout, Network, Pass};
 use crate::rng::{permutation, Stream, StreamRng, StreamSeeds};
+use crate::sources::Source;
 use crate::spec::{self, DeterminismLevel, GpuReduction};
 
-/// Sources of variation this build can set free. The others of
-/// DETERMINISM.md section 1 are recorded as pinned.
-pub const FREEABLE: [Stream; 3] = [Stream::Init, Stream::Shuffle, Stream::Dropout];
+/// Parses the names of the sources to set free; the error names the field.
+pub fn parse_free(names: &[String]) -> Result<Vec<Source>, ConfigError> {
+    crate::sources::parse_all(names).map_err(|message| ConfigError { field: "free".into(), message })
+}
 
-/// The names of the nine sources of DETERMINISM.md section 1.
-pub const SOURCES: [&str; 9] = [
-    "init",
-    "shuffle",
-    "dropout",
-    "engine_version",
-    "gpu_reduction",
-    "cpu_threads",
-    "backend",
-    "data_drift",
-    "hparam_drift",
-];
+/// The hyper-parameters `hparam_drift` returns to the code's defaults when
+/// free (the run's data, seed, length and engine settings stay).
+pub const HPARAM_KEYS: [&str; 8] =
+    ["hidden", "activation", "dropout", "learning_rate", "momentum", "weight_decay", "batch_size", "val_fraction"];
 
-/// Parses the name of a source to set free.
-pub fn parse_free(name: &str) -> Result<Stream, ConfigError> {
-    if let Some(s) = FREEABLE.iter().copied().find(|s| s.name() == name) {
-        return Ok(s);
+/// What setting sources free does to the settings themselves:
+/// `engine_version` takes the current version, `data_drift` whatever the
+/// data set's name means now, `hparam_drift` the code's defaults in place of
+/// overrides.
+pub fn apply_free_settings(settings: &mut Settings, free: &[Source]) {
+    let defaults = Settings::default();
+    if free.contains(&Source::EngineVersion) {
+        settings.config.engine_version = spec::KERNEL_VERSION;
     }
-    let message = if SOURCES.contains(&name) {
-        format!("the source {name:?} cannot be set free in this build yet; free-able now: init, shuffle, dropout")
-    } else {
-        format!("unknown source {name:?}; sources: {}", SOURCES.join(", "))
-    };
-    Err(ConfigError { field: "free".into(), message })
+    if free.contains(&Source::DataDrift) {
+        settings.config.dataset.version = None;
+    }
+    if free.contains(&Source::HparamDrift) {
+        for key in HPARAM_KEYS {
+            if settings.origins.get(key) == Some(&Origin::Override) {
+                let text = defaults.config.get_text(key);
+                settings.set(key, &text, Origin::Default).expect("a default value is valid");
+            }
+        }
+    }
 }
 
 /// One point of the validation curve.
@@ -90,8 +93,8 @@ pub struct StepReport {
 pub struct Trainer {
     pub settings: Settings,
     pub seeds: StreamSeeds,
-    /// Streams set free (their seeds came from entropy).
-    pub free: Vec<Stream>,
+    /// Sources set free (seeded ones drew their seeds from entropy).
+    pub free: Vec<Source>,
     pub data: Dataset,
     pub net: Network,
     /// Indices of the validation examples, in split order.
@@ -129,8 +132,17 @@ pub struct Trainer {
 impl Trainer {
     /// Sets up a run: seeds, data, split, initial weights. Free streams get a
     /// fresh seed from entropy unless `seeds` already holds the recorded ones.
-    pub fn new(settings: Settings, seeds: StreamSeeds, free: Vec<Stream>) -> Result<Trainer, ConfigError> {
+    pub fn new(settings: Settings, seeds: StreamSeeds, free: Vec<Source>) -> Result<Trainer, ConfigError> {
         settings.config.validate()?;
+        if free.contains(&Source::CpuThreads) && (settings.config.threads < 2 || settings.config.chunks < 3) {
+            return Err(ConfigError {
+                field: "free".into(),
+                message: format!(
+                    "cpu_threads free needs threads >= 2 and chunks >= 3 to change anything (threads {}, chunks {})",
+                    settings.config.threads, settings.config.chunks
+                ),
+            });
+        }
         let cfg = &settings.config;
         let data = Dataset::load(&cfg.dataset, seeds.data);
         let net = Network::new(data.dim, &cfg.hidden, data.classes, cfg.activation);
@@ -161,7 +173,11 @@ impl Trainer {
             stopped: None,
             segments: Vec::new(),
             adapter: None,
-            gpu_reduction: GpuReduction::Fixed,
+            gpu_reduction: if free.contains(&Source::GpuReduction) {
+                GpuReduction::Atomic
+            } else {
+                GpuReduction::Fixed
+            },
             dropout_rng: StreamRng::new(Stream::Dropout, seeds.dropout),
             shuffle,
             epoch_order: None,
@@ -183,11 +199,12 @@ impl Trainer {
 
     /// A run of `settings` with every source pinned to the master seed except
     /// `free`, whose seeds are drawn from the platform's entropy.
-    pub fn with_free(settings: Settings, free: &[Stream]) -> Result<Trainer, ConfigError> {
+    pub fn with_free(mut settings: Settings, free: &[Source]) -> Result<Trainer, ConfigError> {
+        apply_free_settings(&mut settings, free);
         let mut seeds = StreamSeeds::from_master(settings.config.seed);
-        for &s in free {
+        for stream in free.iter().filter_map(|s| s.stream()) {
             let seed = crate::rng::entropy_seed().map_err(|m| ConfigError { field: "free".into(), message: m })?;
-            seeds.set(s, seed);
+            seeds.set(stream, seed);
         }
         let mut free = free.to_vec();
         free.sort();
@@ -209,7 +226,7 @@ impl Trainer {
     /// `run-to-run` (the CPU engine's order is fixed; `exact` needs the probe
     /// of the GPU issue, so it is never granted here).
     pub fn level_granted(&self) -> DeterminismLevel {
-        if self.free.is_empty() && self.gpu_reduction == GpuReduction::Fixed {
+        if self.free.is_empty() {
             DeterminismLevel::RunToRun
         } else {
             DeterminismLevel::None
@@ -218,10 +235,7 @@ impl Trainer {
 
     /// Why the level is what it is, in words.
     pub fn level_reason(&self) -> String {
-        let mut free: Vec<&str> = self.free.iter().map(|s| s.name()).collect();
-        if self.gpu_reduction == GpuReduction::Atomic {
-            free.push("gpu_reduction");
-        }
+        let free: Vec<&str> = self.free.iter().map(|s| s.name()).collect();
         if free.is_empty() {
             "all sources pinned and every reduction in a fixed order; exact: not available on this backend: \
              the conformance probe is not implemented yet"
@@ -329,14 +343,24 @@ impl Trainer {
         }
 
         let inv_batch = 1.0 / b as f32;
-        let loss = model::loss_and_grads(
-            &self.net,
-            &self.params,
-            &self.labels,
-            self.dropout.as_ref(),
-            inv_batch,
-            &mut self.pass,
-        );
+        let order = model::RowOrder::of_engine(cfg.engine_version);
+        let loss_sum = if cfg.chunks <= 1 {
+            model::loss_and_grads(
+                &self.net,
+                &self.params,
+                &self.labels,
+                self.dropout.as_ref(),
+                inv_batch,
+                &mut self.pass,
+                order,
+            )
+        } else {
+            let partials = self.chunk_partials(cfg.threads, cfg.chunks, order);
+            let (loss_sum, grads) = combine(&partials);
+            self.pass.grads.copy_from_slice(&grads);
+            loss_sum
+        };
+        let loss = loss_sum * inv_batch;
         if !loss.is_finite() {
             return self.stop(t, "the training loss", loss);
         }
@@ -377,6 +401,37 @@ impl Trainer {
             None
         };
         Some(StepReport { step: self.step, train_loss: loss, weights_hash: h, val })
+    }
+
+    /// The partial results of every chunk of the current batch (already
+    /// gathered in `pass.acts[0]`, `labels` and the dropout masks), computed by
+    /// `threads` OS threads (one in the browser, where Web Workers take this
+    /// role), in chunk order, or in order of arrival when `cpu_threads` is free.
+    fn chunk_partials(&self, threads: usize, chunks: usize, order: model::RowOrder) -> Vec<Partial> {
+        let b = self.settings.config.batch_size;
+        let job = |c: usize| -> Partial {
+            let (lo, hi) = chunk_rows(b, chunks, c);
+            chunk_partial(
+                &self.net,
+                &self.params,
+                &self.pass.acts[0],
+                &self.labels,
+                self.dropout.as_ref(),
+                lo..hi,
+                1.0 / b as f32,
+                order,
+                c,
+            )
+        };
+        let mut partials: Vec<Partial> = if threads <= 1 || cfg!(target_arch = "wasm32") {
+            (0..chunks).map(job).collect()
+        } else {
+            run_on_threads(threads, chunks, &job)
+        };
+        if !self.free.contains(&Source::CpuThreads) {
+            partials.sort_by_key(|p| p.chunk);
+        }
+        partials
     }
 
     fn stop(&mut self, t: usize, what: &str, value: f32) -> Option<StepReport> {
@@ -426,6 +481,94 @@ impl Trainer {
         let mean = loss_sum / n;
         ValPoint { step: self.step, val_error: wrong as f64 / n, val_loss: mean.is_finite().then_some(mean) }
     }
+}
+
+/// One chunk's share of a step: its gradient and its loss sum.
+#[derive(Clone, Debug)]
+pub struct Partial {
+    pub chunk: usize,
+    pub loss_sum: f32,
+    pub grads: Vec<f32>,
+}
+
+/// Rows `lo..hi` of chunk `c` of a batch of `b` rows cut into `chunks`
+/// (spec: [`spec::GRAD_ORDER`]).
+pub fn chunk_rows(b: usize, chunks: usize, c: usize) -> (usize, usize) {
+    (c * b / chunks, (c + 1) * b / chunks)
+}
+
+/// Forward and backward over rows `rows` of a gathered batch.
+#[allow(clippy::too_many_arguments)]
+pub fn chunk_partial(
+    net: &Network,
+    params: &[f32],
+    batch_x: &[f32],
+    labels: &[u8],
+    dropout: Option<&Dropout>,
+    rows: std::ops::Range<usize>,
+    inv_batch: f32,
+    order: model::RowOrder,
+    chunk: usize,
+) -> Partial {
+    let dim = net.layers[0].fan_in;
+    let n = rows.len();
+    let mut pass: Pass<f32> = Pass::new(net, n);
+    pass.acts[0].copy_from_slice(&batch_x[rows.start * dim..rows.end * dim]);
+    let masks = dropout.map(|d| Dropout {
+        masks: d
+            .masks
+            .iter()
+            .zip(&net.layers)
+            .map(|(m, l)| m[rows.start * l.fan_out..rows.end * l.fan_out].to_vec())
+            .collect(),
+        scale: d.scale,
+    });
+    let loss_sum = model::loss_and_grads(net, params, &labels[rows], masks.as_ref(), inv_batch, &mut pass, order);
+    Partial { chunk, loss_sum, grads: pass.grads }
+}
+
+/// Combines partial results in the order given: `((p0 + p1) + p2) + ...`.
+pub fn combine(partials: &[Partial]) -> (f32, Vec<f32>) {
+    let mut grads = partials[0].grads.clone();
+    let mut loss = partials[0].loss_sum;
+    for p in &partials[1..] {
+        for (g, v) in grads.iter_mut().zip(&p.grads) {
+            *g += *v;
+        }
+        loss += p.loss_sum;
+    }
+    (loss, grads)
+}
+
+/// Runs `job` for every chunk on `threads` OS threads, which take chunks as
+/// they become free; results come back in order of arrival.
+#[cfg(not(target_arch = "wasm32"))]
+fn run_on_threads(threads: usize, chunks: usize, job: &(dyn Fn(usize) -> Partial + Sync)) -> Vec<Partial> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(chunks) {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= chunks {
+                    break;
+                }
+                if tx.send(job(c)).is_err() {
+                    break;
+                }
+            });
+        }
+    });
+    drop(tx);
+    rx.into_iter().collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn run_on_threads(_threads: usize, chunks: usize, job: &(dyn Fn(usize) -> Partial + Sync)) -> Vec<Partial> {
+    (0..chunks).map(job).collect()
 }
 
 /// Initial weights from the `init` stream (spec: [`spec::INIT_ADDRESSING`]).

@@ -11,7 +11,6 @@ use wasm_bindgen::prelude::*;
 use crate::config::{self, ConfigError, Origin, Settings};
 use crate::gpu::{Gpu, GpuTrainer};
 use crate::manifest::{self, Manifest, ReplayOutcome};
-use crate::spec::GpuReduction;
 use crate::train::{self, Trainer as Engine};
 
 #[wasm_bindgen(start)]
@@ -161,17 +160,14 @@ impl Trainer {
         backend: Option<String>,
     ) -> Result<Trainer, JsValue> {
         let s = settings_from_js(&settings)?;
-        let mut reduction = GpuReduction::Fixed;
-        let mut streams = Vec::new();
-        for name in free.unwrap_or_default() {
-            if name == "gpu_reduction" {
-                reduction = GpuReduction::Atomic;
-            } else {
-                streams.push(train::parse_free(&name).map_err(|e| config_error(&e))?);
-            }
+        let free = train::parse_free(&free.unwrap_or_default()).map_err(|e| config_error(&e))?;
+        let mut engine = Engine::with_free(s, &free).map_err(|e| config_error(&e))?;
+        let reduction = engine.gpu_reduction;
+        let mut backend = backend.unwrap_or_else(|| "auto".into());
+        if free.contains(&crate::sources::Source::Backend) {
+            // backend free: whatever this browser offers.
+            backend = "auto".into();
         }
-        let mut engine = Engine::with_free(s, &streams).map_err(|e| config_error(&e))?;
-        let backend = backend.unwrap_or_else(|| "auto".into());
         if backend == "cpu" {
             engine.switch_backend("cpu", "backend cpu");
             return Ok(Trainer {

@@ -75,7 +75,9 @@ fn train_writes_a_complete_manifest() {
     assert_eq!(v["config"]["momentum"]["source"], "default");
     assert_eq!(v["seeds"]["init"], "3");
     assert_eq!(v["level_granted"], "run-to-run");
-    assert_eq!(v["data_fingerprint"], reprolab::data::DIGITS_V1_SHA256);
+    // The bare name means the latest version of the data set.
+    assert_eq!(v["data"]["version"], 2);
+    assert_eq!(v["data_fingerprint"], reprolab::data::sha256_hex(&reprolab::data::digits_bytes(2)));
 }
 
 #[test]

@@ -6,6 +6,7 @@
 
 use reprolab::manifest::first_divergence;
 use reprolab::rng::{Stream, StreamSeeds};
+use reprolab::sources::Source;
 use reprolab::train::init_params;
 use reprolab::{Origin, Settings, Trainer};
 
@@ -15,7 +16,7 @@ fn settings(steps: usize) -> Settings {
     s
 }
 
-fn run(free: &[Stream]) -> Trainer {
+fn run(free: &[Source]) -> Trainer {
     let mut t = Trainer::with_free(settings(60), free).unwrap();
     while t.step().is_some() {}
     t
@@ -43,12 +44,13 @@ fn same_seed_same_bits() {
 #[test]
 fn each_seeded_source_is_a_real_switch() {
     let pinned = run(&[]);
-    for source in [Stream::Init, Stream::Shuffle, Stream::Dropout] {
+    for source in [Source::Init, Source::Shuffle, Source::Dropout] {
         let free = run(&[source]);
-        assert_ne!(free.seeds.get(source), pinned.seeds.get(source), "{source:?}: free drew the pinned seed");
+        let stream = source.stream().unwrap();
+        assert_ne!(free.seeds.get(stream), pinned.seeds.get(stream), "{source:?}: free drew the pinned seed");
         let step = first_divergence(&pinned.hash_chain, &free.hash_chain);
         assert!(step.is_some(), "{source:?} free: the hash chain did not change");
-        if source == Stream::Init {
+        if source == Source::Init {
             assert_ne!(free.initial_hash, pinned.initial_hash);
         } else {
             assert_eq!(free.initial_hash, pinned.initial_hash, "{source:?} free moved the initial weights");
@@ -63,7 +65,7 @@ fn each_seeded_source_is_a_real_switch() {
 
 #[test]
 fn a_free_run_replays_from_its_recorded_seed() {
-    let free = run(&[Stream::Shuffle, Stream::Dropout]);
+    let free = run(&[Source::Shuffle, Source::Dropout]);
     let mut again = Trainer::new(settings(60), free.seeds.clone(), free.free.clone()).unwrap();
     while again.step().is_some() {}
     assert_same(&free, &again, "free run replayed from its recorded seeds");

@@ -10,7 +10,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 
 use reprolab::config::Activation;
-use reprolab::model::{loss_and_grads, Dropout, Network, Pass};
+use reprolab::model::{loss_and_grads, Dropout, Network, Pass, RowOrder};
 use reprolab::rng::{Stream, StreamRng};
 
 const H: f64 = 1e-6;
@@ -33,11 +33,11 @@ fn check(activation: Activation, hidden: &[usize], with_dropout: bool) {
     let loss_at = |p: &[f64]| {
         let mut pass: Pass<f64> = Pass::new(&net, batch);
         pass.acts[0].copy_from_slice(&x);
-        loss_and_grads(&net, p, &labels, dropout.as_ref(), inv, &mut pass)
+        loss_and_grads(&net, p, &labels, dropout.as_ref(), inv, &mut pass, RowOrder::Ascending) * inv
     };
     let mut pass: Pass<f64> = Pass::new(&net, batch);
     pass.acts[0].copy_from_slice(&x);
-    loss_and_grads(&net, &params, &labels, dropout.as_ref(), inv, &mut pass);
+    loss_and_grads(&net, &params, &labels, dropout.as_ref(), inv, &mut pass, RowOrder::Ascending);
     let analytic = pass.grads.clone();
 
     let mut worst = 0.0f64;

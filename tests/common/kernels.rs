@@ -43,7 +43,7 @@ pub async fn matrix_kernels(g: &Gpu, log: &dyn Fn(String)) {
         let gpu_mm = probe::matmul(g, &a, &w, rows, k, n).await.unwrap();
         let mut cpu_gw = vec![0.0f32; k * n];
         let mut cpu_gb = vec![0.0f32; n];
-        model::grad_weights(&a, &d, rows, k, n, &mut cpu_gw, &mut cpu_gb);
+        model::grad_weights(&a, &d, rows, k, n, &mut cpu_gw, &mut cpu_gb, model::RowOrder::Ascending);
         let gpu_gw = probe::matmul_grad(g, &a, &d, rows, k, n, GpuReduction::Fixed).await.unwrap();
         let mut cpu_bp = vec![0.0f32; rows * k];
         model::backprop(&d, &w, rows, k, n, &mut cpu_bp);
@@ -177,7 +177,7 @@ pub async fn every_kernel(g: &Gpu, log: &dyn Fn(String)) {
         .unwrap();
         let mut cpu_gw = vec![0.0f32; n];
         let mut cpu_gb = vec![0.0f32; n];
-        model::grad_weights(&vec![0.0; rows], &d, rows, 1, n, &mut cpu_gw, &mut cpu_gb);
+        model::grad_weights(&vec![0.0; rows], &d, rows, 1, n, &mut cpu_gw, &mut cpu_gb, model::RowOrder::Ascending);
         let u = max_ulps(&back(&out[2]), &cpu_gb);
         log(format!("bias_grad {rows}x{n}: max {u} ULP"));
         assert_eq!(u, 0, "a plain sum in a fixed order must be bit-exact");

@@ -3,10 +3,14 @@
 
 use reprolab::{Origin, Settings, Trainer};
 
-/// Settings of the golden run: the defaults with 200 steps.
+/// Settings of the golden run: the defaults with 200 steps, on the data and
+/// engine version it was recorded with (pinned here, so that growing the
+/// data set or adding an engine version does not move it).
 pub fn golden_settings() -> Settings {
     let mut s = Settings::default();
     s.set("steps", "200", Origin::Override).unwrap();
+    s.set("dataset", "digits@1", Origin::Override).unwrap();
+    s.set("engine_version", "1", Origin::Override).unwrap();
     s
 }
 
@@ -23,7 +27,7 @@ pub fn golden_json(t: &Trainer) -> String {
     let losses: Vec<String> = t.train_loss[..20].iter().map(|l| format!("{:08x}", l.to_bits())).collect();
     let chain: Vec<String> = t.hash_chain.iter().map(|h| h.to_string()).collect();
     let v = serde_json::json!({
-        "about": "golden trajectory: defaults with steps=200, seed 1, all pinned; regenerate only on purpose (tests/golden.rs)",
+        "about": "golden trajectory: defaults with steps=200, dataset=digits@1, engine_version=1, seed 1, all pinned; regenerate only on purpose (tests/golden.rs)",
         "settings": t.settings.entries(),
         "initial_weights_hash": t.initial_hash.to_string(),
         "first_20_losses_bits": losses,

@@ -313,24 +313,16 @@ impl Trainer {
     }
 
     /// Runs one step. Returns `None` once the run is finished.
-    pub fn step(&mut self) -> Option<StepReport> {
-        if self.finished() {
-            return None;
-        }
-        let t = self.step;
-        let cfg = self.settings.config.clone();
-        let b = cfg.batch_size;
+    /// Gathers step `t`'s batch and draws its dropout masks (addressed by
+    /// step, layer, unit and example).
+    fn prepare(&mut self, t: usize) {
         let dim = self.data.dim;
-
-        // Gather the batch.
         let picks: Vec<u32> = self.batch_indices(t).to_vec();
         for (r, &p) in picks.iter().enumerate() {
             let ex = self.train_idx[p as usize] as usize;
             self.pass.acts[0][r * dim..(r + 1) * dim].copy_from_slice(self.data.row(ex));
             self.labels[r] = self.data.labels[ex];
         }
-
-        // Dropout masks, addressed by (step, layer, unit, example).
         if let Some(d) = self.dropout.as_mut() {
             for (l, mask) in d.masks.iter_mut().enumerate() {
                 self.words.resize(mask.len(), 0);
@@ -341,8 +333,17 @@ impl Trainer {
                 }
             }
         }
+    }
 
-        let inv_batch = 1.0 / b as f32;
+    /// Runs one step. Returns `None` once the run is finished.
+    pub fn step(&mut self) -> Option<StepReport> {
+        if self.finished() {
+            return None;
+        }
+        let t = self.step;
+        let cfg = self.settings.config.clone();
+        self.prepare(t);
+        let inv_batch = 1.0 / cfg.batch_size as f32;
         let order = model::RowOrder::of_engine(cfg.engine_version);
         let loss_sum = if cfg.chunks <= 1 {
             model::loss_and_grads(
@@ -360,7 +361,69 @@ impl Trainer {
             self.pass.grads.copy_from_slice(&grads);
             loss_sum
         };
-        let loss = loss_sum * inv_batch;
+        self.finish_step(t, loss_sum)
+    }
+
+    /// Whether partial sums are combined in order of arrival (`cpu_threads` free).
+    pub fn arrival_order(&self) -> bool {
+        self.free.contains(&Source::CpuThreads)
+    }
+
+    /// For a worker elsewhere (a Web Worker): chunk `chunk` of step `t`'s batch
+    /// with the coordinator's weights `params`.
+    pub fn partial(&mut self, t: usize, chunk: usize, params: &[f32]) -> Result<Partial, String> {
+        let cfg = self.settings.config.clone();
+        if params.len() != self.params.len() {
+            return Err(format!("expected {} weights, got {}", self.params.len(), params.len()));
+        }
+        if chunk >= cfg.chunks.max(1) {
+            return Err(format!("chunk {chunk} of {} does not exist", cfg.chunks));
+        }
+        self.params.copy_from_slice(params);
+        self.prepare(t);
+        let (lo, hi) = chunk_rows(cfg.batch_size, cfg.chunks.max(1), chunk);
+        Ok(chunk_partial(
+            &self.net,
+            &self.params,
+            &self.pass.acts[0],
+            &self.labels,
+            self.dropout.as_ref(),
+            lo..hi,
+            1.0 / cfg.batch_size as f32,
+            model::RowOrder::of_engine(cfg.engine_version),
+            chunk,
+        ))
+    }
+
+    /// Finishes the current step from partial results computed elsewhere:
+    /// combined in the order given when `cpu_threads` is free (their order
+    /// of arrival), in chunk order when pinned.
+    pub fn apply_partials(&mut self, mut partials: Vec<Partial>) -> Result<Option<StepReport>, String> {
+        let chunks = self.settings.config.chunks.max(1);
+        let mut seen: Vec<usize> = partials.iter().map(|p| p.chunk).collect();
+        seen.sort_unstable();
+        if seen != (0..chunks).collect::<Vec<_>>() {
+            return Err(format!("expected one partial result per chunk 0..{chunks}, got chunks {seen:?}"));
+        }
+        if partials.iter().any(|p| p.grads.len() != self.params.len()) {
+            return Err("a partial result has the wrong number of gradients".into());
+        }
+        if self.finished() {
+            return Ok(None);
+        }
+        if !self.arrival_order() {
+            partials.sort_by_key(|p| p.chunk);
+        }
+        let (loss_sum, grads) = combine(&partials);
+        self.pass.grads.copy_from_slice(&grads);
+        Ok(self.finish_step(self.step, loss_sum))
+    }
+
+    /// Applies the combined gradient of step `t`: optimizer, checks, hash
+    /// chain, validation.
+    fn finish_step(&mut self, t: usize, loss_sum: f32) -> Option<StepReport> {
+        let cfg = self.settings.config.clone();
+        let loss = loss_sum * (1.0 / cfg.batch_size as f32);
         if !loss.is_finite() {
             return self.stop(t, "the training loss", loss);
         }

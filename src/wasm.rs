@@ -288,6 +288,108 @@ impl Trainer {
     pub fn manifest(&self) -> Result<String, JsValue> {
         self.with_record(|t| Manifest::from_trainer(t).to_json())
     }
+
+    /// Everything a Web Worker needs to rebuild this run (settings, seeds,
+    /// free sources), as JSON text for `new ChunkWorker(setup)`.
+    #[wasm_bindgen(js_name = workerSetup)]
+    pub fn worker_setup(&self) -> Result<String, JsValue> {
+        self.with_record(|t| {
+            serde_json::json!({
+                "settings": t.settings.entries(),
+                "seeds": t.seeds,
+                "free": t.free.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            })
+            .to_string()
+        })
+    }
+
+    /// The next step's job for a worker pool: `{step, chunks, params}`, or
+    /// null when the run is finished, on the GPU, or not cut into chunks.
+    #[wasm_bindgen(js_name = chunkJob)]
+    pub fn chunk_job(&self) -> Result<JsValue, JsValue> {
+        match &*self.state.borrow() {
+            State::Cpu(t) if !t.finished() && t.settings.config.chunks > 1 && t.settings.config.threads > 1 => {
+                let o = js_sys::Object::new();
+                let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
+                set("step", &JsValue::from_f64(t.step as f64))?;
+                set("chunks", &JsValue::from_f64(t.settings.config.chunks as f64))?;
+                set("params", &js_sys::Float32Array::from(&t.params[..]).into())?;
+                Ok(o.into())
+            }
+            State::Busy => Err(js_error(BUSY, None)),
+            _ => Ok(JsValue::NULL),
+        }
+    }
+
+    /// Finishes the current step from the workers' partial results
+    /// (`[{chunk, loss_sum, grads}]`, in order of arrival): combined in that
+    /// order when `cpu_threads` is free, in chunk order when pinned.
+    #[wasm_bindgen(js_name = applyPartials)]
+    pub fn apply_partials(&self, partials: js_sys::Array) -> Result<JsValue, JsValue> {
+        let mut parsed = Vec::new();
+        for p in partials.iter() {
+            let get = |k: &str| js_sys::Reflect::get(&p, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+            let chunk = get("chunk").as_f64().ok_or_else(|| js_error("a partial result has no chunk number", None))?;
+            let loss_sum =
+                get("loss_sum").as_f64().ok_or_else(|| js_error("a partial result has no loss_sum", None))?;
+            let grads = get("grads")
+                .dyn_into::<js_sys::Float32Array>()
+                .map_err(|_| js_error("a partial result's grads is not a Float32Array", None))?
+                .to_vec();
+            parsed.push(train::Partial { chunk: chunk as usize, loss_sum: loss_sum as f32, grads });
+        }
+        match &mut *self.state.borrow_mut() {
+            State::Cpu(t) => {
+                t.apply_partials(parsed).map_err(|e| js_error(&e, None))?;
+                Ok(report(t, "cpu"))
+            }
+            State::Gpu(_) => Err(js_error("this run trains on the GPU: it takes no partial results", None)),
+            State::Busy => Err(js_error(BUSY, None)),
+        }
+    }
+
+    /// True when `cpu_threads` is free: partial sums combine in order of arrival.
+    #[wasm_bindgen(getter, js_name = arrivalOrder)]
+    pub fn arrival_order(&self) -> Result<bool, JsValue> {
+        self.with_record(|t| t.arrival_order())
+    }
+}
+
+/// A Web Worker's copy of a run: computes the partial result of one chunk of
+/// one step from the coordinator's weights.
+#[wasm_bindgen]
+pub struct ChunkWorker {
+    inner: Engine,
+}
+
+#[wasm_bindgen]
+impl ChunkWorker {
+    /// Rebuilds the run from `Trainer.workerSetup()`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(setup: &str) -> Result<ChunkWorker, JsValue> {
+        let v: serde_json::Value =
+            serde_json::from_str(setup).map_err(|e| js_error(&format!("worker setup: not JSON: {e}"), None))?;
+        let entries = serde_json::from_value(v["settings"].clone())
+            .map_err(|e| js_error(&format!("worker setup: settings: {e}"), None))?;
+        let settings = Settings::from_entries(&entries).map_err(|e| config_error(&e))?;
+        let seeds = serde_json::from_value(v["seeds"].clone())
+            .map_err(|e| js_error(&format!("worker setup: seeds: {e}"), None))?;
+        let free: Vec<String> = serde_json::from_value(v["free"].clone()).unwrap_or_default();
+        let free = train::parse_free(&free).map_err(|e| config_error(&e))?;
+        let inner = Engine::new(settings, seeds, free).map_err(|e| config_error(&e))?;
+        Ok(ChunkWorker { inner })
+    }
+
+    /// The partial result `{chunk, loss_sum, grads}` of chunk `chunk` of step `step`.
+    pub fn partial(&mut self, step: u32, chunk: u32, params: &[f32]) -> Result<JsValue, JsValue> {
+        let p = self.inner.partial(step as usize, chunk as usize, params).map_err(|e| js_error(&e, None))?;
+        let o = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
+        set("chunk", &JsValue::from_f64(p.chunk as f64))?;
+        set("loss_sum", &JsValue::from_f64(f64::from(p.loss_sum)))?;
+        set("grads", &js_sys::Float32Array::from(&p.grads[..]).into())?;
+        Ok(o.into())
+    }
 }
 
 fn read(text: &str) -> Result<Manifest, JsValue> {

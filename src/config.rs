@@ -125,7 +125,7 @@ impl Default for Config {
     /// above zero), to below 4% validation error (README, "Learning").
     fn default() -> Config {
         Config {
-            dataset: DatasetRef { name: "digits".into(), version: None },
+            dataset: DatasetRef { name: "digits".into(), version: None, pinned: None },
             hidden: vec![128],
             activation: Activation::Relu,
             dropout: 0.1,

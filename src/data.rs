@@ -27,6 +27,9 @@ pub struct DatasetRef {
     pub name: String,
     /// `None` means "the latest version", as an unchanged path would.
     pub version: Option<u32>,
+    /// The version a re-run pins a bare name to (the recorded one, when the
+    /// `data_drift` source is pinned); not part of the name as written.
+    pub pinned: Option<u32>,
 }
 
 impl DatasetRef {
@@ -52,12 +55,12 @@ impl DatasetRef {
                 return Err(format!("{name} has no version {v}; its versions are 1 to {latest}"));
             }
         }
-        Ok(DatasetRef { name: name.to_string(), version })
+        Ok(DatasetRef { name: name.to_string(), version, pinned: None })
     }
 
     /// The version this reference means now.
     pub fn resolved_version(&self) -> u32 {
-        self.version.unwrap_or_else(|| latest_version(&self.name))
+        self.version.or(self.pinned).unwrap_or_else(|| latest_version(&self.name))
     }
 }
 

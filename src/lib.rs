@@ -8,6 +8,7 @@
 //! differs between native and wasm.
 
 pub mod chacha;
+pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod gpu;

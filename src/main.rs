@@ -24,6 +24,7 @@ mod cli {
     use std::time::Instant;
 
     use clap::{Parser, Subcommand, ValueEnum};
+    use reprolab::checkpoint;
     use reprolab::gpu::{Gpu, GpuTrainer};
     use reprolab::manifest::{self, Manifest, ReplayOutcome};
     use reprolab::sources::Source;
@@ -89,9 +90,32 @@ mod cli {
             /// No progress output.
             #[arg(long, short)]
             quiet: bool,
+            /// Write a checkpoint every N steps (needs --checkpoint-dir).
+            #[arg(long, value_name = "N")]
+            checkpoint_every: Option<usize>,
+            /// Folder for the checkpoints (step-NNNNNNNN.checkpoint.json).
+            #[arg(long, value_name = "DIR")]
+            checkpoint_dir: Option<PathBuf>,
             /// Test hook: destroy the GPU device after this many steps.
             #[arg(long, hide = true)]
             lose_device_at: Option<usize>,
+        },
+        /// Continue a run from a checkpoint, bit for bit, on the backend it ran on.
+        Resume {
+            checkpoint: PathBuf,
+            /// Where to write the finished run's manifest.
+            #[arg(long)]
+            out: PathBuf,
+            /// Train to this many steps in all (default: the run's own).
+            #[arg(long)]
+            steps: Option<usize>,
+            /// Keep writing checkpoints every N steps.
+            #[arg(long, value_name = "N")]
+            checkpoint_every: Option<usize>,
+            #[arg(long, value_name = "DIR")]
+            checkpoint_dir: Option<PathBuf>,
+            #[arg(long, short)]
+            quiet: bool,
         },
         /// Re-run a manifest and check every step's hash.
         Replay {
@@ -161,6 +185,8 @@ mod cli {
                 backend,
                 out,
                 quiet,
+                checkpoint_every,
+                checkpoint_dir,
                 lose_device_at,
             } => {
                 for (k, v) in [("engine_version", engine_version), ("threads", threads), ("chunks", chunks)] {
@@ -169,7 +195,12 @@ mod cli {
                     }
                 }
                 let settings = build_settings(config.as_deref(), &set, seed, steps);
-                settings.and_then(|s| train_cmd(s, &free, backend, &out, quiet, lose_device_at))
+                checkpoint_args(checkpoint_every, checkpoint_dir.as_deref())
+                    .and_then(|ck| settings.and_then(|s| train_cmd(s, &free, backend, &out, quiet, lose_device_at, ck)))
+            }
+            Command::Resume { checkpoint, out, steps, checkpoint_every, checkpoint_dir, quiet } => {
+                checkpoint_args(checkpoint_every, checkpoint_dir.as_deref())
+                    .and_then(|ck| resume_cmd(&checkpoint, &out, steps, quiet, ck))
             }
             Command::Replay { manifest, quiet } => replay_cmd(&manifest, quiet),
             Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
@@ -224,6 +255,7 @@ mod cli {
         start: Instant,
         last_draw: Option<Instant>,
         last_tenth: usize,
+        first_step: Option<usize>,
         label: &'static str,
     }
 
@@ -235,6 +267,7 @@ mod cli {
                 start: Instant::now(),
                 last_draw: None,
                 last_tenth: 0,
+                first_step: None,
                 label,
             }
         }
@@ -243,7 +276,9 @@ mod cli {
             if self.quiet || total == 0 {
                 return;
             }
-            let rate = step as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
+            // Steps per second of this session (a resumed run starts mid-way).
+            let first = *self.first_step.get_or_insert(step.saturating_sub(1));
+            let rate = (step - first) as f64 / self.start.elapsed().as_secs_f64().max(1e-9);
             if self.tty {
                 let due = self.last_draw.is_none_or(|t| t.elapsed().as_millis() >= 100) || step == total;
                 if due {
@@ -287,6 +322,13 @@ mod cli {
                 Run::Gpu(g) => &g.cpu,
             }
         }
+
+        fn into_record(self) -> Trainer {
+            match self {
+                Run::Cpu(t) => *t,
+                Run::Gpu(g) => g.cpu,
+            }
+        }
     }
 
     /// Opens the backend asked for: `gpu` strictly (exit 3 without one),
@@ -325,13 +367,7 @@ mod cli {
     /// Trains to the end: the CPU step by step, the GPU a read-back block at a
     /// time. A GPU failure under `auto` moves the run to the CPU from the last
     /// state read back; under `gpu` it ends the run with status 3.
-    fn drive(
-        mut run: Run,
-        backend: Backend,
-        quiet: bool,
-        label: &'static str,
-        stop_at: usize,
-    ) -> (Trainer, Option<Fail>) {
+    fn drive(mut run: Run, backend: Backend, quiet: bool, label: &'static str, stop_at: usize) -> (Run, Option<Fail>) {
         let total = stop_at;
         let mut p = Progress::new(label, quiet);
         let mut last_val = String::new();
@@ -373,7 +409,10 @@ mod cli {
                                     at + 1
                                 );
                                 t.stopped = Some(train::Stopped { step: at + 1, reason });
-                                return (t, Some(Fail(3, format!("backend gpu failed after step {at}: {e}"))));
+                                return (
+                                    Run::Cpu(Box::new(t)),
+                                    Some(Fail(3, format!("backend gpu failed after step {at}: {e}"))),
+                                );
                             }
                             let why = format!("auto: the GPU failed after step {at} ({e}); continuing on the CPU from the state read back at step {at}");
                             if !quiet {
@@ -386,36 +425,84 @@ mod cli {
             }
         }
         p.finish();
-        let t = match run {
-            Run::Cpu(t) => *t,
-            Run::Gpu(g) => g.cpu,
-        };
-        (t, None)
+        (run, None)
     }
 
-    fn train_cmd(
-        settings: Settings,
-        free: &[String],
+    /// Trains to `total`, writing a checkpoint every `every` steps into `dir`
+    /// (named by step) when asked.
+    fn drive_checkpointed(
+        mut run: Run,
         backend: Backend,
-        out: &Path,
         quiet: bool,
-        lose_device_at: Option<usize>,
+        label: &'static str,
+        total: usize,
+        checkpoints: Option<(usize, &Path)>,
+    ) -> Result<(Trainer, Option<Fail>), Fail> {
+        let Some((every, dir)) = checkpoints else {
+            let (run, failure) = drive(run, backend, quiet, label, total);
+            return Ok((run.into_record(), failure));
+        };
+        loop {
+            let at = run.record().step;
+            let next = ((at / every + 1) * every).min(total);
+            let (r, failure) = drive(run, backend, quiet, label, next);
+            run = r;
+            let t = run.record();
+            if failure.is_some() || t.stopped.is_some() || t.step < next {
+                return Ok((run.into_record(), failure));
+            }
+            if t.step % every == 0 {
+                let path = dir.join(format!("step-{:08}.checkpoint.json", t.step));
+                write_file(&path, &checkpoint::Checkpoint::of(t).to_json())?;
+                if !quiet {
+                    eprintln!("checkpoint: {}", path.display());
+                }
+            }
+            if t.step >= total {
+                return Ok((run.into_record(), None));
+            }
+        }
+    }
+
+    fn checkpoint_args(every: Option<usize>, dir: Option<&Path>) -> Result<Option<(usize, &Path)>, Fail> {
+        match (every, dir) {
+            (None, None) => Ok(None),
+            (Some(0), _) => Err(input("checkpoint_every: must be at least 1")),
+            (Some(n), Some(d)) => Ok(Some((n, d))),
+            (Some(_), None) => Err(input("checkpoint_dir: --checkpoint-every needs --checkpoint-dir DIR")),
+            (None, Some(_)) => Err(input("checkpoint_every: --checkpoint-dir needs --checkpoint-every N")),
+        }
+    }
+
+    fn resume_cmd(
+        path: &Path,
+        out: &Path,
+        steps: Option<usize>,
+        quiet: bool,
+        checkpoints: Option<(usize, &Path)>,
     ) -> Result<i32, Fail> {
-        let free = train::parse_free(free).map_err(|e| input(e.to_string()))?;
-        // backend free: whatever this machine offers.
-        let backend = if free.contains(&Source::Backend) { Backend::Auto } else { backend };
-        let t = Trainer::with_free(settings, &free).map_err(|e| input(e.to_string()))?;
-        let reduction = t.gpu_reduction;
-        let mut run = start(t, backend, quiet)?;
-        if let (Run::Gpu(g), Some(n)) = (&mut run, lose_device_at) {
-            g.lose_device_at(n);
+        let text = std::fs::read_to_string(path).map_err(|e| input(format!("cannot read {}: {e}", path.display())))?;
+        let ck = checkpoint::Checkpoint::from_json(&text).map_err(|e| input(format!("{}: {e}", path.display())))?;
+        let t = ck.resume(steps).map_err(|e| input(format!("{}: {e}", path.display())))?;
+        // The same backend it ran on: a GPU run needs a GPU to continue bit for bit.
+        let on_gpu = t.segments.last().is_some_and(|s| s.backend == "gpu");
+        let backend = if on_gpu { Backend::Gpu } else { Backend::Cpu };
+        if !quiet {
+            eprintln!(
+                "resuming at step {} of {} on the {}",
+                t.step,
+                t.total_steps(),
+                if on_gpu { "GPU" } else { "CPU" }
+            );
         }
-        if reduction == GpuReduction::Atomic && matches!(run, Run::Cpu(_)) && !quiet {
-            eprintln!("note: gpu_reduction is free but the run is on the CPU, where it changes nothing");
-        }
+        let run = if on_gpu { start(t, Backend::Gpu, quiet)? } else { Run::Cpu(Box::new(t)) };
         let total = run.record().total_steps();
-        let (t, failure) = drive(run, backend, quiet, "train", total);
-        let m = Manifest::from_trainer(&t);
+        let (t, failure) = drive_checkpointed(run, backend, quiet, "resume", total, checkpoints)?;
+        finish_run(&t, out, failure, quiet)
+    }
+
+    fn finish_run(t: &Trainer, out: &Path, failure: Option<Fail>, quiet: bool) -> Result<i32, Fail> {
+        let m = Manifest::from_trainer(t);
         write_file(out, &m.to_json())?;
         if let Some(f) = failure {
             eprintln!("the manifest of the {} completed steps is in {}", t.step, out.display());
@@ -438,6 +525,33 @@ mod cli {
             );
         }
         Ok(0)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn train_cmd(
+        settings: Settings,
+        free: &[String],
+        backend: Backend,
+        out: &Path,
+        quiet: bool,
+        lose_device_at: Option<usize>,
+        checkpoints: Option<(usize, &Path)>,
+    ) -> Result<i32, Fail> {
+        let free = train::parse_free(free).map_err(|e| input(e.to_string()))?;
+        // backend free: whatever this machine offers.
+        let backend = if free.contains(&Source::Backend) { Backend::Auto } else { backend };
+        let t = Trainer::with_free(settings, &free).map_err(|e| input(e.to_string()))?;
+        let reduction = t.gpu_reduction;
+        let mut run = start(t, backend, quiet)?;
+        if let (Run::Gpu(g), Some(n)) = (&mut run, lose_device_at) {
+            g.lose_device_at(n);
+        }
+        if reduction == GpuReduction::Atomic && matches!(run, Run::Cpu(_)) && !quiet {
+            eprintln!("note: gpu_reduction is free but the run is on the CPU, where it changes nothing");
+        }
+        let total = run.record().total_steps();
+        let (t, failure) = drive_checkpointed(run, backend, quiet, "train", total, checkpoints)?;
+        finish_run(&t, out, failure, quiet)
     }
 
     fn write_file(path: &Path, text: &str) -> Result<(), Fail> {
@@ -502,7 +616,7 @@ mod cli {
             if let Some(f) = failure {
                 return Err(f);
             }
-            t = done;
+            t = done.into_record();
             if t.stopped.is_some() {
                 break;
             }
@@ -607,10 +721,11 @@ mod cli {
             }
             let total = run.record().total_steps();
             let start = Instant::now();
-            let (t, failure) = drive(run, backend, true, "bench", total);
+            let (run, failure) = drive(run, backend, true, "bench", total);
             if let Some(f) = failure {
                 return Err(f);
             }
+            let t = run.into_record();
             let secs = start.elapsed().as_secs_f64();
             let m = Manifest::from_trainer(&t);
             println!(

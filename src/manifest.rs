@@ -267,7 +267,12 @@ fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
         ("seeds.data" | "data_fingerprint" | "data.version" | "data.size" | "data.name", _) => Some(Source::DataDrift),
         ("engine_version", _) => Some(Source::EngineVersion),
         ("gpu_reduction", _) => Some(Source::GpuReduction),
-        ("backend" | "adapter" | "backend_history", _) => Some(Source::Backend),
+        ("backend_history", _) => {
+            // Which backends ran, not where a longer run's last stretch ends.
+            let names = |m: &Manifest| m.backend_history.iter().map(|s| s.backend.clone()).collect::<Vec<_>>();
+            (names(a) != names(b)).then_some(Source::Backend)
+        }
+        ("backend" | "adapter", _) => Some(Source::Backend),
         _ => None,
     }
 }
@@ -401,7 +406,7 @@ pub fn rerun_trainer(m: &Manifest, free: &[Source]) -> Result<Trainer, ManifestE
     }
     let mut settings = m.settings()?;
     if !free.contains(&Source::DataDrift) {
-        settings.config.dataset.version = Some(m.data.version);
+        settings.config.dataset.pinned = Some(m.data.version);
     }
     let mut all_free = m.free_sources()?;
     all_free.extend_from_slice(free);
@@ -444,6 +449,8 @@ pub fn replay_facts(m: &Manifest, t: &Trainer, backend: &str, adapter: Option<&A
         serde_json::to_value(adapter).unwrap_or(Value::Null),
     );
     fact("data_fingerprint", m.data_fingerprint.clone().into(), t.data.fingerprint.clone().into());
+    fact("engine_version", m.engine_version.into(), t.settings.config.engine_version.into());
+    fact("level_granted", m.level_granted.name().into(), t.level_granted().name().into());
     fact("user_agent", m.user_agent.clone().into(), crate::platform::user_agent().into());
     facts
 }

@@ -31,6 +31,7 @@ pub fn apply_free_settings(settings: &mut Settings, free: &[Source]) {
     }
     if free.contains(&Source::DataDrift) {
         settings.config.dataset.version = None;
+        settings.config.dataset.pinned = None;
     }
     if free.contains(&Source::HparamDrift) {
         for key in HPARAM_KEYS {
@@ -247,6 +248,10 @@ impl Trainer {
 
     /// Notes that steps from the next one on run on `backend`, and why.
     pub fn switch_backend(&mut self, backend: &str, reason: impl Into<String>) {
+        if self.segments.last().is_some_and(|s| s.backend == backend) {
+            // A continuation (a resumed run) on the same backend.
+            return;
+        }
         self.segments.push(Segment {
             backend: backend.to_string(),
             from_step: self.step + 1,

@@ -1,16 +1,19 @@
 // The demo page: the settings form, training in short chunks on the main
-// thread, two charts and the result. No maths here beyond plotting: the
-// engine (www/pkg/, built by wasm-pack from src/wasm.rs) trains and checks
+// thread (or, with `threads` > 1 on the CPU, in a pool of Web Workers:
+// www/threads.js), two charts and the result. No maths here beyond plotting:
+// the engine (www/pkg/, built by wasm-pack from src/wasm.rs) trains and checks
 // every setting, and its errors name the offending field.
 //
 // document.body.dataset.state is loading, idle, running, done or error;
 // tests wait on it.
 
+import { WorkerPool } from './threads.js';
+
 // Loaded with import() rather than a static import so that a missing build
 // becomes a message on the page instead of a silently dead module.
 const ENGINE = './pkg/reprolab.js';
 const CHUNK_MS = 15; // each chunk of steps should take about this long
-const FREE_SOURCES = ['init', 'shuffle', 'dropout', 'gpu_reduction'];
+const FREE_SOURCES = ['init', 'shuffle', 'dropout', 'gpu_reduction', 'cpu_threads'];
 const BACKENDS = ['auto', 'gpu', 'cpu'];
 
 // How each setting is shown, in this order. A key the engine adds later still
@@ -28,6 +31,9 @@ const FIELDS = {
   val_fraction: { label: 'Validation fraction' },
   seed: { label: 'Seed', integer: true },
   eval_every: { label: 'Evaluate every (steps)', integer: true },
+  threads: { label: 'CPU threads (Web Workers)', integer: true },
+  chunks: { label: 'Batch chunks (partial sums)', integer: true },
+  engine_version: { label: 'Engine version', options: ['1', '2'] },
 };
 
 const $ = (selector) => document.querySelector(selector);
@@ -52,6 +58,7 @@ const ui = {
 let engine = null; // the engine module's exports, once loaded
 let defaults = {};
 let trainer = null; // the Trainer of the run in progress, if any
+let pool = null; // its WorkerPool, when Web Workers compute its chunks
 let runId = 0; // bumped by every start and reset, so a stale loop stops itself
 let manifestUrl = null;
 let plot = { total: 1, loss: new Float32Array(0), val: [] };
@@ -166,6 +173,8 @@ function clearInvalid(input) {
 
 function stop() {
   runId += 1;
+  pool?.terminate();
+  pool = null;
   trainer?.free();
   trainer = null;
 }
@@ -211,6 +220,17 @@ async function start() {
       return;
     }
     trainer = created;
+    // CPU threads in the browser: Web Workers, one per thread.
+    const threads = Number(settings.threads);
+    if (trainer.backend === 'cpu' && threads > 1) {
+      showStatus(`Starting ${threads} Web Workers…`);
+      const started = await WorkerPool.create(trainer, threads);
+      if (id !== runId) {
+        started.terminate(); // stop() has freed the trainer
+        return;
+      }
+      pool = started;
+    }
   } catch (e) {
     if (id === runId) fail(e);
     return;
@@ -223,7 +243,8 @@ async function start() {
     let k = 1;
     for (;;) {
       const t0 = performance.now();
-      const report = toObject(await trainer.step(k));
+      // The pool's run is null when the engine hands out no chunk jobs.
+      const report = toObject((await pool?.run(k)) ?? (await trainer.step(k)));
       k = nextChunk(k, performance.now() - t0);
       plot.loss = trainer.trainLoss();
       plot.val = trainer.valCurve().map(toObject);
@@ -242,7 +263,7 @@ async function start() {
 }
 
 // Where the run trains, and why, in words.
-function backendText() {
+function backendText(finished = false) {
   if (trainer.backend === 'gpu') {
     const a = trainer.adapter ? toObject(trainer.adapter) : {};
     const name = [a.vendor, a.architecture, a.description].filter(Boolean).join(' ');
@@ -252,7 +273,18 @@ function backendText() {
   if (!window.isSecureContext) {
     why += '; this page is not a secure context (plain http from another machine), and browsers only offer WebGPU to https pages and localhost';
   }
-  return `CPU (${why})`;
+  return `CPU (${why})${workersText(finished)}`;
+}
+
+// Who computed the chunks, and how their partial sums were combined.
+function workersText(finished) {
+  if (!pool) return '';
+  const chunks = pool.chunks ? `the ${pool.chunks} chunks of every batch` : 'the chunks of every batch';
+  const order = trainer.arrivalOrder
+    ? 'in order of arrival (cpu_threads free: the rounding varies with the order the workers finish)'
+    : 'in chunk order (cpu_threads pinned: the same bits whatever the number of workers)';
+  const [compute, combine] = finished ? ['computed', 'were combined'] : ['compute', 'are combined'];
+  return `; ${pool.size} Web Workers ${compute} ${chunks}, and their partial sums ${combine} ${order}`;
 }
 
 function finish(report, ms) {
@@ -261,10 +293,12 @@ function finish(report, ms) {
   const valText = valError == null ? 'not evaluated' : `${(valError * 100).toFixed(2)} %`;
   ui.valError.textContent = valText;
   ui.hash.textContent = report.weights_hash ?? '';
-  ui.summary.textContent = `${trainer.stepsDone} of ${trainer.totalSteps} steps in ${(ms / 1000).toFixed(1)} s on the ${backendText()}`;
+  ui.summary.textContent = `${trainer.stepsDone} of ${trainer.totalSteps} steps in ${(ms / 1000).toFixed(1)} s on the ${backendText(true)}`;
   manifestUrl = URL.createObjectURL(new Blob([trainer.manifest()], { type: 'application/json' }));
   ui.manifest.href = manifestUrl;
   ui.results.hidden = false;
+  pool?.terminate();
+  pool = null;
   trainer.free(); // everything shown has been copied out
   trainer = null;
   if (report.stopped) {

@@ -5,12 +5,17 @@
 // Serves the repository with scripts/serve.py on a free port, trains 100 steps
 // through the page, checks the result and the manifest download, saves
 // tests/page/screenshots/demo-done.png, then checks that a learning rate of -1
-// is refused with a message naming `learning_rate`. Any console error or
-// warning, uncaught page error, failed or foreign request fails the test.
-// Exit code 0 on success, 1 on any failure.
+// is refused with a message naming `learning_rate`. With WebGPU off it then
+// trains on the CPU with 3 Web Workers (threads=3, chunks=6, 60 steps) twice:
+// both runs must give the weights hash of the native CLI for the same settings
+// (target/release/reprolab, built by `cargo build --release`), and with
+// cpu_threads free it prints how many distinct hashes 5 runs gave. Any console
+// error or warning, uncaught page error, failed or foreign request fails the
+// test. Exit code 0 on success, 1 on any failure.
 
-import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -21,6 +26,10 @@ const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const LOAD_TIMEOUT_MS = 30_000;
 const RUN_TIMEOUT_MS = 60_000;
 const WHOLE_TEST_MS = 180_000;
+const CLI = path.join(ROOT, 'target/release/reprolab');
+// The Web Worker runs, as the form sets them and as the CLI's --set sees them.
+const THREADED = { threads: '3', chunks: '6', steps: '60' };
+const FREE_RUNS = 5;
 const PHONE = { width: 360, height: 740 };
 
 class Failure extends Error {}
@@ -179,6 +188,84 @@ async function run(page, address, webgpu) {
   const invalid = await page.getAttribute('input[name="learning_rate"]', 'aria-invalid');
   check(invalid === 'true', 'the learning_rate input is not marked aria-invalid="true"');
   log(`learning rate -1 refused: "${message}"`);
+
+  if (!webgpu) await threaded(page);
+}
+
+// The weights hash of the native CLI for the THREADED settings on the CPU.
+async function nativeHash() {
+  try {
+    await access(CLI);
+  } catch {
+    throw new Failure(`${path.relative(ROOT, CLI)} is missing: build it with \`cargo build --release\` (make test does)`);
+  }
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'reprolab-smoke-'));
+  try {
+    const out = path.join(dir, 't.json');
+    const sets = Object.entries(THREADED).flatMap(([key, value]) => ['--set', `${key}=${value}`]);
+    const args = ['train', '--backend', 'cpu', ...sets, '--quiet', '--out', out];
+    await new Promise((resolve, reject) => {
+      execFile(CLI, args, { cwd: ROOT, timeout: 60_000 }, (e, stdout, stderr) => {
+        if (e) reject(new Failure(`${path.relative(ROOT, CLI)} ${args.join(' ')} failed: ${stderr.trim() || e.message}`));
+        else resolve();
+      });
+    });
+    const hash = JSON.parse(await readFile(out, 'utf8')).weights_hash;
+    check(typeof hash === 'string' && hash.length > 0, `the CLI's manifest has no weights_hash`);
+    return hash;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+// One run with the form as it is; its weights hash and summary.
+async function runThreaded(page) {
+  await page.click('[data-action="start"]');
+  await waitForState(page, 'done', RUN_TIMEOUT_MS);
+  const progress = (await page.textContent('#progress-text')).trim();
+  const wanted = `step ${THREADED.steps} / ${THREADED.steps}`;
+  check(progress === wanted, `progress should read "${wanted}", reads "${progress}"`);
+  const hash = (await page.textContent('[data-result="weights-hash"]')).trim();
+  check(hash.length > 0, 'no weights hash is shown');
+  const summary = (await page.textContent('#run-summary')).trim();
+  const workers = `${THREADED.threads} Web Workers computed the ${THREADED.chunks} chunks`;
+  check(summary.includes(workers), `the summary should say "${workers}": "${summary}"`);
+  return { hash, summary };
+}
+
+// CPU threads as Web Workers: pinned, the same bits as the native threads;
+// free, whatever order the workers finish in.
+async function threaded(page) {
+  const expected = await nativeHash();
+  await page.click('[data-action="reset"]');
+  await waitForState(page, 'idle', 5_000);
+  for (const key of Object.keys(THREADED)) {
+    check((await page.locator(`input[name="${key}"]`).count()) === 1, `no ${key} field: is www/pkg built from the current sources?`);
+    await page.fill(`input[name="${key}"]`, THREADED[key]);
+  }
+  await page.selectOption('select[name="backend"]', 'cpu');
+
+  const pinned = [await runThreaded(page), await runThreaded(page)];
+  for (const { summary } of pinned) {
+    check(summary.includes('combined in chunk order'), `a pinned run should combine in chunk order: "${summary}"`);
+  }
+  check(pinned[0].hash === pinned[1].hash, `two pinned runs with Web Workers differ: ${pinned[0].hash} vs ${pinned[1].hash}`);
+  check(
+    pinned[0].hash === expected,
+    `with Web Workers the page gives ${pinned[0].hash}, the native CLI (OS threads) ${expected}`,
+  );
+  log(`3 Web Workers, 6 chunks, 60 steps, cpu_threads pinned: ${pinned[0].hash} twice, the native CLI's hash`);
+
+  const box = 'input[name="free"][value="cpu_threads"]';
+  check((await page.locator(box).count()) === 1, 'no cpu_threads checkbox');
+  await page.check(box);
+  const hashes = new Set();
+  for (let i = 0; i < FREE_RUNS; i++) {
+    const { hash, summary } = await runThreaded(page);
+    check(summary.includes('combined in order of arrival'), `a cpu_threads-free run should combine in order of arrival: "${summary}"`);
+    hashes.add(hash);
+  }
+  log(`cpu_threads free: ${hashes.size} distinct weights hash${hashes.size === 1 ? '' : 'es'} in ${FREE_RUNS} runs`);
 }
 
 // Module-level so that the watchdog can end them too.

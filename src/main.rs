@@ -581,7 +581,7 @@ mod cli {
         let bad = |e: manifest::ManifestError| input(e.to_string());
         let mut t = manifest::rerun_trainer(m, free).map_err(bad)?;
         let stop_at = m.steps_completed + usize::from(m.stopped.is_some());
-        let segments = if free.contains(&Source::Backend) || free.contains(&Source::HparamDrift) {
+        let segments = if free.contains(&Source::Backend) {
             // One stretch, wherever this machine trains best, to the end.
             vec![train::Segment {
                 backend: "auto".into(),
@@ -603,7 +603,7 @@ mod cli {
                 "gpu" => start(t, Backend::Auto, quiet)?,
                 "auto" => start(t, Backend::Auto, quiet)?,
                 _ => {
-                    t.switch_backend("cpu", format!("{label}: the recorded run trained these steps on the CPU"));
+                    t.switch_backend("cpu", seg.reason.clone());
                     Run::Cpu(Box::new(t))
                 }
             };

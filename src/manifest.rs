@@ -272,6 +272,7 @@ fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
             let names = |m: &Manifest| m.backend_history.iter().map(|s| s.backend.clone()).collect::<Vec<_>>();
             (names(a) != names(b)).then_some(Source::Backend)
         }
+        ("level_granted" | "free", _) => None,
         ("backend" | "adapter", _) => Some(Source::Backend),
         _ => None,
     }
@@ -320,7 +321,16 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     push("data.size".into(), js(&a.data.size), js(&b.data.size));
     push("backend".into(), js(&a.backend), js(&b.backend));
     push("adapter".into(), js(&a.adapter), js(&b.adapter));
-    push("backend_history".into(), js(&a.backend_history), js(&b.backend_history));
+    // Which backend ran which steps (the reasons are words, not facts).
+    let stretches = |m: &Manifest| {
+        Value::from(
+            m.backend_history
+                .iter()
+                .map(|s| format!("{} {}-{}", s.backend, s.from_step, s.to_step))
+                .collect::<Vec<_>>(),
+        )
+    };
+    push("backend_history".into(), stretches(a), stretches(b));
     push("gpu_reduction".into(), js(&a.gpu_reduction), js(&b.gpu_reduction));
     push("engine_version".into(), js(&a.engine_version), js(&b.engine_version));
     push("reprolab_version".into(), js(&a.reprolab_version), js(&b.reprolab_version));

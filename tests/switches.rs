@@ -4,7 +4,7 @@
 //! Checkpoints resume bit for bit and refuse corruption.
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use reprolab::Manifest;
@@ -27,7 +27,7 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-fn read(p: &PathBuf) -> Manifest {
+fn read(p: &Path) -> Manifest {
     Manifest::from_json(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -45,7 +45,7 @@ fn record(name: &str, extra: &[&str]) -> PathBuf {
 }
 
 /// Re-runs `recorded` with `free` sources free; returns the diff's JSON.
-fn rerun(recorded: &PathBuf, free: &[&str], name: &str) -> serde_json::Value {
+fn rerun(recorded: &Path, free: &[&str], name: &str) -> serde_json::Value {
     let out = tmp(name);
     let mut args = vec!["rerun", "-q", recorded.to_str().unwrap(), "--out", out.to_str().unwrap()];
     for f in free {
@@ -61,7 +61,7 @@ fn causes(d: &serde_json::Value) -> Vec<String> {
     d["causes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_string()).collect()
 }
 
-fn assert_switch(recorded: &PathBuf, source: &str, name: &str) {
+fn assert_switch(recorded: &Path, source: &str, name: &str) {
     let pinned = rerun(recorded, &[], &format!("{name}-pinned.json"));
     assert_eq!(pinned["identical"], true, "{source} pinned: the re-run differs: {pinned}");
     let free = rerun(recorded, &[source], &format!("{name}-free.json"));

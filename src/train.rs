@@ -522,6 +522,52 @@ impl Trainer {
         done
     }
 
+    /// The model's prediction over an `n x n` grid covering `[lo, hi]^2`
+    /// (2-D data sets only; row-major, y from `lo` up): the predicted class
+    /// and its probability, for decision-boundary pictures.
+    pub fn predict_grid(&self, n: usize, lo: f32, hi: f32) -> Result<(Vec<u8>, Vec<f32>), String> {
+        if self.data.dim != 2 {
+            return Err(format!(
+                "{} has {} features: a decision boundary needs a 2-D data set",
+                self.data.name, self.data.dim
+            ));
+        }
+        if !(2..=512).contains(&n) {
+            return Err(format!("grid size {n} is not from 2 to 512"));
+        }
+        let classes = self.data.classes;
+        let mut pass: Pass<f32> = Pass::new(&self.net, n * n);
+        let step = (hi - lo) / (n - 1) as f32;
+        for y in 0..n {
+            for x in 0..n {
+                let i = y * n + x;
+                pass.acts[0][2 * i] = lo + x as f32 * step;
+                pass.acts[0][2 * i + 1] = lo + y as f32 * step;
+            }
+        }
+        model::forward(&self.net, &self.params, None, &mut pass);
+        let labels = vec![0u8; n * n];
+        let mut losses = vec![0.0f32; n * n];
+        let predicted: Vec<u8> = model::argmax_rows(&pass.logits, classes).map(|c| c as u8).collect();
+        // Probability of the predicted class: exp(-loss) against that class.
+        let mut probs = pass.logits.clone();
+        model::softmax_xent(&mut probs, &labels, classes, Some(1.0), &mut losses);
+        let confidence = predicted
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                // probs now holds p - onehot(0); undo the onehot for class 0.
+                let p = probs[i * classes + c as usize];
+                if c == 0 {
+                    p + 1.0
+                } else {
+                    p
+                }
+            })
+            .collect();
+        Ok((predicted, confidence))
+    }
+
     /// Validation error and loss over the whole validation set, without
     /// dropout (spec: [`spec::LOSS_ORDER`]).
     pub fn evaluate(&self) -> ValPoint {

@@ -161,13 +161,20 @@ impl Trainer {
     ) -> Result<Trainer, JsValue> {
         let s = settings_from_js(&settings)?;
         let free = train::parse_free(&free.unwrap_or_default()).map_err(|e| config_error(&e))?;
-        let mut engine = Engine::with_free(s, &free).map_err(|e| config_error(&e))?;
-        let reduction = engine.gpu_reduction;
+        let engine = Engine::with_free(s, &free).map_err(|e| config_error(&e))?;
         let mut backend = backend.unwrap_or_else(|| "auto".into());
         if free.contains(&crate::sources::Source::Backend) {
             // backend free: whatever this browser offers.
             backend = "auto".into();
         }
+        Trainer::start(engine, &backend).await
+    }
+}
+
+impl Trainer {
+    /// Puts a prepared run on `backend` (`auto`, `gpu` strict, `cpu`).
+    async fn start(mut engine: Engine, backend: &str) -> Result<Trainer, JsValue> {
+        let reduction = engine.gpu_reduction;
         if backend == "cpu" {
             engine.switch_backend("cpu", "backend cpu");
             return Ok(Trainer {
@@ -195,7 +202,10 @@ impl Trainer {
             }
         }
     }
+}
 
+#[wasm_bindgen]
+impl Trainer {
     /// Runs up to `n` steps; resolves to where the run stands
     /// (`{step, total_steps, train_loss, val_error, val_loss, done, stopped,
     /// weights_hash, backend}`). A GPU that fails mid-run hands the run to the
@@ -287,6 +297,60 @@ impl Trainer {
     /// The run's manifest as JSON text.
     pub fn manifest(&self) -> Result<String, JsValue> {
         self.with_record(|t| Manifest::from_trainer(t).to_json())
+    }
+
+    /// A checkpoint of the run as it stands (JSON text): weights, optimizer,
+    /// streams, step and the manifest so far. `Trainer.resume` continues it
+    /// bit for bit.
+    pub fn checkpoint(&self) -> Result<String, JsValue> {
+        self.with_record(|t| crate::checkpoint::Checkpoint::of(t).to_json())
+    }
+
+    /// Continues a checkpointed run on the backend it ran on (`auto`: the GPU
+    /// if it ran there and this browser has one). Rejects a corrupted or
+    /// mismatched checkpoint with a readable `Error`.
+    pub async fn resume(checkpoint: String, backend: Option<String>) -> Result<Trainer, JsValue> {
+        let ck = crate::checkpoint::Checkpoint::from_json(&checkpoint).map_err(|e| js_error(&e.to_string(), None))?;
+        let t = ck.resume(None).map_err(|e| js_error(&e.to_string(), None))?;
+        let on_gpu = t.segments.last().is_some_and(|s| s.backend == "gpu");
+        let backend = backend.unwrap_or_else(|| if on_gpu { "gpu".into() } else { "cpu".into() });
+        Trainer::start(t, &backend).await
+    }
+
+    /// Re-runs a recorded manifest with the sources in `free` set free (the
+    /// others pinned to the record), as `reprolab rerun` does; `replay` is a
+    /// re-run with nothing free. Resolves to a new trainer, before its first step.
+    pub async fn rerun(
+        manifest: String,
+        free: Option<Vec<String>>,
+        backend: Option<String>,
+    ) -> Result<Trainer, JsValue> {
+        let m = read(&manifest)?;
+        let free = train::parse_free(&free.unwrap_or_default()).map_err(|e| config_error(&e))?;
+        let t = manifest::rerun_trainer(&m, &free).map_err(|e| js_error(&e.to_string(), None))?;
+        let recorded = if m.backend == "gpu" { "gpu" } else { "cpu" };
+        let backend = match backend {
+            Some(b) => b,
+            None if free.contains(&crate::sources::Source::Backend) => "auto".into(),
+            None => recorded.into(),
+        };
+        Trainer::start(t, &backend).await
+    }
+
+    /// The model's prediction over an `n x n` grid of the 2-D input square
+    /// `[lo, hi]^2`: `{n, classes, predicted: Uint8Array, confidence: Float32Array}`.
+    #[wasm_bindgen(js_name = decisionGrid)]
+    pub fn decision_grid(&self, n: u32, lo: f32, hi: f32) -> Result<JsValue, JsValue> {
+        let (predicted, confidence, classes) = self
+            .with_record(|t| t.predict_grid(n as usize, lo, hi).map(|(p, c)| (p, c, t.data.classes)))?
+            .map_err(|e| js_error(&e, None))?;
+        let o = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
+        set("n", &JsValue::from_f64(f64::from(n)))?;
+        set("classes", &JsValue::from_f64(classes as f64))?;
+        set("predicted", &js_sys::Uint8Array::from(&predicted[..]).into())?;
+        set("confidence", &js_sys::Float32Array::from(&confidence[..]).into())?;
+        Ok(o.into())
     }
 
     /// Everything a Web Worker needs to rebuild this run (settings, seeds,
@@ -396,7 +460,24 @@ fn read(text: &str) -> Result<Manifest, JsValue> {
     Manifest::from_json(text).map_err(|e| js_error(&e.to_string(), None))
 }
 
-/// Compares two manifests: `{identical, first_divergent_step, differences}`.
+/// The nine sources of run-to-run variation: `[{name, explanation}]`.
+#[wasm_bindgen(js_name = sourceInfo)]
+pub fn source_info() -> JsValue {
+    let v: Vec<serde_json::Value> = crate::sources::Source::ALL
+        .iter()
+        .map(|s| serde_json::json!({ "name": s.name(), "explanation": s.explanation() }))
+        .collect();
+    to_js(&v)
+}
+
+/// Test hook: panics on purpose, so the JavaScript wrapper's recovery from a
+/// Rust panic can be tested. Never call it otherwise.
+#[wasm_bindgen(js_name = debugPanic)]
+pub fn debug_panic() {
+    panic!("debugPanic: a deliberate panic for tests");
+}
+
+/// Compares two manifests: `{identical, first_divergent_step, differences, causes}`.
 #[wasm_bindgen(js_name = diffManifests)]
 pub fn diff_manifests(a: &str, b: &str) -> Result<JsValue, JsValue> {
     Ok(to_js(&manifest::diff(&read(a)?, &read(b)?)))

@@ -140,10 +140,16 @@ impl Checkpoint {
         }
         let mut inner = m.clone();
         if let Some(n) = steps {
-            if n <= self.step {
-                return Err(ManifestError(format!("--steps {n} is not beyond the checkpoint's step {}", self.step)));
+            if n <= self.step || n > crate::config::MAX_STEPS {
+                return Err(ManifestError(format!(
+                    "steps: {n} must be beyond the checkpoint's step {} and at most {}",
+                    self.step,
+                    crate::config::MAX_STEPS
+                )));
             }
-            inner.config.get_mut("steps").expect("steps is recorded").value = Value::from(n);
+            let entry = inner.config.get_mut("steps").expect("steps is recorded");
+            entry.value = Value::from(n);
+            entry.source = crate::config::Origin::Override;
         }
         let mut t = manifest::rerun_trainer(&inner, &[])?;
         if t.params.len() != self.params_bits.len() || t.velocity.len() != self.velocity_bits.len() {
@@ -173,6 +179,14 @@ impl Checkpoint {
         t.hash_chain = m.hash_chain.clone();
         t.train_loss = m.train_loss.clone();
         t.val_curve = m.val_error_curve.clone();
+        // A run extended past its recorded end drops the point its old last
+        // step added, as if it had never ended there.
+        let eval_every = t.settings.config.eval_every;
+        if t.val_curve.last().is_some_and(|p| p.step == self.step && self.step % eval_every != 0)
+            && t.total_steps() > self.step
+        {
+            t.val_curve.pop();
+        }
         t.adapter = m.adapter.clone();
         t.gpu_reduction = m.gpu_reduction;
         t.segments = m.backend_history.clone();

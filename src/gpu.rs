@@ -26,7 +26,9 @@ pub struct GpuError(pub String);
 
 impl std::fmt::Display for GpuError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        // Driver and validation messages span lines; errors here are one line.
+        let one_line: Vec<&str> = self.0.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        f.write_str(&one_line.join("; "))
     }
 }
 
@@ -415,6 +417,28 @@ impl GpuTrainer {
     /// Uploads the data set, the initial weights and the run's constants, and
     /// records every dispatch of a step once.
     pub fn new(gpu: Gpu, mut cpu: Trainer, reduction: GpuReduction, reason: &str) -> Result<GpuTrainer, GpuError> {
+        if cpu.free.contains(&crate::sources::Source::CpuThreads) {
+            return Err(GpuError(
+                "cpu_threads is free, but the GPU has no CPU threads to combine: train on the CPU to vary it".into(),
+            ));
+        }
+        // The largest buffer must fit one storage binding of this device.
+        let widest = cpu.net.layers.iter().map(|l| l.fan_in.max(l.fan_out)).max().unwrap_or(1);
+        let largest = [
+            4 * cpu.data.features.len(),
+            4 * cpu.net.n_params,
+            4 * cpu.val_idx.len() * widest,
+            4 * cpu.settings.config.batch_size * widest,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0) as u64;
+        let limit = gpu.device.limits().max_storage_buffer_binding_size;
+        if largest > limit {
+            return Err(GpuError(format!(
+                "this run needs a {largest}-byte GPU buffer but the adapter allows {limit} bytes per buffer"
+            )));
+        }
         cpu.adapter = Some(gpu.adapter.clone());
         cpu.gpu_reduction = reduction;
         // The record's free list says whether the reduction order was free.
@@ -818,24 +842,31 @@ impl GpuTrainer {
         if bad_loss.is_some() || bad_weights {
             return self.rerun_until_failure(start, count).await;
         }
-        let cfg = self.cpu.settings.config.clone();
         for t in start..start + count {
             let s = t % k;
             self.cpu.record_step(losses[s], Hash64 { lo: ring[4 * s], hi: ring[4 * s + 1] });
-            if (t + 1) % cfg.eval_every == 0 || t + 1 == cfg.steps {
-                let n_val = self.cpu.val_idx.len() as f64;
-                let loss = f64::from(f32::from_bits(vals[2 * s + 1])) / n_val;
-                self.cpu.val_curve.push(ValPoint {
-                    step: t + 1,
-                    val_error: f64::from(vals[2 * s]) / n_val,
-                    val_loss: loss.is_finite().then_some(loss),
-                });
-            }
+            self.record_val(t, &vals);
         }
         self.cpu.params = params;
         self.cpu.velocity = velocity;
         self.pending = 0;
         Ok(count)
+    }
+
+    /// Records the validation point of step `t` (0-based) from the read-back
+    /// validation ring, when that step evaluated (as the CPU engine does).
+    fn record_val(&mut self, t: usize, vals: &[u32]) {
+        let cfg = &self.cpu.settings.config;
+        if (t + 1) % cfg.eval_every == 0 || t + 1 == cfg.steps {
+            let s = t % spec::GPU_READBACK_STEPS;
+            let n_val = self.cpu.val_idx.len() as f64;
+            let loss = f64::from(f32::from_bits(vals[2 * s + 1])) / n_val;
+            self.cpu.val_curve.push(ValPoint {
+                step: t + 1,
+                val_error: f64::from(vals[2 * s]) / n_val,
+                val_loss: loss.is_finite().then_some(loss),
+            });
+        }
     }
 
     /// A block produced a non-finite loss or weight: redo it from its first
@@ -858,6 +889,7 @@ impl GpuTrainer {
                     (&self.hash_ring, 4 * (4 * k + 2)),
                     (&self.params, 4 * n_params),
                     (&self.velocity, 4 * n_params),
+                    (&self.val_ring, 8 * k),
                 ])
                 .await?;
             let s = t % k;
@@ -870,18 +902,19 @@ impl GpuTrainer {
                 params.iter().chain(&velocity).find(|v| !v.is_finite()).map(|v| ("a weight", *v))
             };
             if let Some((what, value)) = what {
-                self.cpu.stopped = Some(crate::train::Stopped {
-                    step: t + 1,
-                    reason: format!(
+                self.cpu.stopped = Some(crate::train::Stopped::non_finite(
+                    t + 1,
+                    format!(
                         "step {}: {what} became {value} (non-finite); the learning rate {lr} is probably too high \
                          for this network: try a smaller learning_rate",
                         t + 1
                     ),
-                });
+                ));
                 return Ok(t - start);
             }
             let ring = bytes_u32(&parts[1]);
             self.cpu.record_step(loss, Hash64 { lo: ring[4 * s], hi: ring[4 * s + 1] });
+            self.record_val(t, &bytes_u32(&parts[4]));
             self.cpu.params = params;
             self.cpu.velocity = velocity;
         }

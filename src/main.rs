@@ -66,7 +66,8 @@ mod cli {
             /// Master seed (same as --set seed=N).
             #[arg(long, allow_hyphen_values = true)]
             seed: Option<String>,
-            /// Set a source free: init, shuffle, dropout or gpu_reduction (repeatable).
+            /// Set a source free (repeatable): init, shuffle, dropout, engine_version, gpu_reduction,
+            /// cpu_threads, backend, data_drift, hparam_drift.
             #[arg(long = "free", value_name = "SOURCE")]
             free: Vec<String>,
             /// Number of steps (same as --set steps=N).
@@ -339,17 +340,21 @@ mod cli {
             t.switch_backend("cpu", "--backend cpu");
             return Ok(Run::Cpu(Box::new(t)));
         }
-        match pollster::block_on(Gpu::open()) {
-            Ok(gpu) => {
-                let why = format!(
-                    "{} GPU: {}",
-                    if backend == Backend::Gpu { "--backend gpu:" } else { "auto: found a" },
-                    gpu.adapter.description
-                );
+        let opened = pollster::block_on(Gpu::open()).and_then(|gpu| {
+            let why = format!(
+                "{} GPU: {}",
+                if backend == Backend::Gpu { "--backend gpu:" } else { "auto: found a" },
+                gpu.adapter.description
+            );
+            // Keep the CPU record: under auto a GPU that cannot take the run
+            // (too large, a feature missing) hands it to the CPU.
+            GpuTrainer::new(gpu, t.clone(), reduction, &why).map(|g| (g, why))
+        });
+        match opened {
+            Ok((g, why)) => {
                 if !quiet {
                     eprintln!("backend: {why}");
                 }
-                let g = GpuTrainer::new(gpu, t, reduction, &why).map_err(|e| Fail(3, format!("backend gpu: {e}")))?;
                 Ok(Run::Gpu(Box::new(g)))
             }
             Err(e) if backend == Backend::Gpu => Err(Fail(3, format!("backend gpu: {e}"))),
@@ -367,7 +372,20 @@ mod cli {
     /// Trains to the end: the CPU step by step, the GPU a read-back block at a
     /// time. A GPU failure under `auto` moves the run to the CPU from the last
     /// state read back; under `gpu` it ends the run with status 3.
-    fn drive(mut run: Run, backend: Backend, quiet: bool, label: &'static str, stop_at: usize) -> (Run, Option<Fail>) {
+    fn drive(run: Run, backend: Backend, quiet: bool, label: &'static str, stop_at: usize) -> (Run, Option<Fail>) {
+        drive_shown(run, backend, quiet, label, stop_at, stop_at)
+    }
+
+    /// [`drive`], showing progress against `shown_total` (a checkpointed run
+    /// stops at every checkpoint but shows where it stands in the whole run).
+    fn drive_shown(
+        mut run: Run,
+        backend: Backend,
+        quiet: bool,
+        label: &'static str,
+        stop_at: usize,
+        shown_total: usize,
+    ) -> (Run, Option<Fail>) {
         let total = stop_at;
         let mut p = Progress::new(label, quiet);
         let mut last_val = String::new();
@@ -381,7 +399,7 @@ mod cli {
                     if let Some(v) = r.val {
                         last_val = format!("val_error {:.2}%", v.val_error * 100.0);
                     }
-                    p.update(r.step, total, &format!("loss {:.4} {last_val}", r.train_loss));
+                    p.update(r.step, shown_total, &format!("loss {:.4} {last_val}", r.train_loss));
                 }
                 Run::Gpu(ref mut g) => {
                     if g.finished() || g.step() >= total {
@@ -394,7 +412,7 @@ mod cli {
                                 last_val = format!("val_error {:.2}%", v.val_error * 100.0);
                             }
                             let loss = t.train_loss.last().copied().unwrap_or(f32::NAN);
-                            p.update(t.step, total, &format!("loss {loss:.4} {last_val}"));
+                            p.update(t.step, shown_total, &format!("loss {loss:.4} {last_val}"));
                             if t.stopped.is_some() {
                                 break;
                             }
@@ -408,7 +426,7 @@ mod cli {
                                     "step {}: the GPU failed ({e}); --backend gpu does not fall back to the CPU",
                                     at + 1
                                 );
-                                t.stopped = Some(train::Stopped { step: at + 1, reason });
+                                t.stopped = Some(train::Stopped { step: at + 1, reason, kind: "backend".into() });
                                 return (
                                     Run::Cpu(Box::new(t)),
                                     Some(Fail(3, format!("backend gpu failed after step {at}: {e}"))),
@@ -445,7 +463,7 @@ mod cli {
         loop {
             let at = run.record().step;
             let next = ((at / every + 1) * every).min(total);
-            let (r, failure) = drive(run, backend, quiet, label, next);
+            let (r, failure) = drive_shown(run, backend, quiet, label, next, total);
             run = r;
             let t = run.record();
             if failure.is_some() || t.stopped.is_some() || t.step < next {
@@ -572,15 +590,22 @@ mod cli {
     /// Re-runs a manifest with `free` sources free: each recorded stretch of
     /// steps on the backend that ran it when `backend` is pinned (a GPU
     /// stretch needs a GPU here), or whatever this machine offers when free.
+    /// `to_end`: train to the run's last step (a re-run); otherwise stop where
+    /// the record stops (a replay, which is compared with it).
     fn rerun(
         m: &Manifest,
         free: &[Source],
         quiet: bool,
         label: &'static str,
+        to_end: bool,
     ) -> Result<(Trainer, &'static str, Option<manifest::Adapter>), Fail> {
         let bad = |e: manifest::ManifestError| input(e.to_string());
         let mut t = manifest::rerun_trainer(m, free).map_err(bad)?;
-        let stop_at = m.steps_completed + usize::from(m.stopped.is_some());
+        let stop_at = if to_end {
+            t.total_steps()
+        } else {
+            m.steps_completed + usize::from(m.stopped.as_ref().is_some_and(|s| s.is_non_finite()))
+        };
         let segments = if free.contains(&Source::Backend) {
             // One stretch, wherever this machine trains best, to the end.
             vec![train::Segment {
@@ -591,6 +616,7 @@ mod cli {
             }]
         } else {
             let mut segs = m.backend_history.clone();
+            segs.retain(|s| s.from_step <= stop_at);
             if let Some(last) = segs.last_mut() {
                 last.to_step = stop_at;
             }
@@ -600,7 +626,13 @@ mod cli {
         let mut adapter = None;
         for seg in &segments {
             let run = match seg.backend.as_str() {
-                "gpu" => start(t, Backend::Auto, quiet)?,
+                // Pinned: a GPU stretch needs a GPU here (exit 3 without one).
+                "gpu" => start(t, Backend::Gpu, quiet).map_err(|Fail(c, e)| {
+                    Fail(
+                        c,
+                        format!("{e}; the run trained on the GPU and backend is pinned (set it free to re-run here)"),
+                    )
+                })?,
                 "auto" => start(t, Backend::Auto, quiet)?,
                 _ => {
                     t.switch_backend("cpu", seg.reason.clone());
@@ -612,7 +644,8 @@ mod cli {
                 backend = "gpu";
                 adapter = Some(g.adapter().clone());
             }
-            let (done, failure) = drive(run, Backend::Auto, quiet, label, seg.to_step);
+            let strict = if seg.backend == "gpu" { Backend::Gpu } else { Backend::Auto };
+            let (done, failure) = drive(run, strict, quiet, label, seg.to_step);
             if let Some(f) = failure {
                 return Err(f);
             }
@@ -628,8 +661,8 @@ mod cli {
         let m = read_manifest(path)?;
         let bad = |e: manifest::ManifestError| input(format!("{}: {e}", path.display()));
         let r = if m.backend_history.iter().any(|s| s.backend == "gpu") {
-            let (t, backend, adapter) =
-                rerun(&m, &[], quiet, "replay").map_err(|Fail(c, e)| Fail(c, format!("{}: {e}", path.display())))?;
+            let (t, backend, adapter) = rerun(&m, &[], quiet, "replay", false)
+                .map_err(|Fail(c, e)| Fail(c, format!("{}: {e}", path.display())))?;
             manifest::Replay {
                 facts: manifest::replay_facts(&m, &t, backend, adapter.as_ref()),
                 outcome: manifest::compare(&m, &t),
@@ -666,7 +699,7 @@ mod cli {
         let m = read_manifest(path)?;
         let free = train::parse_free(free).map_err(|e| input(e.to_string()))?;
         let (t, _, _) =
-            rerun(&m, &free, quiet, "rerun").map_err(|Fail(c, e)| Fail(c, format!("{}: {e}", path.display())))?;
+            rerun(&m, &free, quiet, "rerun", true).map_err(|Fail(c, e)| Fail(c, format!("{}: {e}", path.display())))?;
         let new = Manifest::from_trainer(&t);
         write_file(out, &new.to_json())?;
         let d = manifest::diff(&m, &new);
@@ -708,7 +741,9 @@ mod cli {
     fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, out: &Path) -> Result<i32, Fail> {
         let mut rows = Vec::new();
         let used = build_settings(None, set, None, None)?;
-        let backend = if backend == Backend::Auto { Backend::Cpu } else { backend };
+        if backend == Backend::Auto {
+            return Err(input("backend: bench needs --backend cpu or --backend gpu (auto would mix them)"));
+        }
         let mut adapter = None;
         println!("{:>5} {:>7} {:>9} {:>11} {:>10}", "seed", "steps", "seconds", "steps/s", "val_error");
         for &seed in seeds {

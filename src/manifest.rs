@@ -128,7 +128,8 @@ impl Manifest {
             backend_history,
             gpu_reduction: t.gpu_reduction,
             user_agent: crate::platform::user_agent(),
-            level_requested: DeterminismLevel::RunToRun,
+            // What was asked: every source pinned, or some set free.
+            level_requested: if t.free.is_empty() { DeterminismLevel::RunToRun } else { DeterminismLevel::None },
             level_granted: t.level_granted(),
             level_reason: t.level_reason(),
             config_version: spec::CONFIG_VERSION,
@@ -264,7 +265,9 @@ fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
         ("seeds.init", _) => Some(Source::Init),
         ("seeds.shuffle", _) => Some(Source::Shuffle),
         ("seeds.dropout", _) => Some(Source::Dropout),
-        ("seeds.data" | "data_fingerprint" | "data.version" | "data.size" | "data.name", _) => Some(Source::DataDrift),
+        // The data seed only matters where it changed the data (synthetic sets).
+        ("seeds.data", _) => (a.data_fingerprint != b.data_fingerprint).then_some(Source::DataDrift),
+        ("data_fingerprint" | "data.version" | "data.size" | "data.name", _) => Some(Source::DataDrift),
         ("engine_version", _) => Some(Source::EngineVersion),
         ("gpu_reduction", _) => Some(Source::GpuReduction),
         ("backend_history", _) => {
@@ -500,7 +503,7 @@ pub fn replay(m: &Manifest, mut progress: impl FnMut(usize, usize)) -> Result<Re
             progress(s, total);
         }
         // A recorded run that stopped early must stop at the same step here.
-        if t.step == total && m.stopped.is_some() {
+        if t.step == total && m.stopped.as_ref().is_some_and(|s| s.is_non_finite()) {
             t.step();
         }
     }

@@ -113,8 +113,8 @@ pub const MATMUL_ORDER: &str = "z[r][j] = (sum over k ascending of a[r][k]*w[k][
 /// the partials are combined as `((p0 + p1) + p2) + ...` in chunk order
 /// (pinned) or in order of arrival (`cpu_threads` free). The result depends
 /// on M, never on the number of threads.
-pub const GRAD_ORDER: &str =
-    "dw[k][j] = sum over r ascending of a[r][k]*d[r][j]; db[j] = sum over r ascending of d[r][j]";
+pub const GRAD_ORDER: &str = "dw[k][j] = sum over rows r of a[r][k]*d[r][j]; db[j] = sum over rows r of d[r][j]; \
+     rows ascending in engine version 1, descending in version 2; chunks combined in chunk (or arrival) order";
 
 /// Back-propagated error: `g[r][k] = sum_j d[r][j] * w[k][j]` (j ascending).
 pub const BACKPROP_ORDER: &str = "g[r][k] = sum over j ascending of d[r][j]*w[k][j]";
@@ -127,10 +127,12 @@ pub const BACKPROP_ORDER: &str = "g[r][k] = sum over j ascending of d[r][j]*w[k]
 pub const SOFTMAX_ORDER: &str = "m=max; e=exp(z-m); s=sum c ascending; p=e/s; loss=ln(s)-(z[y]-m)";
 
 /// Batch loss: `(sum_r loss[r], in the version's row order) * inv_batch`. Validation loss:
-/// `(sum over validation examples in split order of loss) / n_val` in f64;
-/// validation error: integer count of examples whose first maximal logit is
-/// not the label, divided by `n_val` in f64.
-pub const LOSS_ORDER: &str = "batch loss = (sum r ascending) * inv_batch";
+/// `(sum over validation examples in split order of loss) / n_val`, the sum in
+/// f64 on the CPU and in f32 on the GPU (`shaders/val_metrics.wgsl`; the
+/// validation loss is reported, never hashed); validation error: integer
+/// count of examples whose first maximal logit is not the label, divided by
+/// `n_val` in f64 (exact on both).
+pub const LOSS_ORDER: &str = "batch loss = (sum over rows in the version's order) * inv_batch";
 
 /// Optimizer, per parameter, in this order (SGD with momentum, PyTorch form):
 /// `g = g + weight_decay * w` (weights only, not biases),

@@ -63,6 +63,27 @@ pub struct Stopped {
     /// The step (1-based) that failed; it is not counted as completed.
     pub step: usize,
     pub reason: String,
+    /// `non_finite` (the arithmetic overflowed: a replay must stop there
+    /// too) or `backend` (a strict GPU failed: nothing to reproduce).
+    #[serde(default = "non_finite")]
+    pub kind: String,
+}
+
+fn non_finite() -> String {
+    "non_finite".into()
+}
+
+impl Stopped {
+    /// A stop on a non-finite loss or weight.
+    pub fn non_finite(step: usize, reason: String) -> Stopped {
+        Stopped { step, reason, kind: non_finite() }
+    }
+
+    /// True when the arithmetic itself stopped the run (so a faithful replay
+    /// stops at the same step).
+    pub fn is_non_finite(&self) -> bool {
+        self.kind == "non_finite"
+    }
 }
 
 /// A stretch of steps run on one backend, and why that backend.
@@ -509,7 +530,7 @@ impl Trainer {
              network: try a smaller learning_rate",
             t + 1
         );
-        self.stopped = Some(Stopped { step: t + 1, reason });
+        self.stopped = Some(Stopped::non_finite(t + 1, reason));
         None
     }
 

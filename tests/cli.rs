@@ -333,8 +333,11 @@ fn a_lost_device_under_auto_continues_on_the_cpu_and_loses_no_step() {
     ]);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     let strict = Manifest::from_json(&std::fs::read_to_string(&c).unwrap()).unwrap();
-    assert!(strict.stopped.unwrap().reason.contains("GPU failed"));
+    assert!(strict.stopped.clone().unwrap().reason.contains("GPU failed"));
     assert_eq!(strict.hash_chain[..], gpu.hash_chain[..strict.steps_completed]);
+    // Its replay reproduces every recorded step (a lost GPU is not arithmetic to reproduce).
+    let o = run(&["replay", "-q", c.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 }
 
 #[test]
@@ -349,4 +352,46 @@ fn a_gpu_run_that_overflows_stops_at_the_failing_step_and_replays() {
     assert_eq!(m.backend, "gpu");
     let o = run(&["replay", "-q", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+}
+
+#[test]
+fn auto_hands_a_run_the_gpu_cannot_take_to_the_cpu() {
+    // cpu_threads free only varies on CPU threads: the GPU refuses it, and
+    // auto trains on the CPU, saying why.
+    let out = tmp("auto-threads.json");
+    let o = run(&[
+        "train",
+        "--steps",
+        "20",
+        "--threads",
+        "2",
+        "--chunks",
+        "4",
+        "--free",
+        "cpu_threads",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(m.backend, "cpu");
+    assert!(m.backend_history[0].reason.contains("cpu_threads"), "{}", m.backend_history[0].reason);
+    let o = run(&[
+        "train",
+        "-q",
+        "--backend",
+        "gpu",
+        "--steps",
+        "5",
+        "--threads",
+        "2",
+        "--chunks",
+        "4",
+        "--free",
+        "cpu_threads",
+        "--out",
+        tmp("never.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stderr).trim_end().lines().count(), 1, "{}", text(&o));
 }

@@ -176,3 +176,22 @@ fn gpu_versus_cpu_is_reported() {
     }
     assert_eq!(g.cpu.initial_hash, c.initial_hash, "both backends start from the same initial weights");
 }
+
+/// Engine versions 1 and 2 on the GPU: each repeats itself bit for bit, and
+/// they part from each other (the same maths, another summation order).
+#[test]
+fn gpu_engine_versions_differ_and_each_repeats() {
+    let run = |version: &str| {
+        let mut s = settings(40);
+        s.set("engine_version", version, Origin::Override).unwrap();
+        let cpu = Trainer::with_free(s, &[]).unwrap();
+        let mut t = GpuTrainer::new(gpu(), cpu, GpuReduction::Fixed, "test").unwrap();
+        pollster::block_on(t.run(usize::MAX)).unwrap();
+        t.cpu.hash_chain.clone()
+    };
+    let (a1, a2, b1, b2) = (run("1"), run("1"), run("2"), run("2"));
+    assert_eq!(a1, a2, "engine version 1 does not repeat itself on the GPU");
+    assert_eq!(b1, b2, "engine version 2 does not repeat itself on the GPU");
+    let step = first_divergence(&a1, &b1).expect("engine versions 1 and 2 give the same bits on the GPU");
+    eprintln!("GPU engine versions 1 and 2 part at step {step}");
+}

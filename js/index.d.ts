@@ -1,0 +1,404 @@
+// Types of the reprolab package (hand-written; the same for the browser and
+// the Node.js entry points). The guide, with an example per feature, is
+// README.md.
+
+/** Where a run trains: `auto` (WebGPU if there is one, else the CPU), `gpu` (strict) or `cpu`. */
+export type Backend = 'auto' | 'gpu' | 'cpu';
+
+/** A backend a run is on. */
+export type RunBackend = 'gpu' | 'cpu';
+
+/**
+ * The nine sources of run-to-run variation. Every source not named in
+ * `free` is pinned; a free seed is drawn and recorded, so a free run replays.
+ */
+export type Source =
+  | 'init'
+  | 'shuffle'
+  | 'dropout'
+  | 'engine_version'
+  | 'gpu_reduction'
+  | 'cpu_threads'
+  | 'backend'
+  | 'data_drift'
+  | 'hparam_drift';
+
+/** Data sets; `digits` means its latest version (`digits@2`). */
+export type Dataset = 'digits' | 'digits@1' | 'digits@2' | 'spiral' | 'xor' | 'circles' | 'gaussians';
+
+/**
+ * A run's settings: the same keys as the command-line tool's `--set`, its
+ * config files and the manifest's `config`. Every key is optional (left out:
+ * its default, see `defaultConfig()`); unknown keys are refused.
+ */
+export interface Config {
+  /** Data set. Default `digits`. */
+  dataset?: Dataset;
+  /** Hidden layer widths, e.g. `[128]` or `[256, 256]`; `[]` for none. Default `[128]`. */
+  hidden?: readonly number[] | number;
+  /** Hidden activation. Default `relu`. */
+  activation?: 'relu' | 'tanh';
+  /** Inverted dropout on hidden layers, in [0, 1). Default 0.1. */
+  dropout?: number;
+  /** SGD step, above 0. Default 0.05. */
+  learning_rate?: number;
+  /** SGD momentum, in [0, 1). Default 0.9. */
+  momentum?: number;
+  /** L2 weight decay on weights (not biases), 0 or more. Default 0.0001. */
+  weight_decay?: number;
+  /** Examples per step, at most the training-set size. Default 32. */
+  batch_size?: number;
+  /** Training steps (minibatches), 1 to 100000000. Default 1500. */
+  steps?: number;
+  /** Fraction held out for validation, in (0, 1). Default 0.2. */
+  val_fraction?: number;
+  /** Master seed, a whole number from 0 to 2^53-1 (a bigint or a decimal string for the largest). Default 1. */
+  seed?: number | bigint;
+  /** Validation every this many steps (and at the end). Default 50. */
+  eval_every?: number;
+  /** Kernel version: 1 sums batch rows ascending, 2 descending. Default 2. */
+  engine_version?: 1 | 2;
+  /** CPU worker threads: Web Workers in browsers (1 to 64). Default 1. */
+  threads?: number;
+  /** Chunks the batch is cut into, each a partial sum (1, or at least 3 and more than threads). Default 1. */
+  chunks?: number;
+  /** Config-file version; 1 if given. */
+  version?: 1;
+}
+
+/** The name of a setting. */
+export type ConfigKey = Exclude<keyof Config, 'version'>;
+
+/**
+ * Settings as text, as form fields and `--set key=value` give them; the
+ * engine parses and checks each one.
+ */
+export type ConfigText = { readonly [K in ConfigKey]?: string };
+
+/** Every setting of a run, as typed values. */
+export interface FullConfig {
+  dataset: string;
+  hidden: number[];
+  activation: 'relu' | 'tanh';
+  dropout: number;
+  learning_rate: number;
+  momentum: number;
+  weight_decay: number;
+  batch_size: number;
+  steps: number;
+  val_fraction: number;
+  seed: number;
+  eval_every: number;
+  engine_version: number;
+  threads: number;
+  chunks: number;
+}
+
+/** Options of `createRun` and `rerun`. */
+export interface RunOptions {
+  /** Sources set free; every other source is pinned. Default `[]`. */
+  free?: readonly Source[];
+  /** Default `auto` for `createRun`; for `rerun`, the backend the run was recorded on. */
+  backend?: Backend;
+  /**
+   * CPU runs with `threads` > 1: compute the chunks of every batch in that
+   * many Web Workers. Default: where the environment has Web Workers;
+   * `false` computes them in the engine itself (the same bits while
+   * `cpu_threads` is pinned).
+   */
+  workers?: boolean;
+}
+
+/** Options of `resumeRun`. */
+export interface ResumeOptions {
+  /** Default: the backend the checkpointed run was on. */
+  backend?: Backend;
+  /** As in `RunOptions`. */
+  workers?: boolean;
+}
+
+/** Where a run stands after a `step()`. */
+export interface StepReport {
+  /** Steps completed. */
+  step: number;
+  totalSteps: number;
+  /** The loss of the last step, or null before the first. */
+  trainLoss: number | null;
+  /** The last validation error (a fraction in [0, 1]), or null before the first evaluation. */
+  valError: number | null;
+  valLoss: number | null;
+  /** True once every step has run (or the run stopped). */
+  done: boolean;
+  /** Why the run stopped early (a non-finite loss or weight), or null. */
+  stopped: string | null;
+  /** 16 hex digits: the hash of the weights after the last step. */
+  weightsHash: string;
+  /** Where the last step ran. */
+  backend: RunBackend;
+}
+
+/** What `metrics()` yields: a StepReport and the time since the loop began. */
+export interface Metrics extends StepReport {
+  elapsedMs: number;
+}
+
+/** Options of `metrics()`. */
+export interface MetricsOptions {
+  /** A report every this many steps. Without it, chunks sized to take about `targetMs`. */
+  every?: number;
+  /** The length of a chunk of steps when `every` is not given, in milliseconds. Default 15. */
+  targetMs?: number;
+}
+
+/** Options of `train()`. */
+export interface TrainOptions extends MetricsOptions {
+  /** Called with every report. */
+  onMetrics?: (metrics: Metrics) => void;
+}
+
+/** The state of a run. */
+export type RunState = 'ready' | 'running' | 'paused' | 'done' | 'stopped' | 'cancelled' | 'crashed' | 'disposed';
+
+/** The GPU a run trains on (browsers may withhold the first three). */
+export interface Adapter {
+  vendor: string;
+  architecture: string;
+  description: string;
+  graphicsBackend: string;
+}
+
+/** One point of the validation curve. */
+export interface ValPoint {
+  step: number;
+  valError: number;
+  valLoss: number | null;
+}
+
+/** The model's prediction over an n x n grid (2-D data sets). */
+export interface DecisionGrid {
+  n: number;
+  classes: number;
+  /** n * n predicted classes, row by row. */
+  predicted: Uint8Array;
+  /** n * n probabilities of the predicted class. */
+  confidence: Float32Array;
+}
+
+/** The Web Workers computing a CPU run's chunks. */
+export interface Workers {
+  size: number;
+  chunks: number;
+}
+
+/** A setting as the manifest records it. */
+export interface ConfigEntry {
+  value: string | number;
+  source: 'default' | 'config' | 'override';
+}
+
+/** One stretch of steps on one backend. */
+export interface BackendSegment {
+  backend: RunBackend;
+  from_step: number;
+  to_step: number;
+  reason: string;
+}
+
+/**
+ * A run's manifest (manifest_version 1): what it depended on and what it
+ * produced, field by field as in the repository's docs/MANIFEST.md. The
+ * `checksum` covers the content: an edited manifest is refused.
+ */
+export interface Manifest {
+  manifest_version: 1;
+  engine_version: number;
+  reprolab_version: string;
+  backend: RunBackend;
+  adapter: { vendor: string; architecture: string; description: string; graphics_backend: string } | null;
+  backend_history: BackendSegment[];
+  gpu_reduction: 'fixed' | 'atomic';
+  user_agent: string;
+  level_requested: string;
+  level_granted: string;
+  level_reason: string;
+  config_version: number;
+  config: Record<ConfigKey, ConfigEntry>;
+  free: Source[];
+  /** Every stream's 64-bit seed, as a decimal string. */
+  seeds: Record<string, string>;
+  data: { name: string; version: number; size: number; dim: number; classes: number; fingerprint: string };
+  data_fingerprint: string;
+  parameters: number;
+  steps_completed: number;
+  stopped: { step: number; reason: string } | null;
+  train_loss: number[];
+  val_error_curve: { step: number; val_error: number; val_loss: number | null }[];
+  val_error: number | null;
+  val_loss: number | null;
+  initial_weights_hash: string;
+  weights_hash: string;
+  /** One 16-hex-digit link per completed step. */
+  hash_chain: string[];
+  checksum: string;
+  [field: string]: unknown;
+}
+
+/** A checkpoint (checkpoint_version 1): `resumeRun` continues it bit for bit. */
+export interface Checkpoint {
+  checkpoint_version: 1;
+  step: number;
+  chain_head: string;
+  params_bits: number[];
+  velocity_bits: number[];
+  streams: Record<string, unknown>;
+  data_cursor: { epoch: number; index: number };
+  manifest: Manifest;
+  checksum: string;
+  [field: string]: unknown;
+}
+
+/** What `replay` found. */
+export type ReplayResult =
+  | { identical: true; steps: number }
+  | { identical: false; step: number; recorded: string | null; replayed: string | null };
+
+/** What `diff` found. */
+export interface DiffResult {
+  identical: boolean;
+  /** The first step (1-based) whose hash-chain links differ, or null. */
+  firstDivergentStep: number | null;
+  /** Every recorded difference, by manifest field (e.g. `config.seed`, `hash_chain[step 1]`). */
+  differences: { field: string; a: unknown; b: unknown }[];
+  /** The sources that explain the differences. */
+  causes: Source[];
+}
+
+/** A source of variation and what it covers. */
+export interface SourceInfo {
+  name: Source;
+  explanation: string;
+}
+
+/** A training run, on the GPU (WebGPU) or the CPU. Made by `createRun`, `resumeRun` and `rerun`. */
+export declare class Run {
+  private constructor();
+  /** Where the next step runs. */
+  readonly backend: RunBackend;
+  /** Why this backend, in words (e.g. "auto: running on the CPU because ..."). */
+  readonly backendReason: string;
+  /** The GPU adapter, or null on the CPU. */
+  readonly adapter: Adapter | null;
+  /** Steps completed. */
+  readonly stepsDone: number;
+  /** Steps the run asks for (the setting `steps`). */
+  readonly totalSteps: number;
+  readonly state: RunState;
+  /** True once every step has run, or a non-finite value stopped the run. */
+  readonly done: boolean;
+  /** Every setting of the run, as typed values. */
+  readonly config: FullConfig;
+  /** The sources set free. */
+  readonly free: Source[];
+  /** The Web Workers computing the chunks of every batch, or null. */
+  readonly workers: Workers | null;
+  /** True when partial sums combine in order of arrival (`cpu_threads` free). */
+  readonly arrivalOrder: boolean;
+
+  /** Runs up to `n` steps (default 1), after any steps already asked for. Rejects once cancelled. */
+  step(n?: number): Promise<StepReport>;
+  /** Trains to the end, yielding a report after every chunk of steps; waits while paused; ends on cancel(). */
+  metrics(options?: MetricsOptions): AsyncGenerator<Metrics, void, undefined>;
+  /** Trains to the end, calling `onMetrics` with every report; resolves to the last report. */
+  train(options?: TrainOptions): Promise<StepReport>;
+  /** Holds `metrics()` and `train()` loops after the chunk in flight. */
+  pause(): void;
+  /** Lets paused loops go on. */
+  resume(): void;
+  /** Ends the run after the chunk in flight: loops end, later `step()` calls reject. What it recorded stays readable. */
+  cancel(): void;
+  /** Cancels the run and frees its memory in the engine; every later call is refused. */
+  dispose(): void;
+
+  /** The training loss of every completed step. */
+  trainLoss(): Float32Array;
+  /** The validation curve. */
+  valCurve(): ValPoint[];
+  /** The hash chain: one 16-hex-digit link per completed step. */
+  hashChain(): string[];
+  /** The manifest, as an object. */
+  manifest(): Manifest;
+  /** The manifest as JSON text, exactly as the engine writes it (save this one to a file). */
+  manifestJson(): string;
+  /** A checkpoint of the run as it stands. */
+  checkpoint(): Checkpoint;
+  /** A checkpoint as JSON text. */
+  checkpointJson(): string;
+  /** The predicted class over an n x n grid of the square [lo, hi]^2 (2-D data sets). */
+  decisionGrid(n: number, lo: number, hi: number): DecisionGrid;
+}
+
+/** A setting or an option that was refused; `field` names it. */
+export declare class ConfigError extends Error {
+  readonly name: 'ConfigError';
+  /** The setting or option, e.g. `learning_rate`, `free`, `backend`. */
+  readonly field: string;
+}
+
+/**
+ * The engine panicked. Every object of that engine instance refuses later
+ * calls with this error; the next `createRun` (or `resumeRun`, ...) starts a
+ * fresh instance.
+ */
+export declare class EngineCrashError extends Error {
+  readonly name: 'EngineCrashError';
+  /** The panic's message, where the engine reported it. */
+  readonly panic: string | null;
+}
+
+// Global types that exist only with the DOM library or @types/node: `never`
+// elsewhere, so that these types compile in any project.
+type GlobalInstance<K extends string> = typeof globalThis extends { [P in K]: { prototype: infer T } } ? T : never;
+type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer T } } } ? T : never;
+
+/** Where to load the engine's WebAssembly from: a URL, a fetch Response, bytes or a compiled module. */
+export type WasmSource = string | GlobalInstance<'URL'> | GlobalInstance<'Response'> | ArrayBuffer | ArrayBufferView | WasmModule;
+
+/**
+ * Loads the engine now (it loads on first use anyway). `wasm` says where the
+ * .wasm is when the default (next to the glue) does not work for a host.
+ */
+export function init(options?: { wasm?: WasmSource }): Promise<void>;
+
+/**
+ * Starts a run. Rejects with a `ConfigError` naming the field for a refused
+ * setting or option (wrong type, unknown key, value out of range), and for
+ * `backend: 'gpu'` without WebGPU.
+ */
+export function createRun(config?: Config | ConfigText, options?: RunOptions): Promise<Run>;
+
+/** Continues a checkpoint (object or JSON text) bit for bit. */
+export function resumeRun(checkpoint: Checkpoint | string, options?: ResumeOptions): Promise<Run>;
+
+/** Re-runs a manifest with the sources in `free` set free and the rest pinned to the record. */
+export function rerun(manifest: Manifest | string, options?: RunOptions): Promise<Run>;
+
+/** Re-runs a manifest on the CPU and compares every step's hash with the record. */
+export function replay(manifest: Manifest | string): Promise<ReplayResult>;
+
+/** Compares two manifests: every difference, the first divergent step, and the sources that explain them. */
+export function diff(a: Manifest | string, b: Manifest | string): Promise<DiffResult>;
+
+/** Every setting's default. */
+export function defaultConfig(): Promise<FullConfig>;
+
+/** One line of help per setting. */
+export function configHelp(): Promise<Record<ConfigKey, string>>;
+
+/** The nine sources of run-to-run variation. */
+export function sources(): Promise<SourceInfo[]>;
+
+/** The engine's version, e.g. `reprolab 0.1.0, kernels v2`. */
+export function engineVersion(): Promise<string>;
+
+/** Test hook: makes the engine panic, to test recovery. Never call it otherwise. */
+export function debugPanic(): Promise<never>;

@@ -1,0 +1,141 @@
+// The "CPU threads" of a run in the browser: a pool of Web Workers, each with
+// its own instance of the engine (chunk-worker.js), computing the chunks of
+// every training step. No SharedArrayBuffer: the weights go out and the
+// partial results come back by postMessage, so any static server will do.
+// Used by core.js for CPU runs with threads > 1; not part of the public API.
+//
+//   const pool = await WorkerPool.create(engine, 3);  // engine: {workerSetup, chunkJob, applyPartials} of a run
+//   const report = await pool.run(10);                // 10 steps: the engine's raw report, or null
+//   pool.terminate();
+//
+// Each step hands the chunks out as a queue, one to each idle worker, and
+// collects the partial results in the order they arrive; the engine combines
+// them in that order when `cpu_threads` is free, and in chunk order when it is
+// pinned.
+
+// serde-wasm-bindgen may give a Map for a Rust struct; accept either.
+const toObject = (value) => (value instanceof Map ? Object.fromEntries(value) : value);
+
+// One worker, answering one request at a time. Once it has failed (an error
+// reply, a script that would not load, a message that could not be read) or
+// has been terminated, every request is refused with the reason.
+class Channel {
+  constructor(index) {
+    this.name = `Web Worker ${index + 1}`;
+    this.pending = null; // { resolve, reject } of the request in flight
+    this.broken = null; // the Error that ended this worker
+    this.step = -1; // the step whose weights the worker holds
+    // Written out in full so that bundlers (Vite, webpack, esbuild with a
+    // plugin) find the worker script and bundle it.
+    this.worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { type: 'module' });
+    this.worker.onmessage = ({ data }) => {
+      if (typeof data?.error === 'string') this.fail(new Error(`${this.name}: ${data.error}`));
+      else this.settle(null, data);
+    };
+    this.worker.onerror = (event) => {
+      event.preventDefault(); // it becomes the step's error instead
+      this.fail(new Error(`${this.name} failed: ${event.message || 'its script could not be loaded'}`));
+    };
+    this.worker.onmessageerror = () => this.fail(new Error(`${this.name} sent a message that could not be read`));
+  }
+
+  request(message) {
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.pending) return Promise.reject(new Error(`${this.name} is busy`));
+    return new Promise((resolve, reject) => {
+      this.pending = { resolve, reject };
+      this.worker.postMessage(message);
+    });
+  }
+
+  settle(error, value) {
+    const pending = this.pending;
+    this.pending = null;
+    if (error) pending?.reject(error);
+    else pending?.resolve(value);
+  }
+
+  fail(error) {
+    this.broken ??= error;
+    this.settle(this.broken);
+  }
+
+  terminate() {
+    this.worker.terminate();
+    this.fail(new Error('the Web Worker pool was stopped'));
+  }
+}
+
+export class WorkerPool {
+  // Starts n workers, each rebuilding the run from its setup; resolves once
+  // all of them are ready.
+  static async create(engine, n) {
+    if (!Number.isInteger(n) || n < 1) throw new Error(`a worker pool needs at least one worker, got ${n}`);
+    const setup = engine.workerSetup();
+    const pool = new WorkerPool(engine, Array.from({ length: n }, (_, i) => new Channel(i)));
+    try {
+      await Promise.all(pool.channels.map((channel) => channel.request({ setup })));
+    } catch (e) {
+      pool.terminate();
+      throw e;
+    }
+    return pool;
+  }
+
+  constructor(engine, channels) {
+    this.engine = engine;
+    this.channels = channels;
+    this.size = channels.length;
+    this.chunks = 0; // chunks per step, once a step has run
+    this.stopped = false;
+  }
+
+  // One step: resolves to the engine's report, or to null when the engine
+  // has no job for workers (finished or stopped). A worker's failure rejects
+  // with its message and ends the pool.
+  async step() {
+    if (this.stopped) throw new Error('the Web Worker pool was stopped');
+    const job = toObject(this.engine.chunkJob());
+    if (!job) return null;
+    const { step, chunks, params } = job;
+    this.chunks = chunks;
+    const partials = []; // in order of arrival
+    let next = 0;
+    let failed = false;
+    const work = async (channel) => {
+      while (!failed && next < chunks) {
+        const message = { step, chunk: next++ };
+        if (channel.step !== step) {
+          message.params = params; // copied, once per worker and step
+          channel.step = step;
+        }
+        partials.push(await channel.request(message));
+      }
+    };
+    try {
+      await Promise.all(this.channels.map(work));
+    } catch (e) {
+      failed = true;
+      this.terminate(); // the others' requests are refused; their errors are dropped
+      throw e;
+    }
+    return this.engine.applyPartials(partials);
+  }
+
+  // Up to k steps; resolves to the last report (null if none ran).
+  async run(k) {
+    let report = null;
+    for (let i = 0; i < k; i++) {
+      const next = await this.step();
+      if (!next) break;
+      report = toObject(next);
+      if (report.done || report.stopped) break;
+    }
+    return report;
+  }
+
+  terminate() {
+    this.stopped = true;
+    for (const channel of this.channels) channel.terminate();
+  }
+}

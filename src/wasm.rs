@@ -288,6 +288,12 @@ impl Trainer {
         self.with_record(|t| to_js(&t.val_curve))
     }
 
+    /// A copy of the weights as they stand (the last state read back from the
+    /// GPU), for distances between runs.
+    pub fn params(&self) -> Result<Vec<f32>, JsValue> {
+        self.with_record(|t| t.params.clone())
+    }
+
     /// The hash chain, one 16-hex-digit link per completed step.
     #[wasm_bindgen(js_name = hashChain)]
     pub fn hash_chain(&self) -> Result<Vec<String>, JsValue> {

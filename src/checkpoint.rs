@@ -61,14 +61,6 @@ pub struct Checkpoint {
     pub checksum: String,
 }
 
-fn checksum_of(v: &Value) -> String {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("checksum");
-    }
-    crate::data::sha256_hex(serde_json::to_string(&v).expect("JSON serialises").as_bytes())
-}
-
 impl Checkpoint {
     /// The checkpoint of a trainer's current state.
     pub fn of(t: &Trainer) -> Checkpoint {
@@ -88,7 +80,7 @@ impl Checkpoint {
             checksum: String::new(),
         };
         let text = serde_json::to_string(&c).expect("a checkpoint serialises");
-        c.checksum = checksum_of(&serde_json::from_str(&text).expect("a checkpoint parses back"));
+        c.checksum = manifest::checksum_of(&serde_json::from_str(&text).expect("a checkpoint parses back"));
         c
     }
 
@@ -100,27 +92,12 @@ impl Checkpoint {
     /// Reads a checkpoint, refusing one that is truncated, of another version,
     /// or changed since it was written.
     pub fn from_json(text: &str) -> Result<Checkpoint, ManifestError> {
-        let v: Value = serde_json::from_str(text).map_err(|e| {
-            let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
-            ManifestError(format!("not a readable checkpoint: invalid JSON{hint}: {e}"))
-        })?;
-        match v.get("checkpoint_version").and_then(Value::as_u64) {
-            Some(n) if n == u64::from(CHECKPOINT_VERSION) => {}
-            Some(n) => {
-                return Err(ManifestError(format!(
-                    "checkpoint version {n} is not supported: this reprolab reads version {CHECKPOINT_VERSION}"
-                )))
-            }
-            None => return Err(ManifestError("not a checkpoint: no checkpoint_version field".into())),
-        }
-        let recorded = v.get("checksum").and_then(Value::as_str).unwrap_or("").to_string();
-        let computed = checksum_of(&v);
-        if recorded != computed {
-            return Err(ManifestError(format!(
-                "the checkpoint is corrupted or was changed after it was written: its checksum is {recorded:?} but \
-                 its content hashes to {computed}"
-            )));
-        }
+        let v = manifest::read_sealed(
+            text,
+            "checkpoint",
+            CHECKPOINT_VERSION,
+            "is corrupted or was changed after it was written",
+        )?;
         serde_json::from_value(v).map_err(|e| ManifestError(format!("not a valid checkpoint: {e}")))
     }
 

@@ -92,7 +92,11 @@ struct Dims {
 
 impl Dims {
     fn bytes(&self) -> Vec<u8> {
-        let words = [
+        words_bytes(&self.words())
+    }
+
+    fn words(&self) -> [u32; 16] {
+        [
             self.rows,
             self.k,
             self.n,
@@ -109,8 +113,7 @@ impl Dims {
             self.u[1],
             self.u[2],
             self.u[3],
-        ];
-        words_bytes(&words)
+        ]
     }
 }
 
@@ -954,11 +957,6 @@ pub mod probe {
         threshold: u32,
     ) -> Result<Vec<u32>, GpuError> {
         let n = rows * width;
-        let h = gpu.buffer_with("h", &f32_bytes(&vec![1.0; n]));
-        let out = gpu.buffer("out", 4 * n);
-        let mask = gpu.buffer("mask", 4 * n);
-        let step_u = gpu.uniform("step", &words_bytes(&[step, 0, 0, 0]));
-        let key_u = gpu.uniform("key", &words_bytes(&key));
         let dims = Dims {
             rows: rows as u32,
             n: width as u32,
@@ -966,10 +964,21 @@ pub mod probe {
             u: [layer, threshold, 0, 0],
             ..Default::default()
         };
-        let bind = gpu.bind("dropout", &[&gpu.uniform("dims", &dims.bytes()), &step_u, &key_u, &h, &out, &mask]);
-        dispatch(gpu, "dropout", &bind, groups_1d(n.div_ceil(16)));
-        let parts = gpu.read(&[(&mask, 4 * n)]).await?;
-        Ok(bytes_u32(&parts[0]))
+        let out = kernel(
+            gpu,
+            "dropout",
+            dims.words(),
+            vec![
+                Binding::Uniform(words_bytes(&[step, 0, 0, 0])),
+                Binding::Uniform(words_bytes(&key)),
+                Binding::Storage(f32_bytes(&vec![1.0; n])),
+                Binding::Storage(vec![0; 4 * n]),
+                Binding::Storage(vec![0; 4 * n]),
+            ],
+            (n, 1),
+        )
+        .await?;
+        Ok(bytes_u32(&out[5]))
     }
 
     /// The weight hash the GPU computes over `params` (leaves then root).
@@ -1001,13 +1010,13 @@ pub mod probe {
         k: usize,
         n: usize,
     ) -> Result<Vec<f32>, GpuError> {
-        let ab = gpu.buffer_with("a", &f32_bytes(a));
-        let wb = gpu.buffer_with("w", &f32_bytes(w));
-        let out = gpu.buffer("out", 4 * rows * n);
         let dims = Dims { rows: rows as u32, k: k as u32, n: n as u32, ..Default::default() };
-        let bind = gpu.bind("matmul", &[&gpu.uniform("dims", &dims.bytes()), &ab, &wb, &out]);
-        dispatch(gpu, "matmul", &bind, groups_2d(n, rows));
-        Ok(bytes_f32(&gpu.read(&[(&out, 4 * rows * n)]).await?[0]))
+        let bindings = vec![
+            Binding::Storage(f32_bytes(a)),
+            Binding::Storage(f32_bytes(w)),
+            Binding::Storage(vec![0; 4 * rows * n]),
+        ];
+        Ok(bytes_f32(&kernel(gpu, "matmul", dims.words(), bindings, (n, rows)).await?[3]))
     }
 
     /// The weight gradient `a^T d` on the GPU, fixed order or atomics.
@@ -1020,9 +1029,6 @@ pub mod probe {
         n: usize,
         reduction: GpuReduction,
     ) -> Result<Vec<f32>, GpuError> {
-        let ab = gpu.buffer_with("a", &f32_bytes(a));
-        let db = gpu.buffer_with("d", &f32_bytes(d));
-        let out = gpu.buffer_with("grads", &f32_bytes(&vec![0.0; k * n]));
         let dims = Dims {
             rows: rows as u32,
             k: k as u32,
@@ -1030,15 +1036,15 @@ pub mod probe {
             u: [spec::GPU_ATOMIC_CHUNK_ROWS, 0, 0, 0],
             ..Default::default()
         };
-        let (kernel, groups) = match reduction {
-            GpuReduction::Fixed => ("matmul_grad", groups_2d(n, k)),
+        let (name, threads) = match reduction {
+            GpuReduction::Fixed => ("matmul_grad", (n, k)),
             GpuReduction::Atomic => {
-                ("matmul_grad_atomic", groups_1d(k * n * (rows as u32).div_ceil(spec::GPU_ATOMIC_CHUNK_ROWS) as usize))
+                ("matmul_grad_atomic", (k * n * (rows as u32).div_ceil(spec::GPU_ATOMIC_CHUNK_ROWS) as usize, 1))
             }
         };
-        let bind = gpu.bind(kernel, &[&gpu.uniform("dims", &dims.bytes()), &ab, &db, &out]);
-        dispatch(gpu, kernel, &bind, groups);
-        Ok(bytes_f32(&gpu.read(&[(&out, 4 * k * n)]).await?[0]))
+        let bindings =
+            vec![Binding::Storage(f32_bytes(a)), Binding::Storage(f32_bytes(d)), Binding::Storage(vec![0; 4 * k * n])];
+        Ok(bytes_f32(&kernel(gpu, name, dims.words(), bindings, threads).await?[3]))
     }
 
     /// The back-propagated error `d @ w^T` on the GPU.
@@ -1050,13 +1056,13 @@ pub mod probe {
         k: usize,
         n: usize,
     ) -> Result<Vec<f32>, GpuError> {
-        let db = gpu.buffer_with("d", &f32_bytes(d));
-        let wb = gpu.buffer_with("w", &f32_bytes(w));
-        let out = gpu.buffer("out", 4 * rows * k);
         let dims = Dims { rows: rows as u32, k: k as u32, n: n as u32, ..Default::default() };
-        let bind = gpu.bind("matmul_backprop", &[&gpu.uniform("dims", &dims.bytes()), &db, &wb, &out]);
-        dispatch(gpu, "matmul_backprop", &bind, groups_2d(k, rows));
-        Ok(bytes_f32(&gpu.read(&[(&out, 4 * rows * k)]).await?[0]))
+        let bindings = vec![
+            Binding::Storage(f32_bytes(d)),
+            Binding::Storage(f32_bytes(w)),
+            Binding::Storage(vec![0; 4 * rows * k]),
+        ];
+        Ok(bytes_f32(&kernel(gpu, "matmul_backprop", dims.words(), bindings, (k, rows)).await?[3]))
     }
 
     /// One binding of [`kernel`]: a uniform or a storage buffer, with its bytes.

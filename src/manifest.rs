@@ -98,9 +98,36 @@ impl fmt::Display for ManifestError {
 
 impl std::error::Error for ManifestError {}
 
+/// Reads sealed JSON (a manifest or a checkpoint): refuses text that is not
+/// JSON (truncated), not an object, of another `<what>_version`, or whose
+/// content no longer hashes to its `checksum` (`changed` says how, in words).
+pub(crate) fn read_sealed(text: &str, what: &str, version: u32, changed: &str) -> Result<Value, ManifestError> {
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
+        ManifestError(format!("not a readable {what}: invalid JSON{hint}: {e}"))
+    })?;
+    let obj = v.as_object().ok_or_else(|| ManifestError(format!("not a {what}: expected a JSON object")))?;
+    let key = format!("{what}_version");
+    let found = obj.get(&key).ok_or_else(|| ManifestError(format!("not a {what}: no {key} field")))?;
+    if found.as_u64() != Some(u64::from(version)) {
+        return Err(ManifestError(format!(
+            "{what} version {found} is not supported: this reprolab {} reads version {version}",
+            spec::CRATE_VERSION
+        )));
+    }
+    let recorded = obj.get("checksum").and_then(Value::as_str).unwrap_or("").to_string();
+    let computed = checksum_of(&v);
+    if recorded != computed {
+        return Err(ManifestError(format!(
+            "the {what} {changed}: its checksum is {recorded:?} but its content hashes to {computed}"
+        )));
+    }
+    Ok(v)
+}
+
 /// SHA-256 of the canonical form of a manifest value: keys sorted, compact,
 /// without `checksum`.
-fn checksum_of(v: &Value) -> String {
+pub(crate) fn checksum_of(v: &Value) -> String {
     let mut v = v.clone();
     if let Some(o) = v.as_object_mut() {
         o.remove("checksum");
@@ -178,29 +205,7 @@ impl Manifest {
     /// Reads a manifest, refusing text that is not JSON (truncated), of an
     /// unknown version, or edited after it was written (checksum).
     pub fn from_json(text: &str) -> Result<Manifest, ManifestError> {
-        let v: Value = serde_json::from_str(text).map_err(|e| {
-            let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
-            ManifestError(format!("not a readable manifest: invalid JSON{hint}: {e}"))
-        })?;
-        let obj = v.as_object().ok_or_else(|| ManifestError("not a manifest: expected a JSON object".into()))?;
-        let version = obj
-            .get("manifest_version")
-            .ok_or_else(|| ManifestError("not a manifest: no manifest_version field".into()))?;
-        if version.as_u64() != Some(u64::from(spec::MANIFEST_VERSION)) {
-            return Err(ManifestError(format!(
-                "manifest version {version} is not supported: this reprolab {} reads version {}",
-                spec::CRATE_VERSION,
-                spec::MANIFEST_VERSION
-            )));
-        }
-        let recorded = obj.get("checksum").and_then(Value::as_str).unwrap_or("").to_string();
-        let computed = checksum_of(&v);
-        if recorded != computed {
-            return Err(ManifestError(format!(
-                "the manifest was edited after it was written: its checksum is {:?} but its content hashes to {computed}",
-                recorded
-            )));
-        }
+        let v = read_sealed(text, "manifest", spec::MANIFEST_VERSION, "was edited after it was written")?;
         let m: Manifest = serde_json::from_value(v).map_err(|e| ManifestError(format!("not a valid manifest: {e}")))?;
         if m.backend != "cpu" && m.backend != "gpu" {
             return Err(ManifestError(format!("backend {:?} is neither \"cpu\" nor \"gpu\"", m.backend)));

@@ -1,0 +1,266 @@
+// Node.js 20, ES modules, the installed package: every part of the API as a
+// consumer uses it, with assertions. Invalid configurations must reject with
+// the field named; a forced panic must leave a clear error, refusing objects
+// and a working next createRun; "unreachable" and "recursive use of an
+// object" must never reach the caller.
+//
+//   node api.mjs
+
+import assert from 'node:assert/strict';
+import * as reprolab from 'reprolab';
+import {
+  ConfigError,
+  EngineCrashError,
+  configHelp,
+  createRun,
+  debugPanic,
+  defaultConfig,
+  diff,
+  engineVersion,
+  replay,
+  rerun,
+  resumeRun,
+  sources,
+} from 'reprolab';
+
+const SMALL = { steps: 60, hidden: [32], eval_every: 20 };
+const FORBIDDEN = /unreachable|recursive use of an object/i;
+let checks = 0;
+
+function ok(what) {
+  checks += 1;
+  console.log(`api: ok ${what}`);
+}
+
+// A rejection that names `field`, with a readable message.
+async function rejectsWithField(promise, field, what) {
+  let error;
+  try {
+    const run = await promise;
+    run?.dispose?.();
+  } catch (e) {
+    error = e;
+  }
+  assert.ok(error, `${what}: accepted, should reject naming ${field}`);
+  assert.ok(error instanceof Error, `${what}: rejected with a non-Error ${error}`);
+  assert.ok(error instanceof ConfigError, `${what}: rejected with ${error.name}, not a ConfigError: ${error.message}`);
+  assert.equal(error.field, field, `${what}: field is ${error.field}, expected ${field} (${error.message})`);
+  assert.ok(error.message.includes(field), `${what}: the message does not name ${field}: ${error.message}`);
+  assert.doesNotMatch(error.message, FORBIDDEN);
+  return error;
+}
+
+// ---- the basics ----------------------------------------------------------------
+
+assert.equal(typeof globalThis.navigator, 'undefined', 'Node 20 has no global navigator; this test expects none');
+assert.match(await engineVersion(), /^reprolab \d+\.\d+\.\d+, kernels v\d+$/);
+const defaults = await defaultConfig();
+assert.deepEqual(defaults.hidden, [128]);
+assert.equal(defaults.steps, 1500);
+const help = await configHelp();
+assert.deepEqual(Object.keys(help).sort(), Object.keys(defaults).sort());
+assert.equal((await sources()).length, 9);
+ok(`engineVersion, defaultConfig (${Object.keys(defaults).length} settings), configHelp, sources`);
+
+const auto = await createRun(SMALL);
+assert.equal(auto.backend, 'cpu');
+assert.match(auto.backendReason, /^auto: running on the CPU because .*no WebGPU/);
+assert.equal(auto.adapter, null);
+assert.equal(auto.state, 'ready');
+assert.deepEqual(auto.config.hidden, [32]);
+assert.deepEqual(auto.free, []);
+ok(`auto picks the CPU without WebGPU: "${auto.backendReason}"`);
+
+// step(n) queues: two calls without awaiting run one after the other.
+const [r1, r2] = await Promise.all([auto.step(5), auto.step(5)]);
+assert.equal(r1.step, 5);
+assert.equal(r2.step, 10);
+assert.equal(auto.stepsDone, 10);
+const busy = auto.step(5);
+assert.throws(() => auto.hashChain(), (e) => /while the run is taking steps/.test(e.message) && !FORBIDDEN.test(e.message));
+await busy;
+assert.equal(auto.hashChain().length, 15);
+ok('step(n) queues; reading the record during a step is refused clearly');
+
+// ---- metrics, pause, resume, cancel ----------------------------------------
+
+const long = await createRun({ ...SMALL, steps: 5000 });
+const seen = [];
+let pausedAt = null;
+for await (const m of long.metrics({ every: 10 })) {
+  seen.push(m.step);
+  if (m.step === 30) {
+    long.pause();
+    assert.equal(long.state, 'paused');
+    pausedAt = long.stepsDone;
+    setTimeout(() => {
+      // Nothing ran while paused.
+      assert.equal(long.stepsDone, pausedAt);
+      assert.equal(long.state, 'paused');
+      long.resume();
+    }, 100);
+  }
+  if (m.step === 100) long.cancel();
+}
+assert.deepEqual(seen, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
+assert.equal(long.state, 'cancelled');
+await assert.rejects(long.step(1), /cancelled after step 100/);
+assert.equal(long.manifest().steps_completed, 100);
+ok('metrics({every: 10}) yields every 10 steps; pause() holds it, resume() goes on, cancel() ends it and refuses step()');
+
+const cb = await createRun(SMALL);
+const calls = [];
+const final = await cb.train({ every: 25, onMetrics: (m) => calls.push(m.step) });
+assert.deepEqual(calls, [25, 50, 60]);
+assert.equal(final.done, true);
+assert.equal(cb.state, 'done');
+assert.equal(cb.valCurve().at(-1).step, 60);
+assert.equal(cb.trainLoss().length, 60);
+ok('train({onMetrics}) calls back every chunk and ends at the last step');
+
+// Adaptive chunks (the default): still ends exactly at the last step.
+const adaptive = await createRun({ ...SMALL, steps: 300 });
+let lastStep = 0;
+for await (const m of adaptive.metrics()) lastStep = m.step;
+assert.equal(lastStep, 300);
+ok('metrics() with adaptive chunks ends at the last step');
+
+// ---- checkpoint, resume, replay, diff, rerun -------------------------------
+
+const whole = await createRun({ ...SMALL, steps: 150 });
+await whole.step(70);
+const ck = whole.checkpoint();
+const ckText = whole.checkpointJson();
+await whole.train();
+for (const [label, input] of [['object', ck], ['JSON text', ckText]]) {
+  const resumed = await resumeRun(input);
+  assert.equal(resumed.stepsDone, 70);
+  await resumed.train();
+  assert.deepEqual(resumed.hashChain(), whole.hashChain());
+  resumed.dispose();
+  ok(`resumeRun(checkpoint ${label}) continues bit for bit (150 links equal)`);
+}
+
+const manifest = whole.manifest();
+assert.deepEqual(await replay(manifest), { identical: true, steps: 150 });
+assert.deepEqual(await replay(whole.manifestJson()), { identical: true, steps: 150 });
+const edited = { ...manifest, train_loss: manifest.train_loss.map((x, i) => (i === 3 ? x + 1 : x)) };
+await assert.rejects(replay(edited), /edited/);
+ok('replay(manifest) is identical; an edited manifest is refused');
+
+const other = await createRun({ ...SMALL, steps: 150, seed: 2 });
+await other.train();
+const d = await diff(manifest, other.manifest());
+assert.equal(d.identical, false);
+assert.equal(d.firstDivergentStep, 1);
+assert.ok(d.causes.includes('init'), `causes: ${d.causes}`);
+assert.ok(d.differences.some((x) => x.field === 'config.seed'));
+assert.equal((await diff(manifest, manifest)).identical, true);
+ok(`diff names the first divergent step (1) and the causes (${d.causes.join(', ')})`);
+
+const shuffled = await rerun(manifest, { free: ['shuffle'] });
+assert.deepEqual(shuffled.free, ['shuffle']);
+await shuffled.train();
+const ds = await diff(manifest, shuffled.manifest());
+assert.ok(ds.causes.includes('shuffle'), `causes: ${ds.causes}`);
+const again = await rerun(manifest);
+await again.train();
+assert.deepEqual(again.hashChain(), manifest.hash_chain);
+ok('rerun(manifest) re-runs identically; with shuffle free it parts, and diff names shuffle');
+
+// ---- invalid configurations: the field named --------------------------------
+
+const INVALID = [
+  // wrong types
+  [{ learning_rate: true }, undefined, 'learning_rate'],
+  [{ steps: [100] }, undefined, 'steps'],
+  [{ hidden: [64, 'x'] }, undefined, 'hidden'],
+  [{ hidden: { width: 64 } }, undefined, 'hidden'],
+  [{ dataset: 42 }, undefined, 'dataset'],
+  [{ activation: 1 }, undefined, 'activation'],
+  [{ seed: 1.5 }, undefined, 'seed'],
+  [{ learning_rate: Number.NaN }, undefined, 'learning_rate'],
+  [{ momentum: 'fast' }, undefined, 'momentum'],
+  ['steps=5', undefined, 'config'],
+  [[1, 2], undefined, 'config'],
+  // missing values, unknown fields
+  [{ steps: undefined }, undefined, 'steps'],
+  [{ seed: null }, undefined, 'seed'],
+  [{ lerning_rate: 0.1 }, undefined, 'lerning_rate'],
+  [{ version: 2 }, undefined, 'version'],
+  // out of range
+  [{ steps: 0 }, undefined, 'steps'],
+  [{ dropout: 1 }, undefined, 'dropout'],
+  [{ learning_rate: -1 }, undefined, 'learning_rate'],
+  [{ momentum: -0.1 }, undefined, 'momentum'],
+  [{ batch_size: 100000 }, undefined, 'batch_size'],
+  [{ val_fraction: 0 }, undefined, 'val_fraction'],
+  [{ threads: 65 }, undefined, 'threads'],
+  [{ engine_version: 9 }, undefined, 'engine_version'],
+  [{ dataset: 'mnist' }, undefined, 'dataset'],
+  [{ activation: 'sigmoid' }, undefined, 'activation'],
+  // options
+  [{}, { backend: 'tpu' }, 'backend'],
+  [{}, { backend: 'gpu' }, 'backend'],
+  [{}, { free: 'init' }, 'free'],
+  [{}, { free: ['nope'] }, 'free'],
+  [{}, { seeds: [1] }, 'seeds'],
+  [{}, { workers: 'yes' }, 'workers'],
+];
+for (const [config, options, field] of INVALID) {
+  await rejectsWithField(createRun(config, options), field, `createRun(${JSON.stringify(config) ?? String(config)}, ${JSON.stringify(options)})`);
+}
+ok(`${INVALID.length} invalid configurations and options reject with a ConfigError naming the field`);
+
+const { hash_chain: _dropped, ...noChain } = manifest;
+await rejectsWithField(replay(noChain), 'hash_chain', 'replay(a manifest without hash_chain)');
+await rejectsWithField(resumeRun({ step: 3 }), 'checkpoint_version', 'resumeRun(an object that is no checkpoint)');
+await rejectsWithField(diff(manifest, 42), 'manifest', 'diff(manifest, 42)');
+await assert.rejects(resumeRun('{"checkpoint_version": 1, "truncated'), (e) => e instanceof Error && !FORBIDDEN.test(e.message));
+ok('manifests and checkpoints missing a field reject naming it');
+
+// ---- a panic ------------------------------------------------------------------
+
+const before = await createRun(SMALL);
+await before.step(10);
+const reference = (await createRun(SMALL).then(async (r) => (await r.train(), r))).hashChain();
+let crash;
+try {
+  await debugPanic();
+} catch (e) {
+  crash = e;
+}
+assert.ok(crash instanceof EngineCrashError, `debugPanic gave ${crash?.name}: ${crash?.message}`);
+assert.ok(crash instanceof Error);
+assert.match(crash.message, /^reprolab: the engine crashed \(.+\); create a new run$/);
+assert.doesNotMatch(crash.message, FORBIDDEN);
+console.log(`api: the panic reads: "${crash.message}"`);
+for (const [what, call] of [
+  ['step()', () => before.step(1)],
+  ['hashChain()', async () => before.hashChain()],
+  ['manifest()', async () => before.manifest()],
+  ['checkpoint()', async () => before.checkpoint()],
+  ['backendReason', async () => before.backendReason],
+]) {
+  await assert.rejects(call(), (e) => e instanceof EngineCrashError && /crashed earlier.*create a new run/.test(e.message) && !FORBIDDEN.test(e.message), `${what} after the panic`);
+}
+assert.equal(before.state, 'crashed');
+before.dispose(); // harmless
+console.log(`api: a run of the crashed instance refuses calls: "${await before.step(1).catch((e) => e.message)}"`);
+ok('a panic rejects with a clear EngineCrashError; runs of the crashed instance refuse every later call');
+
+const after = await createRun(SMALL);
+await after.train();
+assert.deepEqual(after.hashChain(), reference);
+assert.equal((await replay(after.manifest())).identical, true);
+ok('the next createRun starts a fresh engine instance: the same hash chain as before the panic');
+
+// Twice: recovery is not a one-off.
+await assert.rejects(debugPanic(), EngineCrashError);
+const third = await createRun(SMALL);
+await third.train();
+assert.deepEqual(third.hashChain(), reference);
+ok('a second panic recovers too');
+
+assert.equal(typeof reprolab.Run, 'function');
+console.log(`api: all ${checks} checks passed`);

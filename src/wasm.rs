@@ -120,6 +120,9 @@ const BUSY: &str = "this trainer is running a step: await the previous step() fi
 pub struct Trainer {
     state: Rc<RefCell<State>>,
     reason: String,
+    /// A re-run of a record whose GPU handed over to the CPU after this step
+    /// does the same here, so it follows the recorded backends.
+    cpu_from: Rc<RefCell<Option<usize>>>,
 }
 
 impl Trainer {
@@ -180,6 +183,7 @@ impl Trainer {
             return Ok(Trainer {
                 state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))),
                 reason: "backend cpu".into(),
+                cpu_from: Rc::default(),
             });
         }
         if backend != "gpu" && backend != "auto" {
@@ -193,12 +197,20 @@ impl Trainer {
             Err(e) => Err(e),
         };
         match opened {
-            Ok((g, why)) => Ok(Trainer { state: Rc::new(RefCell::new(State::Gpu(Box::new(g)))), reason: why }),
+            Ok((g, why)) => Ok(Trainer {
+                state: Rc::new(RefCell::new(State::Gpu(Box::new(g)))),
+                reason: why,
+                cpu_from: Rc::default(),
+            }),
             Err(e) if backend == "gpu" => Err(js_error(&format!("backend gpu: {e}"), Some("backend"))),
             Err(e) => {
                 let why = format!("auto: running on the CPU because {e}");
                 engine.switch_backend("cpu", why.clone());
-                Ok(Trainer { state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))), reason: why })
+                Ok(Trainer {
+                    state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))),
+                    reason: why,
+                    cpu_from: Rc::default(),
+                })
             }
         }
     }
@@ -212,6 +224,7 @@ impl Trainer {
     /// CPU from the last state read back.
     pub fn step(&self, n: u32) -> js_sys::Promise {
         let state = self.state.clone();
+        let cpu_from = *self.cpu_from.borrow();
         wasm_bindgen_futures::future_to_promise(async move {
             let taken = std::mem::replace(&mut *state.borrow_mut(), State::Busy);
             let (next, out) = match taken {
@@ -221,21 +234,33 @@ impl Trainer {
                     let out = report(&t, "cpu");
                     (State::Cpu(t), out)
                 }
-                State::Gpu(mut g) => match g.run(n as usize).await {
-                    Ok(_) => {
-                        let out = report(&g.cpu, "gpu");
-                        (State::Gpu(g), out)
-                    }
-                    Err(e) => {
-                        let at = g.step();
-                        let why = format!(
+                State::Gpu(mut g) => {
+                    // Stop at the recorded hand-over, if this re-runs one.
+                    let n = match cpu_from {
+                        Some(at) => (n as usize).min(at.saturating_sub(g.step())),
+                        None => n as usize,
+                    };
+                    match g.run(n).await {
+                        Ok(_) if cpu_from.is_some_and(|at| g.step() >= at) => {
+                            let t = g.into_cpu("re-run: the recorded run went on on the CPU from here");
+                            let out = report(&t, "cpu");
+                            (State::Cpu(Box::new(t)), out)
+                        }
+                        Ok(_) => {
+                            let out = report(&g.cpu, "gpu");
+                            (State::Gpu(g), out)
+                        }
+                        Err(e) => {
+                            let at = g.step();
+                            let why = format!(
                             "the GPU failed after step {at} ({e}); continuing on the CPU from the state read back at step {at}"
                         );
-                        let t = g.into_cpu(&why);
-                        let out = report(&t, "cpu");
-                        (State::Cpu(Box::new(t)), out)
+                            let t = g.into_cpu(&why);
+                            let out = report(&t, "cpu");
+                            (State::Cpu(Box::new(t)), out)
+                        }
                     }
-                },
+                }
             };
             *state.borrow_mut() = next;
             Ok(out)
@@ -334,13 +359,21 @@ impl Trainer {
         let m = read(&manifest)?;
         let free = train::parse_free(&free.unwrap_or_default()).map_err(|e| config_error(&e))?;
         let t = manifest::rerun_trainer(&m, &free).map_err(|e| js_error(&e.to_string(), None))?;
-        let recorded = if m.backend == "gpu" { "gpu" } else { "cpu" };
+        // Pinned: the recorded backends, stretch by stretch (a GPU that
+        // handed over to the CPU mid-run does so here at the same step).
+        let first = m.backend_history.first().map_or("cpu", |s| s.backend.as_str());
+        let hand_over = m.backend_history.iter().skip(1).find(|s| s.backend == "cpu").map(|s| s.from_step - 1);
+        let pinned = backend.is_none() && !free.contains(&crate::sources::Source::Backend);
         let backend = match backend {
             Some(b) => b,
-            None if free.contains(&crate::sources::Source::Backend) => "auto".into(),
-            None => recorded.into(),
+            None if !pinned => "auto".into(),
+            None => first.into(),
         };
-        Trainer::start(t, &backend).await
+        let trainer = Trainer::start(t, &backend).await?;
+        if pinned && first == "gpu" {
+            *trainer.cpu_from.borrow_mut() = hand_over;
+        }
+        Ok(trainer)
     }
 
     /// The model's prediction over an `n x n` grid of the 2-D input square

@@ -98,3 +98,30 @@ async fn a_second_step_while_one_runs_is_refused_in_words() {
     }
     assert!(t.steps_done().unwrap() >= 10);
 }
+
+#[wasm_bindgen_test]
+async fn rerun_and_resume_in_the_browser() {
+    let t = create(object(&[("steps", JsValue::from_f64(40.0))]), &[], "cpu").await.unwrap();
+    step(&t, 20).await;
+    let ck = t.checkpoint().unwrap();
+    step(&t, 20).await;
+    let manifest = t.manifest().unwrap();
+    // Pinned re-run: identical chain.
+    let r = reprolab::wasm::Trainer::rerun(manifest.clone(), None, None).await.unwrap();
+    step(&r, 40).await;
+    assert_eq!(r.hash_chain().unwrap(), t.hash_chain().unwrap());
+    // shuffle free: the chains part.
+    let f = reprolab::wasm::Trainer::rerun(manifest.clone(), Some(vec!["shuffle".into()]), None).await.unwrap();
+    step(&f, 40).await;
+    assert_ne!(f.hash_chain().unwrap(), t.hash_chain().unwrap());
+    // Resume from the step-20 checkpoint: the same 40-step chain.
+    let c = reprolab::wasm::Trainer::resume(ck.clone(), None).await.unwrap();
+    assert_eq!(c.steps_done().unwrap(), 20);
+    step(&c, 20).await;
+    assert_eq!(c.hash_chain().unwrap(), t.hash_chain().unwrap());
+    // A damaged checkpoint is refused in words.
+    let bad = ck.replacen("\"step\":20", "\"step\":21", 1);
+    let e = reprolab::wasm::Trainer::resume(bad, None).await.err().expect("refused");
+    let msg = js_sys::Reflect::get(&e, &JsValue::from_str("message")).unwrap().as_string().unwrap();
+    assert!(msg.contains("corrupted"), "{msg}");
+}

@@ -148,6 +148,12 @@ impl Gpu {
     /// Finds an adapter and opens a device. Natively Vulkan, Metal or DX12
     /// (lavapipe and SwiftShader count); in the browser WebGPU.
     pub async fn open() -> Result<Gpu, GpuError> {
+        // Without navigator.gpu (Node.js, old browsers) wgpu would panic
+        // rather than report: say so first.
+        #[cfg(target_arch = "wasm32")]
+        if !crate::platform::has_webgpu() {
+            return Err(GpuError(no_adapter_reason("")));
+        }
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = if cfg!(target_arch = "wasm32") {
             wgpu::Backends::BROWSER_WEBGPU
@@ -327,8 +333,8 @@ impl Gpu {
 fn no_adapter_reason(detail: &str) -> String {
     if cfg!(target_arch = "wasm32") {
         if !crate::platform::has_webgpu() {
-            return "this browser has no WebGPU (navigator.gpu is missing: an old browser, WebGPU switched off, \
-                    or a page that is not a secure context)"
+            return "this JavaScript environment has no WebGPU (navigator.gpu is missing: Node.js, an old browser, \
+                    WebGPU switched off, or a page that is not a secure context)"
                 .into();
         }
         return "the browser has WebGPU but offered no adapter (no usable GPU, or WebGPU blocked for it)".into();

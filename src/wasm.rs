@@ -13,9 +13,35 @@ use crate::gpu::{Gpu, GpuTrainer};
 use crate::manifest::{self, Manifest, ReplayOutcome};
 use crate::train::{self, Trainer as Engine};
 
+thread_local!(static PANIC_LISTENER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) });
+
 #[wasm_bindgen(start)]
 fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        let at = info.location().map_or("?".into(), |l| l.to_string());
+        let msg = format!("{} (at {at})", what.replace('\n', " "));
+        PANIC_LISTENER.with(|l| {
+            if let Ok(l) = l.try_borrow() {
+                if let Some(f) = &*l {
+                    let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&msg));
+                }
+            }
+        });
+    }));
+}
+
+/// Registers a function called with a one-line message when the engine
+/// panics (the JavaScript wrapper turns it into a readable error).
+#[wasm_bindgen(js_name = setPanicListener)]
+pub fn set_panic_listener(f: js_sys::Function) {
+    PANIC_LISTENER.with(|l| *l.borrow_mut() = Some(f));
 }
 
 fn js_error(message: &str, field: Option<&str>) -> JsValue {
@@ -223,6 +249,14 @@ impl Trainer {
     /// weights_hash, backend}`). A GPU that fails mid-run hands the run to the
     /// CPU from the last state read back.
     pub fn step(&self, n: u32) -> js_sys::Promise {
+        // CPU steps run right here, so a panic reaches the caller's stack
+        // (and the wrapper's catch) rather than a microtask.
+        if let Ok(mut guard) = self.state.try_borrow_mut() {
+            if let State::Cpu(t) = &mut *guard {
+                t.run(n as usize);
+                return js_sys::Promise::resolve(&report(t, "cpu"));
+            }
+        }
         let state = self.state.clone();
         let cpu_from = *self.cpu_from.borrow();
         wasm_bindgen_futures::future_to_promise(async move {

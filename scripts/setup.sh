@@ -58,8 +58,10 @@ else
   log "cargo install geckodriver (about 3 minutes)"
   cargo install -q geckodriver
 fi
-# 4. npm packages of the page tests (playwright-core drives the system Chromium).
-if [ -d node_modules/playwright-core ]; then
+# 4. npm packages of the page tests (playwright-core and puppeteer-core drive
+#    the system browsers; uPlot is vendored into the page), reinstalled when
+#    package-lock.json changed.
+if [ -f node_modules/.package-lock.json ] && [ ! package-lock.json -nt node_modules/.package-lock.json ]; then
   log "npm packages already installed"
 else
   log "npm ci"

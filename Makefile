@@ -10,7 +10,7 @@ SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 
 WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
 
-.PHONY: demo test setup build-web bench lint test-native test-browsers test-page clean
+.PHONY: demo test setup build-web bench lint test-native test-browsers test-page package test-package clean
 
 setup:
 	@scripts/setup.sh
@@ -24,8 +24,9 @@ demo: build-web
 	@python3 scripts/serve.py
 
 ## Every test: format, lints (native and wasm32), native tests, browser tests
-## (Chromium and Firefox, headless), and the page's smoke test.
-test: setup lint test-native test-browsers test-page
+## (Chromium and Firefox, headless), the page end to end and the npm
+## package's consumer test.
+test: setup lint test-native test-browsers test-page test-package
 	@echo "make test: all passed"
 
 lint:
@@ -43,8 +44,30 @@ test-browsers:
 	wasm-pack test --headless --release --chrome --chromedriver /usr/bin/chromedriver
 	wasm-pack test --headless --release --firefox
 
+## The page end to end in headless Chromium (playwright-core) and Firefox
+## (puppeteer-core over WebDriver BiDi), with WebGPU on and off; its Web
+## Worker check compares with the native CLI, built first.
 test-page: build-web
-	node tests/page/smoke.mjs
+	cargo build --release --locked --bin reprolab
+	node tests/page/e2e.mjs
+
+## The npm package: dist/reprolab-<version>.tgz, holding the wasm of
+## build-web, its glue rebuilt with a reset function (a fresh instance after a
+## panic), the wrapper and types of js/ and js/README.md. Prints its size.
+PACKAGE_STAGE := target/npm/reprolab
+package: build-web
+	rm -rf $(PACKAGE_STAGE) && mkdir -p $(PACKAGE_STAGE)/pkg
+	wasm-bindgen --target web --experimental-reset-state-function --no-typescript \
+	  --out-dir $(PACKAGE_STAGE)/pkg target/wasm32-unknown-unknown/release/reprolab.wasm
+	node scripts/package.mjs $(PACKAGE_STAGE)
+
+## Installs the tarball into a fresh project and uses it as a consumer would:
+## Node.js (the native CLI's hash chain), a Vite page in headless Chromium
+## (WebGPU and CPU), tsc --noEmit against the types, invalid settings and a
+## panic, and every ```js example of js/README.md.
+test-package: package
+	cargo build --release --locked --bin reprolab
+	node tests/package/consumer.mjs
 
 ## Train the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe
 ## here); prints and saves bench/cpu.json and bench/gpu.json.
@@ -55,4 +78,4 @@ bench:
 
 clean:
 	cargo clean
-	rm -rf www/pkg node_modules
+	rm -rf www/pkg node_modules dist

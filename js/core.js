@@ -258,18 +258,27 @@ export function createApi(loader) {
   let wasmSource; // what init({ wasm }) was given
   let instances = 0;
   let current = null; // Promise of the current instance
-  let panicMessage = null; // the last panic's message, where the engine reports it
 
   // One instance of the engine: its glue's exports and whether it crashed.
   class Instance {
     constructor(glue) {
       this.glue = glue;
       this.broken = null; // the EngineCrashError that ended it
+      this.panic = null; // the panic's message, where the engine reports it
       this.id = ++instances;
-      // Engines that offer it report their panic message before trapping.
+      // Rejects once the engine reports a panic: a call whose work runs in a
+      // microtask (an async step on the GPU) dies with the instance and never
+      // settles; racing it against this turns that into a rejection.
+      this.crashed = new Promise((_, reject) => {
+        this.rejectCrashed = reject;
+      });
+      this.crashed.catch(() => {}); // only ever raced, never unhandled
+      // Engines that offer it report their panic's message before trapping.
       if (typeof glue.setPanicListener === 'function') {
         glue.setPanicListener((message) => {
-          panicMessage = String(message);
+          this.panic = String(message);
+          this.broken ??= new EngineCrashError(crashText(this.panic), this.panic);
+          this.rejectCrashed(this.broken);
         });
       }
     }
@@ -287,7 +296,7 @@ export function createApi(loader) {
     async guardAsync(fn) {
       if (this.broken) throw this.refusal();
       try {
-        return await fn(this.glue);
+        return await Promise.race([fn(this.glue), this.crashed]);
       } catch (e) {
         throw this.translate(e);
       }
@@ -296,9 +305,11 @@ export function createApi(loader) {
     translate(e) {
       if (e instanceof ConfigError || e instanceof EngineCrashError) return e;
       if (isCrash(e)) {
-        const panic = panicMessage;
-        panicMessage = null;
-        this.broken ??= new EngineCrashError(crashText(panic), panic, { cause: e });
+        // The trap itself, when it reaches a caller, becomes the cause.
+        if (!this.broken || this.broken.cause === undefined) {
+          this.broken = new EngineCrashError(crashText(this.panic), this.panic, { cause: e });
+        }
+        this.rejectCrashed(this.broken);
         return this.broken;
       }
       if (e instanceof Error && typeof e.field === 'string') return new ConfigError(e.message, e.field, { cause: e });
@@ -316,24 +327,31 @@ export function createApi(loader) {
     }
   }
 
-  // The engine instance to use now: the first, or a fresh one after a crash.
+  // The engine instance to use now: the first, or a fresh one after a crash
+  // (made once, however many calls ask for it at the same time).
+  let dead = null; // the last crashed instance, until a fresh one is made
   async function engine() {
-    if (current) {
-      const inst = await current.catch(() => null);
-      if (inst && !inst.broken) return inst;
-      if (inst) {
-        const old = inst;
-        current = (async () => new Instance(await loader.reload(old.glue, old.id + 1, wasmSource)))();
-      } else {
-        current = null; // the first load failed: try again
+    for (;;) {
+      if (!current) {
+        const after = dead;
+        current = (async () => new Instance(after ? await loader.reload(after.glue, after.id + 1, wasmSource) : await loader.load(wasmSource)))();
       }
-    }
-    if (!current) current = (async () => new Instance(await loader.load(wasmSource)))();
-    try {
-      return await current;
-    } catch (e) {
-      current = null;
-      throw new Error(`reprolab: could not load the engine's WebAssembly (${e?.message ?? e})`, { cause: e });
+      const pending = current;
+      let inst;
+      try {
+        inst = await pending;
+      } catch (e) {
+        if (current === pending) current = null;
+        throw new Error(`reprolab: could not load the engine's WebAssembly (${e?.message ?? e})`, { cause: e });
+      }
+      if (!inst.broken) {
+        if (current === pending) dead = null;
+        return inst;
+      }
+      if (current === pending) {
+        dead = inst;
+        current = null;
+      }
     }
   }
 
@@ -488,8 +506,12 @@ export function createApi(loader) {
     #last = null; // the last StepReport
     #step; // steps done, as of the last report
     #backend; // as of the last report
+    #backendReason; // as of the last report
+    #adapter; // as of the last report
+    #arrivalOrder;
     #totalSteps;
     #pool = null;
+    #workers = null; // {size, chunks} of the pool, kept after it ends with the run
     #config;
     #free;
 
@@ -502,7 +524,8 @@ export function createApi(loader) {
       this.#free = [...manifest.free];
       this.#totalSteps = this.#call((t) => t.totalSteps);
       this.#step = this.#call((t) => t.stepsDone);
-      this.#backend = this.#call((t) => t.backend);
+      this.#arrivalOrder = this.#call((t) => t.arrivalOrder);
+      this.#readBackend();
       if (manifest.stopped) this.#state = 'stopped';
       else if (this.#step >= this.#totalSteps) this.#state = 'done';
     }
@@ -525,10 +548,20 @@ export function createApi(loader) {
       };
       try {
         this.#pool = await WorkerPool.create(engine, threads);
+        this.#workers = { size: this.#pool.size, chunks: this.#config.chunks };
       } catch (e) {
         if (e instanceof EngineCrashError) throw e;
         throw new Error(`reprolab: could not start ${threads} Web Workers (${e.message})`, { cause: e });
       }
+    }
+
+    // Where the run is and why, as of now (read when no step is running).
+    #readBackend() {
+      this.#backend = this.#call((t) => t.backend);
+      const reason = this.#call((t) => t.backendReason);
+      // The engine says "backend cpu" when the wrapper chose the CPU for it.
+      this.#backendReason = this.#reason && reason === 'backend cpu' ? this.#reason : reason;
+      this.#adapter = adapterOf(this.#call((t) => t.adapter));
     }
 
     // A synchronous call into this run's engine trainer.
@@ -560,16 +593,12 @@ export function createApi(loader) {
 
     /** Why this backend, in words. */
     get backendReason() {
-      this.#idle('backendReason');
-      const engineReason = this.#call((t) => t.backendReason);
-      // The engine says "backend cpu" when the wrapper chose the CPU for it.
-      return this.#reason && engineReason === 'backend cpu' ? this.#reason : engineReason;
+      return this.#backendReason;
     }
 
     /** The GPU adapter, or null on the CPU. */
     get adapter() {
-      this.#idle('adapter');
-      return adapterOf(this.#call((t) => t.adapter));
+      return this.#adapter && { ...this.#adapter };
     }
 
     /** Steps completed. */
@@ -604,15 +633,14 @@ export function createApi(loader) {
       return [...this.#free];
     }
 
-    /** The Web Workers computing the chunks of every batch, or null. */
+    /** The Web Workers computing (or, once the run ended, that computed) the chunks of every batch, or null. */
     get workers() {
-      return this.#pool ? { size: this.#pool.size, chunks: this.#pool.chunks || this.#config.chunks } : null;
+      return this.#workers && { ...this.#workers };
     }
 
     /** True when partial sums combine in order of arrival (cpu_threads free). */
     get arrivalOrder() {
-      this.#idle('arrivalOrder');
-      return this.#call((t) => t.arrivalOrder);
+      return this.#arrivalOrder;
     }
 
     /** Runs up to n steps, after any steps already asked for; resolves to a StepReport. */
@@ -644,7 +672,7 @@ export function createApi(loader) {
       const report = reportOf(raw);
       this.#last = report;
       this.#step = report.step;
-      this.#backend = report.backend;
+      if (report.backend !== this.#backend) this.#readBackend(); // the GPU handed over to the CPU
       if (report.stopped) this.#state = 'stopped';
       else if (report.done) this.#state = 'done';
       else if (this.#paused && this.#state === 'running') this.#state = 'paused';
@@ -662,6 +690,7 @@ export function createApi(loader) {
       } catch (e) {
         if (e instanceof EngineCrashError) throw e;
         this.#stopWorkers();
+        this.#workers = null;
         throw new Error(`reprolab: ${e.message}; later steps run without Web Workers`, { cause: e });
       }
     }
@@ -689,6 +718,7 @@ export function createApi(loader) {
       while (!this.done && !this.#cancelled) {
         if (this.#paused) {
           await new Promise((resolve) => this.#wake.push(resolve));
+          if (this.#disposed) return;
           this.#usable();
           continue;
         }
@@ -698,6 +728,7 @@ export function createApi(loader) {
         yield { ...report, elapsedMs: performance.now() - began };
         if (report.done || report.stopped) return;
         await yieldToEventLoop();
+        if (this.#disposed) return; // disposed of meanwhile: the loop ends, as on cancel()
         this.#usable();
       }
     }
@@ -761,6 +792,12 @@ export function createApi(loader) {
     hashChain() {
       this.#idle('hashChain()');
       return this.#call((t) => t.hashChain());
+    }
+
+    /** A copy of the weights as they stand (on the GPU: as last read back). */
+    params() {
+      this.#idle('params()');
+      return this.#call((t) => t.params());
     }
 
     /** The manifest as JSON text, exactly as the engine writes it. */

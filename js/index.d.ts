@@ -26,54 +26,53 @@ export type Source =
 /** Data sets; `digits` means its latest version (`digits@2`). */
 export type Dataset = 'digits' | 'digits@1' | 'digits@2' | 'spiral' | 'xor' | 'circles' | 'gaussians';
 
+/** A number, or its text (as form fields and `--set key=value` give it). */
+export type Num = number | `${number}`;
+
 /**
  * A run's settings: the same keys as the command-line tool's `--set`, its
  * config files and the manifest's `config`. Every key is optional (left out:
- * its default, see `defaultConfig()`); unknown keys are refused.
+ * its default, see `defaultConfig()`); unknown keys are refused. Every value
+ * may also be given as its text (`"0.02"`, `"64,32"`): the engine parses and
+ * checks it, as it does form fields.
  */
 export interface Config {
   /** Data set. Default `digits`. */
   dataset?: Dataset;
-  /** Hidden layer widths, e.g. `[128]` or `[256, 256]`; `[]` for none. Default `[128]`. */
-  hidden?: readonly number[] | number;
+  /** Hidden layer widths, e.g. `[128]` or `[256, 256]` (or the text `"256,256"`); `[]` for none. Default `[128]`. */
+  hidden?: readonly number[] | number | string;
   /** Hidden activation. Default `relu`. */
   activation?: 'relu' | 'tanh';
   /** Inverted dropout on hidden layers, in [0, 1). Default 0.1. */
-  dropout?: number;
+  dropout?: Num;
   /** SGD step, above 0. Default 0.05. */
-  learning_rate?: number;
+  learning_rate?: Num;
   /** SGD momentum, in [0, 1). Default 0.9. */
-  momentum?: number;
+  momentum?: Num;
   /** L2 weight decay on weights (not biases), 0 or more. Default 0.0001. */
-  weight_decay?: number;
+  weight_decay?: Num;
   /** Examples per step, at most the training-set size. Default 32. */
-  batch_size?: number;
+  batch_size?: Num;
   /** Training steps (minibatches), 1 to 100000000. Default 1500. */
-  steps?: number;
+  steps?: Num;
   /** Fraction held out for validation, in (0, 1). Default 0.2. */
-  val_fraction?: number;
-  /** Master seed, a whole number from 0 to 2^53-1 (a bigint or a decimal string for the largest). Default 1. */
-  seed?: number | bigint;
+  val_fraction?: Num;
+  /** Master seed, a whole number from 0 to 2^53-1 (a bigint or its text for the largest). Default 1. */
+  seed?: number | bigint | `${bigint}`;
   /** Validation every this many steps (and at the end). Default 50. */
-  eval_every?: number;
+  eval_every?: Num;
   /** Kernel version: 1 sums batch rows ascending, 2 descending. Default 2. */
-  engine_version?: 1 | 2;
+  engine_version?: 1 | 2 | '1' | '2';
   /** CPU worker threads: Web Workers in browsers (1 to 64). Default 1. */
-  threads?: number;
+  threads?: Num;
   /** Chunks the batch is cut into, each a partial sum (1, or at least 3 and more than threads). Default 1. */
-  chunks?: number;
+  chunks?: Num;
   /** Config-file version; 1 if given. */
   version?: 1;
 }
 
 /** The name of a setting. */
 export type ConfigKey = Exclude<keyof Config, 'version'>;
-
-/**
- * Settings as text, as form fields and `--set key=value` give them; the
- * engine parses and checks each one.
- */
-export type ConfigText = { readonly [K in ConfigKey]?: string };
 
 /** Every setting of a run, as typed values. */
 export interface FullConfig {
@@ -299,7 +298,7 @@ export declare class Run {
   readonly config: FullConfig;
   /** The sources set free. */
   readonly free: Source[];
-  /** The Web Workers computing the chunks of every batch, or null. */
+  /** The Web Workers computing (or, once the run has ended, that computed) the chunks of every batch, or null. */
   readonly workers: Workers | null;
   /** True when partial sums combine in order of arrival (`cpu_threads` free). */
   readonly arrivalOrder: boolean;
@@ -325,6 +324,8 @@ export declare class Run {
   valCurve(): ValPoint[];
   /** The hash chain: one 16-hex-digit link per completed step. */
   hashChain(): string[];
+  /** A copy of the weights as they stand (on the GPU: as last read back). */
+  params(): Float32Array;
   /** The manifest, as an object. */
   manifest(): Manifest;
   /** The manifest as JSON text, exactly as the engine writes it (save this one to a file). */
@@ -374,7 +375,7 @@ export function init(options?: { wasm?: WasmSource }): Promise<void>;
  * setting or option (wrong type, unknown key, value out of range), and for
  * `backend: 'gpu'` without WebGPU.
  */
-export function createRun(config?: Config | ConfigText, options?: RunOptions): Promise<Run>;
+export function createRun(config?: Config, options?: RunOptions): Promise<Run>;
 
 /** Continues a checkpoint (object or JSON text) bit for bit. */
 export function resumeRun(checkpoint: Checkpoint | string, options?: ResumeOptions): Promise<Run>;

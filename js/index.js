@@ -5,8 +5,8 @@
 // in index.d.ts.
 //
 // In the repository this file imports the glue that `make build-web` writes
-// to www/pkg/; `make package` ships it next to the glue in pkg/ and rewrites
-// the two paths below ('../www/pkg/' becomes './pkg/').
+// to www/pkg/; `make package` ships it next to the glue in pkg/, and rewrites
+// the glue's paths below to match (scripts/package.mjs).
 
 import * as glue from '../www/pkg/reprolab.js';
 import { ConfigError, EngineCrashError, createApi } from './core.js';

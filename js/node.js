@@ -4,8 +4,8 @@
 // The API itself is in core.js; the types in index.d.ts.
 //
 // In the repository this file imports the glue that `make build-web` writes
-// to www/pkg/; `make package` ships it next to the glue in pkg/ and rewrites
-// the paths below ('../www/pkg/' becomes './pkg/').
+// to www/pkg/; `make package` ships it next to the glue in pkg/, and rewrites
+// the glue's paths below to match (scripts/package.mjs).
 
 import { readFileSync } from 'node:fs';
 import * as glue from '../www/pkg/reprolab.js';

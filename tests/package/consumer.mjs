@@ -4,8 +4,10 @@
 //   make test-package            (builds the tarball and the CLI first)
 //   node tests/package/consumer.mjs
 //
-// In the temporary project (a copy of tests/package/project/, with the
-// tarball, vite@7 and typescript@5 installed from npm):
+// First, mock-engine.mjs: the wrapper's crash handling against a mock engine
+// (panic messages reported by the engine, async steps that die). Then, in the
+// temporary project (a copy of tests/package/project/, with the tarball,
+// vite@7 and typescript@5 installed from npm):
 //   1. Node.js 20, ES modules: trains the pinned run of settings.json and
 //      compares every hash-chain link with the native CLI's manifest for the
 //      same settings (target/release/reprolab train --config settings.json);
@@ -23,7 +25,7 @@
 // message), any uncaught page error or failed request fails the test.
 // Exit code 0 on success, 1 on any failure.
 
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -155,7 +157,8 @@ async function browserChecks(dir, settings, cli, cliThreaded) {
     if (msg.type() !== 'error' && msg.type() !== 'warning') return;
     // The engine's panic hook logs the deliberate panic: expected then only.
     if (panicking && msg.type() === 'error' && msg.text().includes('debugPanic')) return;
-    problems.push(`console ${msg.type()}: ${msg.text()}`);
+    const where = msg.location()?.url ? ` (${msg.location().url})` : '';
+    problems.push(`console ${msg.type()}: ${msg.text()}${where}`);
   });
   page.on('pageerror', (e) => problems.push(`uncaught page error: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
@@ -247,6 +250,9 @@ async function main() {
     const installed = JSON.parse(await readFile(path.join(dir, 'node_modules/reprolab/package.json'), 'utf8'));
     check(installed.name === 'reprolab' && installed.version === v, `installed ${installed.name}@${installed.version}, expected reprolab@${v}`);
     log(`installed ${rel(tarball)} with vite@7 and typescript@5 into a fresh project (${dir}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+
+    // 0. The wrapper's crash handling, against a mock engine.
+    process.stdout.write(await sh('node', [path.join(ROOT, 'tests/package/mock-engine.mjs')], { cwd: ROOT }));
 
     // 1. Node.js: the native CLI's hash chain.
     const settings = JSON.parse(await readFile(path.join(dir, 'settings.json'), 'utf8'));

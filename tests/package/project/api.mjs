@@ -78,6 +78,7 @@ assert.equal(r2.step, 10);
 assert.equal(auto.stepsDone, 10);
 const busy = auto.step(5);
 assert.throws(() => auto.hashChain(), (e) => /while the run is taking steps/.test(e.message) && !FORBIDDEN.test(e.message));
+assert.equal(typeof auto.backendReason, 'string'); // where and why stay readable
 await busy;
 assert.equal(auto.hashChain().length, 15);
 ok('step(n) queues; reading the record during a step is refused clearly');
@@ -116,6 +117,8 @@ assert.equal(final.done, true);
 assert.equal(cb.state, 'done');
 assert.equal(cb.valCurve().at(-1).step, 60);
 assert.equal(cb.trainLoss().length, 60);
+const weights = cb.params();
+assert.ok(weights instanceof Float32Array && weights.length === cb.manifest().parameters, 'params() is every weight');
 ok('train({onMetrics}) calls back every chunk and ends at the last step');
 
 // Adaptive chunks (the default): still ends exactly at the last step.
@@ -235,16 +238,20 @@ assert.ok(crash instanceof Error);
 assert.match(crash.message, /^reprolab: the engine crashed \(.+\); create a new run$/);
 assert.doesNotMatch(crash.message, FORBIDDEN);
 console.log(`api: the panic reads: "${crash.message}"`);
+if (crash.panic !== null) assert.match(crash.panic, /debugPanic/, 'the reported panic message');
+console.log(`api: the engine ${crash.panic === null ? 'does not report' : 'reports'} its panic message to the wrapper`);
 for (const [what, call] of [
   ['step()', () => before.step(1)],
   ['hashChain()', async () => before.hashChain()],
   ['manifest()', async () => before.manifest()],
   ['checkpoint()', async () => before.checkpoint()],
-  ['backendReason', async () => before.backendReason],
+  ['params()', async () => before.params()],
+  ['metrics()', async () => before.metrics().next()],
 ]) {
   await assert.rejects(call(), (e) => e instanceof EngineCrashError && /crashed earlier.*create a new run/.test(e.message) && !FORBIDDEN.test(e.message), `${what} after the panic`);
 }
 assert.equal(before.state, 'crashed');
+assert.equal(typeof before.backendReason, 'string'); // properties keep their last values
 before.dispose(); // harmless
 console.log(`api: a run of the crashed instance refuses calls: "${await before.step(1).catch((e) => e.message)}"`);
 ok('a panic rejects with a clear EngineCrashError; runs of the crashed instance refuse every later call');

@@ -219,11 +219,15 @@ impl Gpu {
         #[cfg(target_arch = "wasm32")]
         if let Some((vendor, architecture, description)) = crate::platform::webgpu_adapter_info().await {
             let withheld = |s: String| if s.is_empty() { "(not reported by the browser)".to_string() } else { s };
-            adapter.vendor = withheld(vendor);
-            adapter.architecture = withheld(architecture);
             if !description.is_empty() {
                 adapter.description = description;
+            } else if adapter.description.is_empty() {
+                // Browsers often withhold the description: name what they do say.
+                adapter.description = format!("{vendor} {architecture}").trim().to_string();
             }
+            adapter.description = withheld(std::mem::take(&mut adapter.description));
+            adapter.vendor = withheld(vendor);
+            adapter.architecture = withheld(architecture);
         }
         let gpu = Gpu { device, queue, adapter, pipelines, failure };
         gpu.check()?;

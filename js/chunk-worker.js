@@ -57,7 +57,7 @@ async function handle(msg) {
   let grads = out.grads instanceof Float32Array ? out.grads : Float32Array.from(out.grads);
   // Only a buffer of its own can be transferred (never a view into the wasm memory).
   if (grads.byteOffset !== 0 || grads.byteLength !== grads.buffer.byteLength) grads = grads.slice();
-  return [{ chunk: out.chunk, loss_sum: out.loss_sum, grads }, [grads.buffer]];
+  return [{ step: out.step, chunk: out.chunk, loss_sum: out.loss_sum, grads }, [grads.buffer]];
 }
 
 self.onmessage = async (event) => {

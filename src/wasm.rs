@@ -433,6 +433,8 @@ impl Trainer {
         self.with_record(|t| {
             serde_json::json!({
                 "settings": t.settings.entries(),
+                // A re-run pins a bare data-set name to the recorded version.
+                "dataset_pinned": t.settings.config.dataset.pinned,
                 "seeds": t.seeds,
                 "free": t.free.iter().map(|s| s.name()).collect::<Vec<_>>(),
             })
@@ -463,9 +465,16 @@ impl Trainer {
     /// order when `cpu_threads` is free, in chunk order when pinned.
     #[wasm_bindgen(js_name = applyPartials)]
     pub fn apply_partials(&self, partials: js_sys::Array) -> Result<JsValue, JsValue> {
+        let current = self.with_record(|t| t.step)?;
         let mut parsed = Vec::new();
         for p in partials.iter() {
             let get = |k: &str| js_sys::Reflect::get(&p, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
+            // A partial result of another step (a stale message) is refused.
+            if let Some(step) = get("step").as_f64() {
+                if step as usize != current {
+                    return Err(js_error(&format!("a partial result of step {step} arrived for step {current}"), None));
+                }
+            }
             let chunk = get("chunk").as_f64().ok_or_else(|| js_error("a partial result has no chunk number", None))?;
             let loss_sum =
                 get("loss_sum").as_f64().ok_or_else(|| js_error("a partial result has no loss_sum", None))?;
@@ -508,7 +517,8 @@ impl ChunkWorker {
             serde_json::from_str(setup).map_err(|e| js_error(&format!("worker setup: not JSON: {e}"), None))?;
         let entries = serde_json::from_value(v["settings"].clone())
             .map_err(|e| js_error(&format!("worker setup: settings: {e}"), None))?;
-        let settings = Settings::from_entries(&entries).map_err(|e| config_error(&e))?;
+        let mut settings = Settings::from_entries(&entries).map_err(|e| config_error(&e))?;
+        settings.config.dataset.pinned = v["dataset_pinned"].as_u64().map(|v| v as u32);
         let seeds = serde_json::from_value(v["seeds"].clone())
             .map_err(|e| js_error(&format!("worker setup: seeds: {e}"), None))?;
         let free: Vec<String> = serde_json::from_value(v["free"].clone()).unwrap_or_default();
@@ -522,6 +532,7 @@ impl ChunkWorker {
         let p = self.inner.partial(step as usize, chunk as usize, params).map_err(|e| js_error(&e, None))?;
         let o = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
+        set("step", &JsValue::from_f64(f64::from(step)))?;
         set("chunk", &JsValue::from_f64(p.chunk as f64))?;
         set("loss_sum", &JsValue::from_f64(f64::from(p.loss_sum)))?;
         set("grads", &js_sys::Float32Array::from(&p.grads[..]).into())?;

@@ -305,8 +305,9 @@ async function flows(d, base, webgpu, log) {
 
   if (webgpu) {
     // The guided story, one click, on the backend the page chooses.
+    // A fresh load (a reload races with the old page's state).
+    await d.goto('about:blank');
     await d.goto(`${base}#`);
-    await d.evaluate(() => location.reload());
     await waitState(d, 'idle', LOAD_MS);
     await d.click('[data-action="story"]');
     try {
@@ -341,8 +342,9 @@ async function flows(d, base, webgpu, log) {
     }
   } else {
     // A refused setting, named and marked.
+    // A fresh load (a reload races with the old page's state).
+    await d.goto('about:blank');
     await d.goto(`${base}${hashOf(small, { learning_rate: '-1', runs: '2', backend: 'auto', free: '' })}`);
-    await d.evaluate(() => location.reload());
     await waitState(d, 'idle', LOAD_MS);
     await d.click('[data-action="start"]');
     await waitState(d, 'error', 20_000);
@@ -354,8 +356,9 @@ async function flows(d, base, webgpu, log) {
     log(`learning rate -1 refused: "${err.status}"`);
 
     // Step from idle: both runs advance one step at a time, paused; Resume ends them.
+    // A fresh load (a reload races with the old page's state).
+    await d.goto('about:blank');
     await d.goto(`${base}${hashOf(small, { runs: '2', backend: 'cpu', free: '' })}`);
-    await d.evaluate(() => location.reload());
     await waitState(d, 'idle', LOAD_MS);
     const progressIs = (text) => d.waitFor((t) => document.querySelector('#progress-text').textContent === t, text, 20_000);
     await d.click('[data-action="step"]');
@@ -399,8 +402,9 @@ async function flows(d, base, webgpu, log) {
 
     // CPU threads as nested Web Workers: pinned, the native CLI's weights hash.
     const threaded = { dataset: 'digits', steps: '60', threads: '3', chunks: '6' };
+    // A fresh load (a reload races with the old page's state).
+    await d.goto('about:blank');
     await d.goto(`${base}${hashOf(threaded, { runs: '2', backend: 'cpu', free: '' })}`);
-    await d.evaluate(() => location.reload());
     await waitState(d, 'idle', LOAD_MS);
     await d.click('[data-action="start"]');
     await waitState(d, 'done', RUN_MS);

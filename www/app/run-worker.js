@@ -19,7 +19,14 @@
 //   {type: 'finished', manifest, backend, backendReason, level}
 //   {type: 'error', message, field}
 
-import { createRun, rerun, paramsOf } from './engine.js';
+// The engine is imported dynamically, so this script evaluates at once and
+// its message handler is in place before any message can arrive (Firefox
+// lost the first message of a worker still loading its static imports).
+let api = null;
+const apiReady = import('./engine.js').then((m) => {
+  api = m;
+});
+apiReady.catch(() => {}); // reported by handle(), as an error message
 
 const TARGET_MS = 30; // each chunk of steps should take about this long
 const GRID_EVERY_MS = 250; // decision-boundary updates at most this often
@@ -63,7 +70,7 @@ function progress(report, force) {
   };
   const transfer = [loss.buffer];
   if (samples.includes(report.step) || report.done) {
-    const data = paramsOf(run);
+    const data = api.paramsOf(run);
     msg.params = { step: report.step, data };
     transfer.push(data.buffer);
   }
@@ -124,10 +131,11 @@ async function train(limit) {
 }
 
 async function handle(msg) {
+  await apiReady;
   switch (msg.type) {
     case 'init': {
       const options = { free: msg.free, backend: msg.backend ?? undefined };
-      run = msg.mode === 'rerun' ? await rerun(msg.manifest, options) : await createRun(msg.settings, options);
+      run = msg.mode === 'rerun' ? await api.rerun(msg.manifest, options) : await api.createRun(msg.settings, options);
       // The GPU reads its weights back every GPU_BLOCK steps anyway: sample
       // there (every run samples those steps, so a GPU run and a CPU run
       // still meet); the CPU also samples at the steps the page asked for.
@@ -136,7 +144,7 @@ async function handle(msg) {
       const asked = run.backend === 'gpu' ? [] : (msg.samples ?? []);
       samples = [...new Set([...asked, ...blocks, run.totalSteps])].sort((a, b) => a - b);
       grid = msg.grid;
-      const data = paramsOf(run);
+      const data = api.paramsOf(run);
       self.postMessage(
         {
           type: 'ready',

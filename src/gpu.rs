@@ -421,8 +421,6 @@ pub struct GpuTrainer {
     train_dispatches: Vec<Dispatch>,
     val_dispatches: Vec<Dispatch>,
     uploaded_epoch: Option<usize>,
-    /// Steps run on the GPU but not read back yet.
-    pending: usize,
     lose_device_at: Option<usize>,
 }
 
@@ -755,7 +753,6 @@ impl GpuTrainer {
             train_dispatches,
             val_dispatches,
             uploaded_epoch: None,
-            pending: 0,
             lose_device_at: None,
         })
     }
@@ -831,7 +828,6 @@ impl GpuTrainer {
                 self.gpu.lose_device();
             }
         }
-        self.pending = count;
         self.gpu.check()?;
         let n_params = self.cpu.net.n_params;
         let parts = self
@@ -862,7 +858,6 @@ impl GpuTrainer {
         }
         self.cpu.params = params;
         self.cpu.velocity = velocity;
-        self.pending = 0;
         Ok(count)
     }
 

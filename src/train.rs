@@ -295,11 +295,6 @@ impl Trainer {
         segs
     }
 
-    /// Whether a setting came from the code's defaults.
-    pub fn origin(&self, key: &str) -> Origin {
-        self.settings.origins.get(key).copied().unwrap_or(Origin::Default)
-    }
-
     /// Steps per epoch (the last partial batch of an epoch is dropped).
     pub fn steps_per_epoch(&self) -> usize {
         self.train_idx.len() / self.settings.config.batch_size
@@ -407,18 +402,25 @@ impl Trainer {
         }
         self.params.copy_from_slice(params);
         self.prepare(t);
-        let (lo, hi) = chunk_rows(cfg.batch_size, cfg.chunks.max(1), chunk);
-        Ok(chunk_partial(
+        Ok(self.gathered_chunk(cfg.chunks.max(1), chunk, model::RowOrder::of_engine(cfg.engine_version)))
+    }
+
+    /// The partial result of chunk `c` of `chunks` of the batch gathered by
+    /// [`Trainer::prepare`].
+    fn gathered_chunk(&self, chunks: usize, c: usize, order: model::RowOrder) -> Partial {
+        let b = self.settings.config.batch_size;
+        let (lo, hi) = chunk_rows(b, chunks, c);
+        chunk_partial(
             &self.net,
             &self.params,
             &self.pass.acts[0],
             &self.labels,
             self.dropout.as_ref(),
             lo..hi,
-            1.0 / cfg.batch_size as f32,
-            model::RowOrder::of_engine(cfg.engine_version),
-            chunk,
-        ))
+            1.0 / b as f32,
+            order,
+            c,
+        )
     }
 
     /// Finishes the current step from partial results computed elsewhere:
@@ -497,21 +499,7 @@ impl Trainer {
     /// `threads` OS threads (one in the browser, where Web Workers take this
     /// role), in chunk order, or in order of arrival when `cpu_threads` is free.
     fn chunk_partials(&self, threads: usize, chunks: usize, order: model::RowOrder) -> Vec<Partial> {
-        let b = self.settings.config.batch_size;
-        let job = |c: usize| -> Partial {
-            let (lo, hi) = chunk_rows(b, chunks, c);
-            chunk_partial(
-                &self.net,
-                &self.params,
-                &self.pass.acts[0],
-                &self.labels,
-                self.dropout.as_ref(),
-                lo..hi,
-                1.0 / b as f32,
-                order,
-                c,
-            )
-        };
+        let job = |c: usize| self.gathered_chunk(chunks, c, order);
         let mut partials: Vec<Partial> = if threads <= 1 || cfg!(target_arch = "wasm32") {
             (0..chunks).map(job).collect()
         } else {

@@ -184,11 +184,6 @@ pub fn permutation(rng: &mut StreamRng, id: u64, n: usize) -> Vec<u32> {
     p
 }
 
-/// A fresh seed from the platform's entropy, for a source set free.
-pub fn entropy_seed() -> Result<u64, String> {
-    crate::platform::entropy_u64()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -236,3 +236,52 @@ pub enum GpuReduction {
     Fixed,
     Atomic,
 }
+
+/// Activation mode codes the GPU kernels take (`bias_activation.wgsl`,
+/// `activation_backward.wgsl`): no activation (the output layer's logits).
+pub const ACT_NONE: u32 = 0;
+/// Mode code of ReLU: `z > 0 ? z : +0.0`.
+pub const ACT_RELU: u32 = 1;
+/// Mode code of tanh.
+pub const ACT_TANH: u32 = 2;
+
+/// Words in one ChaCha block: the dropout kernel draws one block per
+/// invocation, so it covers this many (example, unit) masks.
+pub const CHACHA_BLOCK_WORDS: u32 = 16;
+
+/// Where steps run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Cpu,
+    Gpu,
+}
+
+impl BackendKind {
+    /// `"cpu"` or `"gpu"`, as manifests and the APIs write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Cpu => "cpu",
+            BackendKind::Gpu => "gpu",
+        }
+    }
+}
+
+impl BackendKind {
+    /// Same as [`BackendKind::name`].
+    pub fn as_str(self) -> &'static str {
+        self.name()
+    }
+}
+
+impl PartialEq<&str> for BackendKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
+
+impl std::fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

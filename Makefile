@@ -10,7 +10,7 @@ SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 
 WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
 
-.PHONY: demo test setup build-web bench lint test-native test-browsers test-page package test-package clean
+.PHONY: demo test test-fast setup build-web bench lint test-native test-browsers test-page package test-package clean
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +29,11 @@ demo: build-web
 test: setup lint test-native test-browsers test-page test-package
 	@echo "make test: all passed"
 
+## The inner loop: unit tests, golden trajectories, gradient check, CLI and
+## switches on the CPU (GPU tests skipped, no browsers).
+test-fast:
+	cargo test --release --locked --lib --test golden --test gradient_check --test cli --test determinism --test switches -- --skip gpu --skip lost_device
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
@@ -40,6 +45,9 @@ test-native:
 	cargo test --release --locked
 	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) cargo test --release --locked --test gpu
 
+# wasm-bindgen-test stops a browser run after 20 s by default; the WebGPU
+# suite on a software adapter takes longer than that on a busy 2-core machine.
+test-browsers: export WASM_BINDGEN_TEST_TIMEOUT = 600
 test-browsers:
 	wasm-pack test --headless --release --chrome --chromedriver /usr/bin/chromedriver
 	wasm-pack test --headless --release --firefox

@@ -28,6 +28,7 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, HERE)
 import reprolab_ref as ref  # noqa: E402
 
@@ -152,6 +153,13 @@ def main() -> int:
             f"Cargo.lock holds libm {a.libm_locked} but the reference ports {ref.LIBM_VERSION}: every run's bits may "
             "change; port the new expf/logf/tanhf, update src/spec.rs and bump the kernel version",
         )
+    spec = open(os.path.join(ROOT, "src", "spec.rs"), encoding="utf-8").read()
+    marker = 'pub const LIBM_VERSION: &str = "'
+    in_spec = spec[spec.index(marker) + len(marker) :].split('"')[0] if marker in spec else None
+    if in_spec == a.libm_locked:
+        s.ok("src/spec.rs names the locked libm", in_spec)
+    else:
+        s.fail("src/spec.rs LIBM_VERSION", f"{in_spec!r}, but Cargo.lock holds {a.libm_locked}")
     if ref.elementary(a.tables) == 0:
         s.ok("expf, logf, tanhf, expm1f equal the libm crate's on every tabled input")
     else:

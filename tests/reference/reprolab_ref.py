@@ -1020,6 +1020,7 @@ def retrace(path: str, data_path: str, weights_files: list[str], max_steps=None,
         total_to_run = min(total_to_run, max_steps)
     epoch_cache = (-1, None)
     checked_val = 0
+    t = -1
     for t in range(total_to_run):
         epoch, pos = divmod(t, per_epoch)
         if epoch_cache[0] != epoch:
@@ -1055,13 +1056,11 @@ def retrace(path: str, data_path: str, weights_files: list[str], max_steps=None,
         step = t + 1
         if not np.isfinite(loss):
             if stopped and int(stopped["step"]) == step:
-                out(f"step {step}: the loss is not finite, and the run stopped there too")
                 break
             raise Mismatch(f"step {step}: reference loss {describe_f32(loss)} is not finite; the run did not stop here")
         new_p, new_v = sgd(net, params, velocity, grads, lr, mu, wd)
         if not (np.isfinite(new_p).all() and np.isfinite(new_v).all()):
             if stopped and int(stopped["step"]) == step:
-                out(f"step {step}: a weight is not finite, and the run stopped there too")
                 break
             raise Mismatch(f"step {step}: a reference weight is not finite; the run did not stop here")
         if stopped and int(stopped["step"]) == step and stopped.get("kind", "non_finite") == "non_finite":
@@ -1088,16 +1087,18 @@ def retrace(path: str, data_path: str, weights_files: list[str], max_steps=None,
                 raise Mismatch(f"step {step}: the manifest has no validation point here")
             check_val(net, params, x_all[val_idx], y_all[val_idx], p, step)
             checked_val += 1
-    else:
-        if max_steps is None and total_to_run == total:
-            if hash_hex(weights_hash(params)) != m["weights_hash"]:
-                raise Mismatch(f"weights_hash: recorded {m['weights_hash']}, reference {hash_hex(weights_hash(params))}")
+    stopped_at = f", stopped at step {stopped['step']} as recorded" if stopped and t + 1 == int(stopped["step"]) else ""
+    final_checked = max_steps is None
+    if final_checked and hash_hex(weights_hash(params)) != m["weights_hash"]:
+        # The last finite weights: a run that stopped keeps those of its last completed step.
+        raise Mismatch(f"weights_hash: recorded {m['weights_hash']}, reference {hash_hex(weights_hash(params))}")
     missing = sorted(s for s in weights_at if s > total_to_run)
     if missing:
         raise Unusable(f"weights files at steps {missing}, after the last step retraced ({total_to_run})")
     out(
-        f"identical: {min(total_to_run, total)} steps (every train_loss bit and hash_chain link), "
-        f"{checked_val} validation points, initial and final weight hashes"
+        f"identical: {min(total_to_run, total)} steps (every train_loss bit and hash_chain link){stopped_at}, "
+        f"{checked_val} validation points, "
+        + ("initial and final weight hashes" if final_checked else "initial weight hash")
         + (f", batches of {min(len(batches), total_to_run)} steps" if batches is not None else "")
         + (f", weights files at steps {sorted(weights_at)}" if weights_at else "")
     )

@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="$HOME/.cargo/bin:$PATH"
 WORK=target/reference
+export PYTHONDONTWRITEBYTECODE=1
 SWEEP=$WORK/libm-sweep
 
 PY=${PYTHON:-python3}

@@ -57,8 +57,8 @@
 //! zero); `sqrt` (initialisation only) is the correctly rounded f32 square
 //! root. `exp`, `ln` and `tanh` are the `libm` crate's `expf`, `logf` and
 //! `tanhf` at version [`LIBM_VERSION`] ([`LIBM_VERSION`] gives the algorithms).
-//! A few values are f64 on purpose (validation sums, the dropout threshold,
-//! the validation count): each place says so.
+//! A few values are f64 on purpose (the validation loss sum, the dropout
+//! threshold, the number of validation examples): each place says so.
 
 /// Version of the arithmetic: the reduction orders, RNG addressing and hash
 /// below. A manifest records it; a different kernel version may legitimately

@@ -44,7 +44,7 @@ impl Activation {
 
 /// The float type a kernel computes in. Transcendentals come from the pure
 /// Rust `libm` crate, so native and wasm builds give the same bits
-/// (DETERMINISM.md section 4).
+/// (spec: `LIBM_VERSION`).
 pub trait Real:
     Copy
     + Debug

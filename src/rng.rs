@@ -1,4 +1,4 @@
-//! Named, counter-addressed random streams (DETERMINISM.md section 5).
+//! Named, counter-addressed random streams (spec: the stream items).
 //!
 //! Every value the engine draws is addressed by (stream, stream id, word
 //! position), never by how many values were drawn before, so a resumed run,

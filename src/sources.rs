@@ -1,4 +1,4 @@
-//! The nine sources of run-to-run variation (DETERMINISM.md section 1), each
+//! The nine sources of run-to-run variation (the README's switchboard), each
 //! a switch: pinned or free. What "free" does to a run lives here, in one
 //! place: a fresh seed for the seeded streams, the scheduler's order for the
 //! reductions, and "whatever it means now" for the recorded facts.

@@ -35,7 +35,7 @@ impl std::fmt::Display for GpuError {
 impl std::error::Error for GpuError {}
 
 /// Every kernel: (name, source). One kernel per file.
-const KERNELS: [(&str, &str); 15] = [
+const KERNELS: [(&str, &str); 17] = [
     ("gather", include_str!("../shaders/gather.wgsl")),
     ("matmul", include_str!("../shaders/matmul.wgsl")),
     ("bias_activation", include_str!("../shaders/bias_activation.wgsl")),
@@ -51,6 +51,8 @@ const KERNELS: [(&str, &str); 15] = [
     ("sgd", include_str!("../shaders/sgd.wgsl")),
     ("hash_leaves", include_str!("../shaders/hash_leaves.wgsl")),
     ("hash_root", include_str!("../shaders/hash_root.wgsl")),
+    ("exact_probe", concat!(include_str!("../shaders/lib_exact.wgsl"), include_str!("../shaders/exact_probe.wgsl"))),
+    ("exact_eval", concat!(include_str!("../shaders/lib_exact.wgsl"), include_str!("../shaders/exact_eval.wgsl"))),
 ];
 
 const LIB_MURMUR: &str = include_str!("../shaders/lib_murmur.wgsl");

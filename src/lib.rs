@@ -11,6 +11,7 @@ pub mod chacha;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod exact;
 pub mod gpu;
 pub mod hash;
 pub mod manifest;

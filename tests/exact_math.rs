@@ -5,14 +5,18 @@
 //!
 //! `EXACT_SWEEP_STRIDE=1 cargo test --release --test exact_math -- --nocapture`
 //! sweeps every f32 (minutes); the default stride keeps the test short.
-#![cfg(not(target_arch = "wasm32"))]
+//!
+//! The digest test also runs in wasm (`wasm-pack test`, Chromium and
+//! Firefox): the same bits natively and in every wasm engine.
 
 use reprolab::exact;
 
+#[cfg(not(target_arch = "wasm32"))]
 const MIN_NORMAL: u32 = 0x0080_0000;
 
 /// The position of `x` on the flushed number line: subnormals do not exist
 /// at the exact level, so +0 and 2^-126 are neighbours (1 ULP apart).
+#[cfg(not(target_arch = "wasm32"))]
 fn key(x: f32) -> i64 {
     let b = x.to_bits();
     let a = (b & 0x7fff_ffff) as i64;
@@ -26,6 +30,7 @@ fn key(x: f32) -> i64 {
 
 /// ULP distance on the flushed number line; 0 for two NaNs, `u64::MAX` for a
 /// NaN against a number.
+#[cfg(not(target_arch = "wasm32"))]
 fn ulps(a: f32, b: f32) -> u64 {
     match (a.is_nan(), b.is_nan()) {
         (true, true) => 0,
@@ -36,14 +41,17 @@ fn ulps(a: f32, b: f32) -> u64 {
 
 /// The correctly rounded f32 of an f64, as the exact level sees it: values
 /// that round to a subnormal become +0 (and -0 becomes +0).
+#[cfg(not(target_arch = "wasm32"))]
 fn reference(v: f64) -> f32 {
     exact::flush(v as f32)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn stride() -> u32 {
     std::env::var("EXACT_SWEEP_STRIDE").ok().and_then(|s| s.parse().ok()).unwrap_or(61)
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 struct Worst {
     name: &'static str,
     max: u64,
@@ -54,6 +62,7 @@ struct Worst {
     over_half: u64,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl Worst {
     fn new(name: &'static str) -> Worst {
         Worst { name, max: 0, at: 0.0, got: 0.0, want: 0.0, count: 0, over_half: 0 }
@@ -86,6 +95,7 @@ impl Worst {
 }
 
 /// Every f32 with bits in `lo..=hi` at `stride`, both signs where asked.
+#[cfg(not(target_arch = "wasm32"))]
 fn sweep(lo: u32, hi: u32, step: u32, mut each: impl FnMut(f32)) {
     let mut b = lo;
     while b <= hi {
@@ -97,11 +107,13 @@ fn sweep(lo: u32, hi: u32, step: u32, mut each: impl FnMut(f32)) {
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn check(w: &Worst, bound: u64) {
     eprintln!("{}", w.report());
     assert!(w.max <= bound, "{}", w.report());
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn exp_is_within_its_bound_of_the_correctly_rounded_value() {
     let mut w = Worst::new("exp");
@@ -116,6 +128,7 @@ fn exp_is_within_its_bound_of_the_correctly_rounded_value() {
     check(&w, 1);
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn ln_is_within_its_bound_of_the_correctly_rounded_value() {
     let mut w = Worst::new("ln");
@@ -130,6 +143,7 @@ fn ln_is_within_its_bound_of_the_correctly_rounded_value() {
     check(&w, 1);
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn tanh_is_within_its_bound_of_the_correctly_rounded_value() {
     let mut w = Worst::new("tanh");
@@ -147,6 +161,7 @@ fn tanh_is_within_its_bound_of_the_correctly_rounded_value() {
     check(&w, 2);
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn edge_cases() -> Vec<f32> {
     let mut v = vec![
         0.0,
@@ -191,6 +206,7 @@ fn edge_cases() -> Vec<f32> {
     v
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn division_is_correctly_rounded_and_the_fast_path_equals_the_integer_one() {
     // Random operands over the whole exponent range, plus quotients at the
@@ -252,4 +268,115 @@ fn division_is_correctly_rounded_and_the_fast_path_equals_the_integer_one() {
         assert_eq!(exact::div(a, b).to_bits(), exact::NAN_BITS, "div({a:e}, {b:e})");
     }
     check(&worst, 0);
+}
+
+/// FNV-1a (64-bit) over the result bits of exp, ln, tanh and div on every
+/// f32 bit pattern at a stride (NaNs, infinities and subnormals included),
+/// and of add, sub, mul on finite pairs (their NaN payloads are left open).
+fn digest() -> (u64, usize) {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    let mut eat = |v: f32| {
+        for byte in v.to_bits().to_le_bytes() {
+            h = (h ^ byte as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    let mut n = 0;
+    for b in (0..=u32::MAX).step_by(4099) {
+        let x = f32::from_bits(b);
+        let y = f32::from_bits(b.rotate_left(11));
+        eat(exact::exp(x));
+        eat(exact::ln(x));
+        eat(exact::tanh(x));
+        eat(exact::div(x, y));
+        if x.is_finite() && y.is_finite() {
+            eat(exact::add(x, y));
+            eat(exact::sub(x, y));
+            eat(exact::mul(x, y));
+        }
+        n += 1;
+    }
+    (h, n)
+}
+
+/// The digest of this kernel version's functions. Native x86-64 computed it;
+/// wasm must give the same. It changes only when the arithmetic does (then
+/// the kernel version must be bumped): print it with
+/// `cargo test --release --test exact_math digest -- --nocapture`.
+const DIGEST: u64 = 0xccbe_00be_a716_13be;
+
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn digest_of_the_pinned_functions_is_the_native_one() {
+    let (h, n) = digest();
+    let line = format!("exact digest over {n} inputs: 0x{h:016x}");
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::log_1(&format!("{line} in {}", reprolab::platform::user_agent()).into());
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{line}");
+    assert_eq!(h, DIGEST, "{line}: differs from the recorded 0x{DIGEST:016x}");
+}
+
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+/// Cost per call against `libm` (and the hardware division), contenders
+/// interleaved round by round, the median of the rounds reported. Timing on a
+/// shared machine is noisy: figures, never assertions.
+/// `cargo test --release --test exact_math cost -- --ignored --nocapture`
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+#[ignore = "a benchmark: prints figures"]
+fn cost_per_call_against_libm() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    const N: usize = 4096;
+    let lerp = |i: usize, lo: f32, hi: f32| lo + (hi - lo) * (i as f32 / N as f32);
+    let xs_exp: Vec<f32> = (0..N).map(|i| lerp(i, -20.0, 5.0)).collect();
+    let xs_ln: Vec<f32> = (0..N).map(|i| lerp(i, 0.01, 30.0)).collect();
+    let xs_tanh: Vec<f32> = (0..N).map(|i| lerp(i, -4.0, 4.0)).collect();
+    let ys: Vec<f32> = (0..N).map(|i| lerp(i, 1.0, 10.0)).collect();
+    type Unary = (&'static str, fn(f32) -> f32, &'static [f32]);
+    let xe: &'static [f32] = xs_exp.leak();
+    let xl: &'static [f32] = xs_ln.leak();
+    let xt: &'static [f32] = xs_tanh.leak();
+    let yd: &'static [f32] = ys.leak();
+    let unary: [Unary; 6] = [
+        ("exact::exp", exact::exp, xe),
+        ("libm::expf", libm::expf, xe),
+        ("exact::ln", exact::ln, xl),
+        ("libm::logf", libm::logf, xl),
+        ("exact::tanh", exact::tanh, xt),
+        ("libm::tanhf", libm::tanhf, xt),
+    ];
+    type Binary = (&'static str, fn(f32, f32) -> f32);
+    let binary: [Binary; 3] =
+        [("exact::div", exact::div), ("exact::div_integer", exact::div_integer), ("hardware a / b", |a, b| a / b)];
+    let rounds = 41;
+    let mut times = vec![vec![]; unary.len() + binary.len()];
+    for _ in 0..rounds {
+        for (k, (_, f, xs)) in unary.iter().enumerate() {
+            let t = Instant::now();
+            let mut acc = 0.0f32;
+            for &x in black_box(*xs) {
+                acc += f(black_box(x));
+            }
+            black_box(acc);
+            times[k].push(t.elapsed().as_secs_f64() * 1e9 / N as f64);
+        }
+        for (k, (_, f)) in binary.iter().enumerate() {
+            let t = Instant::now();
+            let mut acc = 0.0f32;
+            for (&x, &y) in black_box(xt).iter().zip(black_box(yd)) {
+                acc += f(black_box(x), black_box(y));
+            }
+            black_box(acc);
+            times[unary.len() + k].push(t.elapsed().as_secs_f64() * 1e9 / N as f64);
+        }
+    }
+    let names: Vec<&str> = unary.iter().map(|u| u.0).chain(binary.iter().map(|b| b.0)).collect();
+    eprintln!("ns per call, median of {rounds} interleaved rounds of {N} calls (shared, noisy machine):");
+    for (name, mut t) in names.into_iter().zip(times) {
+        t.sort_by(f64::total_cmp);
+        eprintln!("  {name:20} {:6.2} ns (min {:.2}, max {:.2})", t[t.len() / 2], t[0], t[t.len() - 1]);
+    }
 }

@@ -3,16 +3,30 @@
 //! and the pinned functions of `shaders/lib_exact.wgsl` against their CPU
 //! twins in `reprolab::exact`, bit for bit. Natively on lavapipe here; run
 //! again with VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for
-//! SwiftShader. The GPU tests FAIL, never skip, without an adapter.
-#![cfg(not(target_arch = "wasm32"))]
+//! SwiftShader; `wasm-pack test --chrome` / `--firefox` runs the same bodies
+//! on WebGPU (Dawn on SwiftShader, wgpu on lavapipe). The GPU tests FAIL,
+//! never skip, without an adapter.
 
 use reprolab::exact::{self, Func, Op, PROBE};
 use reprolab::gpu::Gpu;
 
-fn gpu() -> Gpu {
-    match pollster::block_on(Gpu::open()) {
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
+#[cfg(not(target_arch = "wasm32"))]
+fn log(s: String) {
+    eprintln!("{s}");
+}
+
+#[cfg(target_arch = "wasm32")]
+fn log(s: String) {
+    web_sys::console::log_1(&s.into());
+}
+
+async fn gpu() -> Gpu {
+    match Gpu::open().await {
         Ok(g) => {
-            eprintln!("GPU: {:?}", g.adapter);
+            log(format!("GPU: {:?} ({})", g.adapter, reprolab::platform::user_agent()));
             g
         }
         Err(e) => panic!("no GPU for the GPU tests ({e}); install mesa-vulkan-drivers (lavapipe): make test does"),
@@ -23,13 +37,15 @@ fn index(check: &str, op: Op) -> usize {
     PROBE.iter().position(|c| c.check == check && c.op == op).expect("a case of that check")
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn the_judge_accepts_the_cpu_answers() {
     let cpu = exact::cpu_answers();
     assert_eq!(exact::judge(&cpu, &cpu), Ok(()));
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn the_judge_refuses_a_fused_product() {
     let cpu = exact::cpu_answers();
     let mut gpu = cpu.clone();
@@ -41,12 +57,13 @@ fn the_judge_refuses_a_fused_product() {
     assert_ne!(fused, cpu[i], "the case must tell fused from unfused");
     gpu[i] = fused;
     let e = exact::judge(&cpu, &gpu).unwrap_err();
-    eprintln!("refused: {e}");
+    log(format!("refused: {e}"));
     assert_eq!(e.check, "fusion");
     assert!(e.detail.contains(&format!("0x{fused:08x}")), "{e}");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn the_judge_refuses_a_flushed_subnormal() {
     let cpu = exact::cpu_answers();
     // A device that flushes at or below the smallest normal: 2^-63 * 2^-63.
@@ -55,7 +72,7 @@ fn the_judge_refuses_a_flushed_subnormal() {
     let mut gpu = cpu.clone();
     gpu[i] = 0;
     let e = exact::judge(&cpu, &gpu).unwrap_err();
-    eprintln!("refused: {e}");
+    log(format!("refused: {e}"));
     assert_eq!(e.check, "subnormals");
     // A subnormal result left unflushed (or a -0) is refused as well.
     let j = index("subnormals", Op::Sub);
@@ -64,7 +81,8 @@ fn the_judge_refuses_a_flushed_subnormal() {
     assert_eq!(exact::judge(&cpu, &gpu).unwrap_err().check, "subnormals");
 }
 
-#[test]
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
 fn the_judge_refuses_a_folded_two_sum_a_wrong_function_and_a_short_answer() {
     let cpu = exact::cpu_answers();
     let mut gpu = cpu.clone();
@@ -91,18 +109,28 @@ fn the_judge_refuses_a_folded_two_sum_a_wrong_function_and_a_short_answer() {
     assert_eq!(exact::judge(&cpu, &gpu), Ok(()));
 }
 
-#[test]
-fn the_probe_passes_on_this_device() {
-    let g = gpu();
+async fn probe_passes(g: &Gpu) {
     let cpu = exact::cpu_answers();
-    let got = pollster::block_on(exact::gpu_answers(&g)).unwrap();
+    let got = exact::gpu_answers(g).await.unwrap();
     for line in exact::device_notes(&cpu, &got) {
-        eprintln!("device: {line}");
+        log(format!("device: {line}"));
     }
     if let Err(e) = exact::judge(&cpu, &got) {
         panic!("exact: not available on this adapter ({}): {e}", g.adapter.description);
     }
-    assert_eq!(pollster::block_on(exact::probe(&g)), Ok(()));
+    assert_eq!(exact::probe(g).await, Ok(()));
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn the_probe_passes_on_this_device() {
+    pollster::block_on(async { probe_passes(&gpu().await).await });
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn the_probe_passes_on_this_webgpu_device() {
+    probe_passes(&gpu().await).await;
 }
 
 /// A xorshift stream for operands.
@@ -205,14 +233,11 @@ fn inputs(func: Func, n: u32) -> (Vec<f32>, Vec<f32>) {
     }
 }
 
-#[test]
-fn the_pinned_functions_equal_the_cpu_bit_for_bit_on_the_gpu() {
-    let g = gpu();
-    let n: u32 = std::env::var("EXACT_GPU_SWEEP").ok().and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
+async fn parity(g: &Gpu, n: u32) {
     let mut failures = vec![];
     for func in Func::ALL {
         let (a, b) = inputs(func, n);
-        let got = pollster::block_on(exact::gpu_eval(&g, func, &a, &b)).unwrap();
+        let got = exact::gpu_eval(g, func, &a, &b).await.unwrap();
         let second = |i: usize| b.get(i).copied().unwrap_or(0.0);
         let mut differ = 0usize;
         let mut first = None;
@@ -224,7 +249,7 @@ fn the_pinned_functions_equal_the_cpu_bit_for_bit_on_the_gpu() {
             }
         }
         match first {
-            None => eprintln!("{}: {} inputs, GPU = CPU bit for bit", func.name(), a.len()),
+            None => log(format!("{}: {} inputs, GPU = CPU bit for bit", func.name(), a.len())),
             Some((i, want, y)) => {
                 let line = format!(
                     "{}: {differ} of {} inputs differ; first: x = {:e} (0x{:08x}), b = 0x{:08x}: CPU 0x{:08x}, GPU 0x{:08x}",
@@ -236,7 +261,7 @@ fn the_pinned_functions_equal_the_cpu_bit_for_bit_on_the_gpu() {
                     want.to_bits(),
                     y.to_bits()
                 );
-                eprintln!("{line}");
+                log(line.clone());
                 failures.push(line);
             }
         }
@@ -244,10 +269,25 @@ fn the_pinned_functions_equal_the_cpu_bit_for_bit_on_the_gpu() {
     assert!(failures.is_empty(), "on {}: {}", g.adapter.description, failures.join("; "));
 }
 
+/// `EXACT_GPU_SWEEP=N` sets the inputs per function (default 2^20).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn the_pinned_functions_equal_the_cpu_bit_for_bit_on_the_gpu() {
+    let n: u32 = std::env::var("EXACT_GPU_SWEEP").ok().and_then(|s| s.parse().ok()).unwrap_or(1 << 20);
+    pollster::block_on(async { parity(&gpu().await, n).await });
+}
+
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen_test::wasm_bindgen_test]
+async fn the_pinned_functions_equal_the_cpu_bit_for_bit_on_webgpu() {
+    parity(&gpu().await, 1 << 18).await;
+}
+
 /// The rules of docs/EXACT.md for kernels that include lib_exact.wgsl,
 /// checked on the source: the fence's zero is set, and no float division or
 /// loosely specified builtin appears (the probe kernel's record-only cases
 /// excepted).
+#[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn exact_kernels_set_the_fence_and_use_no_loose_builtins() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");

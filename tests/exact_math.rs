@@ -158,7 +158,7 @@ fn tanh_is_within_its_bound_of_the_correctly_rounded_value() {
     for x in edge_cases() {
         one(x);
     }
-    check(&w, 2);
+    check(&w, 1);
 }
 
 #[cfg(not(target_arch = "wasm32"))]

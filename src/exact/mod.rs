@@ -135,6 +135,24 @@ pub fn flush(v: f32) -> f32 {
     }
 }
 
+/// The grid rule's flush (docs/EXACT.md, "Rules for kernels"): +0 when
+/// `|v| < 2^-51` (biased exponent below [`TINY_EXP`]), -0 included. Products
+/// of such values are 0 or at least 2^-102 in magnitude, multiples of
+/// 2^-125, and sums of multiples of 2^-125 are never subnormal: plain
+/// `+ - *` on them (fenced on the GPU: `ex_addg`, `ex_subg`, `ex_mulg`) give
+/// the same bits on every stack without a flush per operation.
+#[inline(always)]
+pub fn tiny(v: f32) -> f32 {
+    if v.to_bits() & EXP_MASK < TINY_EXP << 23 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// The biased exponent below which [`tiny`] flushes (2^-51).
+pub const TINY_EXP: u32 = 76;
+
 /// `flush(a + b)`. Rust never contracts or reassociates f32 operations and
 /// wasm has no FMA, so on the CPU the plain operation is the fenced one.
 #[inline(always)]
@@ -335,10 +353,26 @@ pub enum Func {
     Add = 4,
     Sub = 5,
     Mul = 6,
+    /// Plain `a + b` on grid values (`ex_addg` on the GPU).
+    AddGrid = 7,
+    /// Plain `a * b` on grid values (`ex_mulg` on the GPU).
+    MulGrid = 8,
+    Tiny = 9,
 }
 
 impl Func {
-    pub const ALL: [Func; 7] = [Func::Exp, Func::Ln, Func::Tanh, Func::Div, Func::Add, Func::Sub, Func::Mul];
+    pub const ALL: [Func; 10] = [
+        Func::Exp,
+        Func::Ln,
+        Func::Tanh,
+        Func::Div,
+        Func::Add,
+        Func::Sub,
+        Func::Mul,
+        Func::AddGrid,
+        Func::MulGrid,
+        Func::Tiny,
+    ];
 
     /// The CPU's value (`b` is ignored by the one-argument functions).
     pub fn cpu(self, a: f32, b: f32) -> f32 {
@@ -350,6 +384,9 @@ impl Func {
             Func::Add => add(a, b),
             Func::Sub => sub(a, b),
             Func::Mul => mul(a, b),
+            Func::AddGrid => a + b,
+            Func::MulGrid => a * b,
+            Func::Tiny => tiny(a),
         }
     }
 
@@ -362,6 +399,9 @@ impl Func {
             Func::Add => "add",
             Func::Sub => "sub",
             Func::Mul => "mul",
+            Func::AddGrid => "addg",
+            Func::MulGrid => "mulg",
+            Func::Tiny => "tiny",
         }
     }
 }

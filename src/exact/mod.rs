@@ -27,7 +27,15 @@
 //! and CPUs do not): the functions below never let that happen (their
 //! inputs are range-tested first, and every intermediate is provably 0 or at
 //! least 2^-100 in magnitude); other kernels must keep operands of `mul` at 0
-//! or at least 2^-63 in magnitude (docs/EXACT.md, "rules for kernels").
+//! or at least 2^-63 in magnitude (docs/EXACT.md, "Rules for kernels").
+//! A NaN produced by `add`, `sub` or `mul` has an unspecified payload (runs
+//! stop on non-finite values); the functions below return the canonical NaN.
+//!
+//! **The grid rule** (hot loops): `tiny(v)` is +0 when the biased exponent
+//! is below 76 (|v| < 2^-51, ±0 and subnormals included), else v. Plain
+//! fenced `+ - *` without a flush (`ex_addg`, `ex_subg`, `ex_mulg`) are
+//! allowed on values where every multiply operand has passed `tiny`: then no
+//! operation can underflow (docs/EXACT.md, section 6).
 //!
 //! **exp(x).** Constants (bits): LOG2E `0x3fb8aa3b`, C1 `0x3f318000`
 //! (0.693359375), C2 `0xb95e8083`, MAGIC `0x4b400000` (1.5 * 2^23),

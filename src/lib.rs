@@ -26,6 +26,7 @@ pub mod data;
 pub mod driver;
 pub mod engine;
 pub mod error;
+pub mod exact;
 pub mod export;
 pub mod gpu;
 pub mod hash;

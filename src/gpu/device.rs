@@ -17,7 +17,7 @@ pub(crate) fn backend_err(message: impl AsRef<str>) -> Error {
 
 /// An opened GPU: device, queue, the adapter's description and every kernel's
 /// pipeline. Errors the device reports (validation, loss) are caught and
-/// surface as [`GpuError`]s instead of panics.
+/// surface as [`crate::error::Error::Backend`]s instead of panics.
 pub struct Gpu {
     pub(crate) device: wgpu::Device,
     pub(crate) queue: wgpu::Queue,

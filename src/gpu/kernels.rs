@@ -5,7 +5,7 @@
 use crate::spec;
 
 /// Every kernel: (name, source). One kernel per file.
-pub(crate) const KERNELS: [(&str, &str); 15] = [
+pub(crate) const KERNELS: [(&str, &str); 17] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("bias_activation", include_str!("../../shaders/bias_activation.wgsl")),
@@ -21,9 +21,15 @@ pub(crate) const KERNELS: [(&str, &str); 15] = [
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
     ("hash_leaves", include_str!("../../shaders/hash_leaves.wgsl")),
     ("hash_root", include_str!("../../shaders/hash_root.wgsl")),
+    ("exact_probe", include_str!("../../shaders/exact_probe.wgsl")),
+    ("exact_eval", include_str!("../../shaders/exact_eval.wgsl")),
 ];
 
 const LIB_MURMUR: &str = include_str!("../../shaders/lib_murmur.wgsl");
+
+/// The `exact` level's fenced operations and pinned functions (`ex_*`),
+/// available to every kernel; unused by the others.
+const LIB_EXACT: &str = include_str!("../../shaders/lib_exact.wgsl");
 
 /// The prelude prepended to every kernel: the spec's constants and the two
 /// shared structs, so every number lives in `spec.rs`.
@@ -36,7 +42,7 @@ pub fn prelude() -> String {
          const ACT_TANH: u32 = {at}u;\n\
          struct Dims {{ rows: u32, k: u32, n: u32, mode: u32, off_a: u32, off_b: u32, off_c: u32, off_d: u32, \
          f0: f32, f1: f32, f2: f32, f3: f32, u0: u32, u1: u32, u2: u32, u3: u32 }}\n\
-         struct Step {{ t: u32, batch_offset: u32, slot: u32, val_slot: u32 }}\n{LIB_MURMUR}\n",
+         struct Step {{ t: u32, batch_offset: u32, slot: u32, val_slot: u32 }}\n{LIB_MURMUR}\n{LIB_EXACT}\n",
         wg = spec::GPU_WG,
         tile = spec::GPU_TILE,
         mgx = spec::GPU_MAX_GROUPS_X,

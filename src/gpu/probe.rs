@@ -4,6 +4,7 @@
 use super::device::Gpu;
 use super::kernels::{bytes_f32, bytes_of, bytes_u32, groups_1d, groups_2d, Dims, KERNELS};
 use crate::error::Result;
+use crate::exact;
 use crate::hash::Hash64;
 use crate::spec::{self, GpuReduction};
 
@@ -175,4 +176,56 @@ fn dispatch(gpu: &Gpu, kernel: &str, bind: &wgpu::BindGroup, groups: (u32, u32))
         pass.dispatch_workgroups(groups.0, groups.1, 1);
     }
     gpu.queue.submit([enc.finish()]);
+}
+
+/// Evaluates `func` on the GPU, element by element, through
+/// `shaders/exact_eval.wgsl` (`b` may be empty for one-argument functions).
+pub async fn exact_eval(gpu: &Gpu, func: exact::Func, a: &[f32], b: &[f32]) -> Result<Vec<f32>> {
+    if a.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut dims = [0u32; 16];
+    dims[0] = a.len() as u32;
+    dims[3] = func as u32;
+    // dims[15] (`u3`) stays 0: the fence's run-time zero.
+    let bits = |v: &[f32]| v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect::<Vec<u8>>();
+    let second = if b.is_empty() { vec![0u8; 4 * a.len()] } else { bits(b) };
+    assert_eq!(second.len(), 4 * a.len(), "gpu_eval: a and b differ in length");
+    let out = kernel(
+        gpu,
+        "exact_eval",
+        dims,
+        vec![Binding::Storage(bits(a)), Binding::Storage(second), Binding::Storage(vec![0; 4 * a.len()])],
+        (a.len(), 1),
+    )
+    .await?;
+    Ok(exact::bytes_words(&out[3]).into_iter().map(f32::from_bits).collect())
+}
+
+/// Runs the probe kernel and returns the device's answers to [`PROBE`].
+pub async fn exact_answers(gpu: &Gpu) -> Result<Vec<u32>> {
+    let mut dims = [0u32; 16];
+    dims[0] = exact::PROBE.len() as u32;
+    // dims[15] (`u3`) is the fence's run-time zero.
+    let words = exact::probe_words();
+    let out = kernel(
+        gpu,
+        "exact_probe",
+        dims,
+        vec![Binding::Storage(exact::words_bytes(&words)), Binding::Storage(vec![0; 4 * exact::PROBE.len()])],
+        (exact::PROBE.len(), 1),
+    )
+    .await?;
+    Ok(exact::bytes_words(&out[2]))
+}
+
+/// The whole start-up probe of the `exact` level: runs the kernel, then
+/// [`exact::judge`]. A device
+/// that cannot run it is refused under the check `device`.
+pub async fn exact_probe(gpu: &Gpu) -> std::result::Result<(), exact::ProbeFailure> {
+    let got = exact_answers(gpu).await.map_err(|e| exact::ProbeFailure {
+        check: "device".into(),
+        detail: format!("the probe kernel did not run: {e}"),
+    })?;
+    exact::judge(&exact::cpu_answers(), &got)
 }

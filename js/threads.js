@@ -1,10 +1,12 @@
 // The "CPU threads" of a run in the browser: a pool of Web Workers, each with
 // its own instance of the engine (chunk-worker.js), computing the chunks of
-// every training step. No SharedArrayBuffer: the weights go out and the
+// every training step. Each worker gets the page's compiled
+// WebAssembly.Module with its setup (postMessage clones a module), so the
+// .wasm is fetched and compiled once, not once per worker. No SharedArrayBuffer: the weights go out and the
 // partial results come back by postMessage, so any static server will do.
 // Used by core.js for CPU runs with threads > 1; not part of the public API.
 //
-//   const pool = await WorkerPool.create(engine, 3);  // engine: {workerSetup, chunkJob, applyPartials} of a run
+//   const pool = await WorkerPool.create(engine, 3, module);  // engine: {workerSetup, chunkJob, applyPartials} of a run
 //   const report = await pool.run(10);                // 10 steps: the engine's raw report, or null
 //   pool.terminate();
 //
@@ -67,14 +69,15 @@ class Channel {
 }
 
 export class WorkerPool {
-  // Starts n workers, each rebuilding the run from its setup; resolves once
-  // all of them are ready.
-  static async create(engine, n) {
+  // Starts n workers, each instantiating `module` (the compiled engine; when
+  // null, each fetches its own) and rebuilding the run from its setup;
+  // resolves once all of them are ready.
+  static async create(engine, n, module = null) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`a worker pool needs at least one worker, got ${n}`);
     const setup = engine.workerSetup();
     const pool = new WorkerPool(engine, Array.from({ length: n }, (_, i) => new Channel(i)));
     try {
-      await Promise.all(pool.channels.map((channel) => channel.request({ setup })));
+      await Promise.all(pool.channels.map((channel) => channel.request(module ? { setup, module } : { setup })));
     } catch (e) {
       pool.terminate();
       throw e;

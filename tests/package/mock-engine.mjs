@@ -7,7 +7,8 @@
 //   node tests/package/mock-engine.mjs
 
 import assert from 'node:assert/strict';
-import { EngineCrashError, createApi } from '../../js/core.js';
+import { createApi } from '../../js/core.js';
+import { EngineCrashError } from '../../js/errors.js';
 
 const PANIC = 'panicked at src/gpu.rs:1:1: a mock panic';
 
@@ -54,7 +55,7 @@ function mockGlue() {
 
 let reloads = 0;
 const api = createApi({
-  load: async () => mockGlue(),
+  load: async () => ({ glue: mockGlue(), module: null }),
   reload: async () => {
     reloads += 1;
     return mockGlue();

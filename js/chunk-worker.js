@@ -5,6 +5,7 @@
 // Messages in:  {setup, module?}          the JSON text of the run's workerSetup() and the page's
 //                                         compiled WebAssembly.Module; first, once (without a
 //                                         module the worker fetches the .wasm itself)
+//               {module?}                 load the engine only (a warm worker, before any run)
 //               {step, chunk, params?}    a chunk of a step's batch; params (Float32Array) come
 //                                         with a worker's first chunk of each step and are kept
 // Messages out: {ready: true}             after the setup
@@ -49,6 +50,7 @@ async function handle(msg) {
     worker = new ChunkWorker(msg.setup);
     return [{ ready: true }, []];
   }
+  if (msg.step === undefined) return [{ ready: true }, []]; // loaded, and kept warm
   if (!worker) throw new Error('a chunk job came before the setup');
   if (msg.params) {
     params = msg.params;

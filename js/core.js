@@ -16,11 +16,12 @@
 // and the configuration are file formats and keep their snake_case keys (the
 // same keys as the command-line tool and the page).
 
-import { ConfigError, abortError, throwIfAborted } from './errors.js';
+import { ConfigError, ReprolabError, abortError, throwIfAborted } from './errors.js';
 import { instances } from './instance.js';
 import { diffOf, replayPlan as planOf } from './records.js';
 import { Run } from './run.js';
 import { abortable } from './schedule.js';
+import { warmWorkers } from './threads.js';
 import {
   CHECKPOINT_FIELDS,
   MANIFEST_FIELDS,
@@ -37,6 +38,7 @@ import {
 const RUN_OPTIONS = ['free', 'backend', 'workers', 'signal'];
 const RESUME_OPTIONS = ['backend', 'workers', 'signal'];
 const REPLAY_OPTIONS = ['backend', 'signal'];
+const MAX_WORKERS = 64; // the most threads a run may have
 const RECORD = { record: true }; // calls that read a manifest or a checkpoint
 
 const hasWebGpu = () => typeof globalThis.navigator === 'object' && globalThis.navigator !== null && !!globalThis.navigator.gpu;
@@ -79,10 +81,26 @@ export function createApi(loader) {
   async function init(options = {}) {
     if (!isPlainObject(options)) throw new ConfigError(`init: expected an object of options, got ${describe(options)}`, 'options');
     for (const key of Object.keys(options)) {
-      if (key !== 'wasm') throw new ConfigError(`${key}: unknown option of init (known: wasm)`, key);
+      if (key !== 'wasm' && key !== 'workers') throw new ConfigError(`${key}: unknown option of init (known: wasm, workers)`, key);
     }
-    if (options.wasm !== undefined) engines.setSource(options.wasm);
+    const { wasm, workers } = options;
+    if (workers !== undefined) {
+      if (!Number.isInteger(workers) || workers < 0 || workers > MAX_WORKERS) {
+        throw new ConfigError(`workers: expected a whole number of Web Workers from 0 to ${MAX_WORKERS}, got ${describe(workers)}`, 'workers');
+      }
+      if (workers > 0 && typeof globalThis.Worker !== 'function') {
+        throw new ConfigError('workers: this JavaScript environment has no Web Workers', 'workers');
+      }
+    }
+    if (wasm !== undefined) engines.setSource(wasm);
     await engine();
+    if (workers) {
+      try {
+        await warmWorkers(workers, engines.module());
+      } catch (e) {
+        throw new ReprolabError(`reprolab: could not start ${workers} Web Workers (${e.message})`, 'engine', { cause: e });
+      }
+    }
   }
 
   async function defaults(inst) {
@@ -233,11 +251,12 @@ export function createApi(loader) {
     }
     const on = backend === 'auto' ? plan.backend : backend;
     const r = await compareReplay(inst, text, obj, on === 'gpu' ? (plan.backend === 'gpu' ? undefined : 'gpu') : 'cpu', signal);
-    if (on !== plan.backend) {
+    if (!plan.canReplay || on !== plan.backend) {
+      // Where the caller asked, not where it compares.
       where.backend = on;
       where.comparable = false;
       where.level = 'none';
-      where.reason = `replayed on the ${on.toUpperCase()} as asked, though ${plan.reason.replace(/^\w/, (c) => c.toLowerCase())}`;
+      where.reason = `replayed on the ${on.toUpperCase()} as asked, though ${plan.reason}`;
     }
     if (r.step === null) return { identical: true, steps: obj.steps_completed, ...where };
     return { identical: false, step: r.step, recorded: r.recorded, replayed: r.replayed, ...where };

@@ -10,6 +10,48 @@
 
 import { EngineCrashError, EngineLoadError, ReprolabError, crashText, fromEngine, isCrash } from './errors.js';
 
+// A panic inside an async export (Trainer.create, resume, rerun, a GPU step)
+// happens in a microtask that the engine's futures queue through the global
+// queueMicrotask, so its trap would be an uncaught exception (Node.js exits,
+// a page logs "Uncaught RuntimeError"). While such calls are in flight, the
+// global queueMicrotask wraps its callbacks: a WebAssembly trap there ends
+// the instances in flight (their calls reject with an EngineCrashError) and
+// goes no further; every other error is rethrown as it was. Put back as soon
+// as no such call is in flight.
+const trapping = new Set(); // instances with async calls in flight
+let plainQueueMicrotask = null;
+
+function catchTraps(inst) {
+  trapping.add(inst);
+  inst.asyncCalls += 1;
+  if (plainQueueMicrotask || typeof globalThis.queueMicrotask !== 'function') return;
+  const plain = globalThis.queueMicrotask;
+  plainQueueMicrotask = plain;
+  globalThis.queueMicrotask = function queueMicrotask(callback) {
+    if (typeof callback !== 'function') return plain.call(this, callback);
+    const during = [...trapping]; // the instances whose calls were in flight when it was queued
+    return plain.call(this, () => {
+      try {
+        callback();
+      } catch (e) {
+        if (!(typeof WebAssembly !== 'undefined' && e instanceof WebAssembly.RuntimeError)) throw e;
+        // The instances that reported a panic; else every one in flight.
+        const reported = during.filter((i) => i.panic !== null);
+        for (const i of reported.length ? reported : during) i.translate(e);
+      }
+    });
+  };
+}
+
+function releaseTraps(inst) {
+  inst.asyncCalls -= 1;
+  if (inst.asyncCalls === 0) trapping.delete(inst);
+  if (trapping.size === 0 && plainQueueMicrotask) {
+    globalThis.queueMicrotask = plainQueueMicrotask;
+    plainQueueMicrotask = null;
+  }
+}
+
 /** One instance of the engine: its glue's exports and whether it crashed. */
 export class Instance {
   constructor(glue, id) {
@@ -22,6 +64,7 @@ export class Instance {
     // settles; a crash rejects it through here. Each call removes its own
     // entry when it settles, so nothing a call holds stays reachable.
     this.inFlight = new Set();
+    this.asyncCalls = 0; // guardAsync calls in flight (catchTraps)
     // Engines that offer it report their panic's message before trapping.
     if (typeof glue.setPanicListener === 'function') {
       glue.setPanicListener((message) => {
@@ -33,8 +76,7 @@ export class Instance {
   }
 
   #rejectInFlight() {
-    for (const reject of this.inFlight) reject(this.broken);
-    this.inFlight.clear();
+    for (const reject of [...this.inFlight]) reject(this.broken);
   }
 
   /** Runs fn(glue) (a call into the engine); a trap breaks this instance. */
@@ -51,9 +93,19 @@ export class Instance {
   guardAsync(fn, context) {
     if (this.broken) return Promise.reject(this.refusal());
     return new Promise((resolve, reject) => {
-      const onCrash = (e) => reject(e);
+      let settled = false;
+      const done = () => {
+        if (settled) return false;
+        settled = true;
+        this.inFlight.delete(onCrash);
+        releaseTraps(this);
+        return true;
+      };
+      const onCrash = (e) => {
+        if (done()) reject(e);
+      };
       this.inFlight.add(onCrash);
-      const done = () => this.inFlight.delete(onCrash);
+      catchTraps(this);
       let pending;
       try {
         pending = Promise.resolve(fn(this.glue));
@@ -64,12 +116,10 @@ export class Instance {
       }
       pending.then(
         (value) => {
-          done();
-          resolve(value);
+          if (done()) resolve(value);
         },
         (e) => {
-          done();
-          reject(this.translate(e, context));
+          if (done()) reject(this.translate(e, context));
         },
       );
     });

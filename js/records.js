@@ -63,7 +63,7 @@ export function replayPlan(glue, manifest, text, gpuAvailable) {
     level: 'none',
     reason:
       `${where} at level ${granted}, and this environment has no WebGPU: the CPU's arithmetic is not the GPU's, ` +
-      'so a replay here would differ from step 1 whatever the run did; replay it where that GPU is (a browser with WebGPU)',
+      'so no replay here can be compared bit for bit; replay it where that GPU is (a browser with WebGPU)',
   };
 }
 

@@ -20,6 +20,7 @@ export const describe = (v) => {
   if (typeof v === 'bigint') return `the bigint ${v}`;
   if (typeof v === 'object') return 'an object';
   if (typeof v === 'function') return 'a function';
+  if (v === undefined) return 'undefined';
   return `${typeof v} ${String(v)}`;
 };
 
@@ -66,7 +67,7 @@ export function settingsOf(config, defaults) {
       continue;
     }
     if (value === undefined || value === null) {
-      throw new ConfigError(`${key}: the value is ${describe(value)}; give a value, or leave the key out for its default`, key);
+      throw new ConfigError(`${key}: the value is ${value}; give a value, or leave the key out for its default`, key);
     }
     if (typeof value === 'string') {
       out[key] = value; // text, as `--set key=value` and form fields give it

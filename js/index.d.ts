@@ -420,8 +420,12 @@ export declare class Run {
   metrics(options?: MetricsOptions): AsyncGenerator<Metrics, void, undefined>;
   /** Trains to the end, calling `onMetrics` with every report; resolves to the last report. */
   train(options?: TrainOptions): Promise<StepReport>;
-  /** Holds `metrics()` and `train()` loops at the next slice of work (a few milliseconds). */
-  pause(): void;
+  /**
+   * Holds `metrics()` and `train()` loops at the next slice of work (a few
+   * milliseconds); resolves once the work in flight has ended (on the GPU,
+   * a slice may still be running when `pause()` returns).
+   */
+  pause(): Promise<void>;
   /** Lets paused loops go on. */
   resume(): void;
   /** Ends the run at the next slice of work: loops end, later `step()` calls reject. What it recorded stays readable. */

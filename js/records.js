@@ -69,7 +69,8 @@ export function replayPlan(glue, manifest, text, gpuAvailable) {
 
 // ---- diff ------------------------------------------------------------------
 
-// Fields that say where a run ran, not what it computed.
+// Fields that say where a run ran, not what it computed (and, below, how a
+// setting was given when its value is the same).
 const ENVIRONMENT = new Set(['user_agent', 'reprolab_version']);
 
 const sameArray = (a, b) => Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => Object.is(x, b[i]));
@@ -92,8 +93,13 @@ export function diffOf(raw, a, b) {
     };
   }
   // An engine without the export's new fields: the same split, from the manifests.
+  const changed = new Set(all.map((x) => x.field));
   const isEnvironment = (x) => {
     if (ENVIRONMENT.has(x.field)) return true;
+    // How a setting was given (a config file, a flag, the default) when its
+    // value is the same: nothing the run computed depends on it.
+    const source = x.field.match(/^(config\.\w+)\.source$/);
+    if (source) return !changed.has(source[1]);
     // Adapters that differ only in their description (the same GPU, named otherwise).
     if (x.field === 'adapter' && x.a && x.b) {
       const { description: _a, ...restA } = x.a;
@@ -111,13 +117,15 @@ export function diffOf(raw, a, b) {
     sameArray(a.train_loss, b.train_loss) &&
     a.weights_hash === b.weights_hash &&
     a.initial_weights_hash === b.initial_weights_hash;
+  const identical = differences.length === 0 && firstDivergentStep === null;
   return {
-    identical: differences.length === 0 && firstDivergentStep === null,
+    identical,
     resultsIdentical,
     firstDivergentStep,
     differences,
     environment,
-    causes: d.causes,
+    // Nothing to explain once only the environment differs.
+    causes: identical ? [] : d.causes,
   };
 }
 

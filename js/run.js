@@ -435,11 +435,16 @@ export class Run {
     return this.#last ?? this.step(1);
   }
 
-  /** Holds metrics() and train() loops at the next slice. */
+  /**
+   * Holds metrics() and train() loops at the next slice; resolves once the
+   * work in flight at the call has ended (at once on the CPU, where the
+   * caller runs between slices; after the GPU's slice in flight there).
+   */
   pause() {
     this.#usable();
-    if (this.#cancelled || this.#end) return;
+    if (this.#cancelled || this.#end) return Promise.resolve();
     this.#paused = true;
+    return this.#queue.then(() => {});
   }
 
   /** Lets paused loops go on. */

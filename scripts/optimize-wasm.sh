@@ -7,7 +7,8 @@
 #
 #   scripts/optimize-wasm.sh FILE.wasm
 #
-# Prints the size before and after, raw and gzipped (gzip -9). wasm-opt is
+# Prints the size before and after, raw and gzipped (zlib level 9, as
+# scripts/package.mjs measures it). wasm-opt is
 # deterministic: the same input and flags give the same bytes, so the page's
 # wasm and the package's are the same file.
 
@@ -37,7 +38,7 @@ flags=(
 )
 
 size() { stat -c %s "$1"; }
-gzsize() { gzip -9 -c "$1" | wc -c; }
+gzsize() { node -e 'console.log(require("zlib").gzipSync(require("fs").readFileSync(process.argv[1]), { level: 9 }).length)' "$1"; }
 kib() { awk -v n="$1" 'BEGIN { printf "%.1f KiB", n / 1024 }'; }
 
 before=$(size "$wasm")

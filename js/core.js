@@ -16,7 +16,7 @@
 // and the configuration are file formats and keep their snake_case keys (the
 // same keys as the command-line tool and the page).
 
-import { ConfigError, ReprolabError, abortError, throwIfAborted } from './errors.js';
+import { ConfigError, RecordError, ReprolabError, abortError, throwIfAborted } from './errors.js';
 import { instances } from './instance.js';
 import { diffOf, replayPlan as planOf } from './records.js';
 import { Run } from './run.js';
@@ -185,11 +185,19 @@ export function createApi(loader) {
     return Run.make(inst, trainer, { asked: pick.asked, workers, module: engines.module(), signal, what: 'rerun()' });
   }
 
+  // A manifest whose text is not JSON: the engine's own words for what is
+  // wrong with it (truncated, ...), as a RecordError.
+  function unreadable(inst, text, obj) {
+    if (obj) return;
+    inst.guard((g) => g.diffManifests(text, text), RECORD);
+    throw new RecordError('reprolab: the manifest is not JSON');
+  }
+
   /** Where a replay of `manifest` can run here and what it promises. */
   async function replayPlan(manifest) {
     const { text, obj } = documentOf(manifest, 'manifest', MANIFEST_FIELDS);
     const inst = await engine();
-    if (!obj) inst.guard((g) => g.diffManifests(text, text), RECORD); // the engine says why it cannot read it
+    unreadable(inst, text, obj);
     const gpu = await gpuAvailable();
     return inst.guard((g) => planOf(g, obj, text, gpu), RECORD);
   }
@@ -241,7 +249,7 @@ export function createApi(loader) {
     throwIfAborted(signal, 'replay()');
     const { text, obj } = documentOf(manifest, 'manifest', MANIFEST_FIELDS);
     const inst = await engineFor(signal, 'replay()');
-    if (!obj) inst.guard((g) => g.diffManifests(text, text), RECORD); // the engine says why it cannot read it
+    unreadable(inst, text, obj);
     const gpu = await gpuAvailable();
     const plan = inst.guard((g) => planOf(g, obj, text, gpu), RECORD);
     const where = { backend: plan.backend, level: plan.level, reason: plan.reason, comparable: plan.canReplay };

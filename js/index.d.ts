@@ -532,15 +532,26 @@ export declare class EngineLoadError extends ReprolabError {
 /** Where to load the engine's WebAssembly from: a URL, a fetch Response, bytes or a compiled module. */
 export type WasmSource = string | GlobalInstance<'URL'> | GlobalInstance<'Response'> | ArrayBuffer | ArrayBufferView | WasmModule;
 
+/** Options of `init`. */
+export interface InitOptions {
+  /** Where the .wasm is, when the default (next to the glue) does not work for a host. */
+  wasm?: WasmSource;
+  /**
+   * Web Workers to start now and keep warm (0 to 64; browsers only): later
+   * runs with up to this many `threads` use them, with no network and no
+   * start-up. Default 0.
+   */
+  workers?: number;
+}
+
 /**
  * Fetches, compiles and starts the engine now (it loads on first use
  * anyway): a page that awaits it at start-up needs the network no more for
  * the engine (runs, replays, a fresh instance after a crash, and the
- * CPU-thread Web Workers, which get the compiled module). `wasm` says where
- * the .wasm is when the default (next to the glue) does not work for a host.
- * Rejects with an `EngineLoadError`.
+ * CPU-thread Web Workers, which get the compiled module; with `workers`,
+ * their scripts too). Rejects with an `EngineLoadError`.
  */
-export function init(options?: { wasm?: WasmSource }): Promise<void>;
+export function init(options?: InitOptions): Promise<void>;
 
 /**
  * Starts a run. Rejects with a `ConfigError` naming the field for a refused

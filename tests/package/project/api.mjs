@@ -218,6 +218,19 @@ assert.ok(ds.causes.includes('shuffle'), `causes: ${ds.causes}`);
 const again = await rerun(manifest);
 await again.train();
 assert.deepEqual(again.hashChain(), manifest.hash_chain);
+// Why each is on the CPU, as data and in words (never the bare "backend cpu").
+const explicit = await createRun(SMALL, { backend: 'cpu' });
+for (const [what, run, kind, text] of [
+  ['createRun(.., {backend: "cpu"})', explicit, 'requested', /^cpu: requested/],
+  ['rerun(manifest)', again, 'recorded', /^cpu: the recorded run ran on the CPU, and this one follows it$/],
+  ['resumeRun(checkpoint)', await resumeRun(ck), 'recorded', /^cpu: the checkpointed run ran on the CPU/],
+  ['rerun(manifest, {backend: "cpu"})', await rerun(manifest, { backend: 'cpu' }), 'requested', /^cpu: requested/],
+]) {
+  assert.equal(run.backendDecision.kind, kind, `${what}: ${JSON.stringify(run.backendDecision)}`);
+  assert.match(run.backendReason, text, what);
+  assert.equal(run.backendReason, run.backendDecision.text);
+}
+ok(`backendReason for an explicit cpu and for a rerun or resume says why ("${explicit.backendReason}", "${again.backendReason}")`);
 ok('rerun(manifest) re-runs identically; with shuffle free it parts, and diff names shuffle');
 
 // ---- cancellation, errors and state -----------------------------------------

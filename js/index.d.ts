@@ -119,7 +119,9 @@ export interface Abortable {
   /**
    * Cancels the call: it rejects with a DOMException named `AbortError`
    * (its `cause` the signal's reason) at the next slice of work (a few
-   * milliseconds). Steps already taken stay taken.
+   * milliseconds on the CPU; on the GPU, once the engine call in flight,
+   * a `step(n)` or a chunk of `metrics()`, has ended). Steps already taken
+   * stay taken.
    */
   signal?: Signal;
 }

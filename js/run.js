@@ -1,10 +1,13 @@
 // A training run: the Run class of the API around one engine Trainer.
 //
-// Work is queued (steps run one after another, in the order asked) and cut
-// into slices of about SLICE_MS, with a macrotask between slices whenever a
-// few milliseconds of work have gone by (schedule.js), so the page's timers,
-// input and rendering keep running, and pause(), cancel() and an
-// AbortSignal take effect at the next slice.
+// Work is queued (steps run one after another, in the order asked). On the
+// CPU, which computes in the caller's thread, it is cut into slices of about
+// SLICE_MS, with a macrotask between slices whenever a few milliseconds of
+// work have gone by (schedule.js), so the page's timers, input and rendering
+// keep running, and pause(), cancel() and an AbortSignal take effect at the
+// next slice. On the GPU the thread is free while the GPU works; a piece of
+// work (a step(n) call, a metrics chunk) is one engine call, since each ends
+// with a read-back of the weights.
 //
 // A run that is dropped without dispose() is freed when it is garbage
 // collected: a FinalizationRegistry frees its engine Trainer and stops its
@@ -324,7 +327,10 @@ export class Run {
       // A finished run answers with its last report (read from the engine if it has none yet).
       if (this.#end) return report ?? this.#last ?? this.#take(await this.#advance(1));
       if (this.#step >= goal) break;
-      const k = Math.min(this.#slice, goal - this.#step);
+      // The CPU computes in this thread: slices. The GPU computes while this
+      // thread waits (the event loop runs meanwhile), and every engine call
+      // there ends with a read-back of the weights: the whole piece at once.
+      const k = this.#backend === 'gpu' ? goal - this.#step : Math.min(this.#slice, goal - this.#step);
       const t0 = now();
       report = this.#take(await this.#advance(k));
       this.#slice = nextChunk(this.#slice, now() - t0, SLICE_MS);

@@ -70,7 +70,7 @@ export interface Config {
   steps?: Num;
   /** Fraction held out for validation, in (0, 1). Default 0.2. */
   val_fraction?: Num;
-  /** Master seed, a whole number from 0 to 2^64-1 (a number up to 2^53-1, a bigint, or its text). Default 1. */
+  /** Master seed, a whole number from 0 to 2^53-1 (a number, a bigint, or its text). Default 1. */
   seed?: number | bigint | string;
   /** Validation every this many steps (and at the end). Default 50. */
   eval_every?: Num;

@@ -15,9 +15,11 @@ WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no
 setup:
 	@scripts/setup.sh
 
-## Build the wasm for the page (www/pkg/).
+## Build the wasm for the page (www/pkg/), optimised by npm binaryen's
+## wasm-opt (scripts/optimize-wasm.sh prints the size before and after).
 build-web: setup
 	$(WASM_PACK_BUILD)
+	scripts/optimize-wasm.sh www/pkg/reprolab_bg.wasm
 
 ## Build and serve the demo on 127.0.0.1 (prints its address; Ctrl-C stops).
 demo: build-web
@@ -60,19 +62,24 @@ test-page: build-web
 	node tests/page/e2e.mjs
 
 ## The npm package: dist/reprolab-<version>.tgz, holding the wasm of
-## build-web, its glue rebuilt with a reset function (a fresh instance after a
-## panic), the wrapper and types of js/ and js/README.md. Prints its size.
+## build-web (optimised the same way: the same bytes), its glue rebuilt with
+## a reset function (a fresh instance after a panic), the wrapper and types
+## of js/ and js/README.md. Prints the wasm's size before and after wasm-opt
+## and the package's, raw and gzipped.
 PACKAGE_STAGE := target/npm/reprolab
 package: build-web
 	rm -rf $(PACKAGE_STAGE) && mkdir -p $(PACKAGE_STAGE)/pkg
 	wasm-bindgen --target web --experimental-reset-state-function --no-typescript \
 	  --out-dir $(PACKAGE_STAGE)/pkg target/wasm32-unknown-unknown/release/reprolab.wasm
+	scripts/optimize-wasm.sh $(PACKAGE_STAGE)/pkg/reprolab_bg.wasm
 	node scripts/package.mjs $(PACKAGE_STAGE)
 
 ## Installs the tarball into a fresh project and uses it as a consumer would:
-## Node.js (the native CLI's hash chain), a Vite page in headless Chromium
-## (WebGPU and CPU), tsc --noEmit against the types, invalid settings and a
-## panic, and every ```js example of js/README.md.
+## Node.js (the native CLI's hash chain and diff, the whole API, the heap
+## under forced garbage collection), a Vite page in headless Chromium and
+## Firefox (WebGPU and CPU, timers during training, pause/cancel/abort,
+## offline after init), tsc --strict against the types and on every README
+## example, invalid settings and a panic, and every ```js example run.
 test-package: package
 	cargo build --release --locked --bin reprolab
 	node tests/package/consumer.mjs

@@ -2,22 +2,24 @@
 // the engine, rebuilt from the run's setup, computing one chunk of a batch at
 // a time.
 //
-// Messages in:  {setup}                   the JSON text of the run's workerSetup(); first, once
+// Messages in:  {setup, module?}          the JSON text of the run's workerSetup() and the page's
+//                                         compiled WebAssembly.Module; first, once (without a
+//                                         module the worker fetches the .wasm itself)
+//               {module?}                 load the engine only (a warm worker, before any run)
 //               {step, chunk, params?}    a chunk of a step's batch; params (Float32Array) come
 //                                         with a worker's first chunk of each step and are kept
 // Messages out: {ready: true}             after the setup
 //               {chunk, loss_sum, grads}  grads a Float32Array, its buffer transferred
 //               {error}                   a one-line message; the pool fails the step with it
 //
-// The handler is installed before the engine loads (messages that arrive
-// meanwhile wait on `loaded`), and every failure, the engine's load included,
-// comes back as {error} rather than a silent death. After a panic the worker
-// answers every later message with the same error.
+// The engine loads with the first message (from its module). Every failure,
+// the engine's load included, comes back as {error} rather than a silent
+// death. After a panic the worker answers every later message with the same
+// error.
 
 import init, { ChunkWorker } from '../www/pkg/reprolab.js';
 
-const loaded = init();
-loaded.catch(() => {}); // reported by handle(), as {error}, not as an unhandled rejection
+let loaded = null; // the engine's initialisation, started by the first message
 let worker = null;
 let params = null; // the weights of the step being computed
 let paramsStep = -1;
@@ -36,6 +38,7 @@ function errorText(e) {
 }
 
 async function handle(msg) {
+  loaded ??= init(msg.module instanceof WebAssembly.Module ? { module_or_path: msg.module } : undefined);
   try {
     await loaded;
   } catch (e) {
@@ -47,6 +50,7 @@ async function handle(msg) {
     worker = new ChunkWorker(msg.setup);
     return [{ ready: true }, []];
   }
+  if (msg.step === undefined) return [{ ready: true }, []]; // loaded, and kept warm
   if (!worker) throw new Error('a chunk job came before the setup');
   if (msg.params) {
     params = msg.params;

@@ -2,6 +2,15 @@
 // the Node.js entry points). The guide, with an example per feature, is
 // README.md.
 
+// `using` and `await using` (TypeScript 5.2+): the well-known symbols, for
+// projects whose `lib` predates them (as @types/node declares them).
+declare global {
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+    readonly asyncDispose: unique symbol;
+  }
+}
+
 /** Where a run trains: `auto` (WebGPU if there is one, else the CPU), `gpu` (strict) or `cpu`. */
 export type Backend = 'auto' | 'gpu' | 'cpu';
 
@@ -26,8 +35,12 @@ export type Source =
 /** Data sets; `digits` means its latest version (`digits@2`). */
 export type Dataset = 'digits' | 'digits@1' | 'digits@2' | 'spiral' | 'xor' | 'circles' | 'gaussians';
 
-/** A number, or its text (as form fields and `--set key=value` give it). */
-export type Num = number | `${number}`;
+/**
+ * A number, or its text, as form fields (`input.value`) and `--set
+ * key=value` give it: the engine parses and checks the text, and a text that
+ * is not a number is refused with a `ConfigError` naming the setting.
+ */
+export type Num = number | string;
 
 /**
  * A run's settings: the same keys as the command-line tool's `--set`, its
@@ -57,12 +70,12 @@ export interface Config {
   steps?: Num;
   /** Fraction held out for validation, in (0, 1). Default 0.2. */
   val_fraction?: Num;
-  /** Master seed, a whole number from 0 to 2^53-1 (a bigint or its text for the largest). Default 1. */
-  seed?: number | bigint | `${bigint}`;
+  /** Master seed, a whole number from 0 to 2^53-1 (a number, a bigint, or its text). Default 1. */
+  seed?: number | bigint | string;
   /** Validation every this many steps (and at the end). Default 50. */
   eval_every?: Num;
   /** Kernel version: 1 sums batch rows ascending, 2 descending. Default 2. */
-  engine_version?: 1 | 2 | '1' | '2';
+  engine_version?: Num;
   /** CPU worker threads: Web Workers in browsers (1 to 64). Default 1. */
   threads?: Num;
   /** Chunks the batch is cut into, each a partial sum (1, or at least 3 and more than threads). Default 1. */
@@ -93,8 +106,28 @@ export interface FullConfig {
   chunks: number;
 }
 
+// Global types that exist only with the DOM library or @types/node: `never`
+// elsewhere, so that these types compile in any project.
+type GlobalInstance<K extends string> = typeof globalThis extends { [P in K]: { prototype: infer T } } ? T : never;
+type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer T } } } ? T : never;
+
+/** An AbortSignal (`AbortController`'s, or `AbortSignal.timeout(ms)`). */
+export type Signal = GlobalInstance<'AbortSignal'>;
+
+/** Options of every call that can be cancelled. */
+export interface Abortable {
+  /**
+   * Cancels the call: it rejects with a DOMException named `AbortError`
+   * (its `cause` the signal's reason) at the next slice of work (a few
+   * milliseconds on the CPU; on the GPU, once the engine call in flight,
+   * a `step(n)` or a chunk of `metrics()`, has ended). Steps already taken
+   * stay taken.
+   */
+  signal?: Signal;
+}
+
 /** Options of `createRun` and `rerun`. */
-export interface RunOptions {
+export interface RunOptions extends Abortable {
   /** Sources set free; every other source is pinned. Default `[]`. */
   free?: readonly Source[];
   /** Default `auto` for `createRun`; for `rerun`, the backend the run was recorded on. */
@@ -109,7 +142,7 @@ export interface RunOptions {
 }
 
 /** Options of `resumeRun`. */
-export interface ResumeOptions {
+export interface ResumeOptions extends Abortable {
   /** Default: the backend the checkpointed run was on. */
   backend?: Backend;
   /** As in `RunOptions`. */
@@ -142,7 +175,7 @@ export interface Metrics extends StepReport {
 }
 
 /** Options of `metrics()`. */
-export interface MetricsOptions {
+export interface MetricsOptions extends Abortable {
   /** A report every this many steps. Without it, chunks sized to take about `targetMs`. */
   every?: number;
   /** The length of a chunk of steps when `every` is not given, in milliseconds. Default 15. */
@@ -155,7 +188,11 @@ export interface TrainOptions extends MetricsOptions {
   onMetrics?: (metrics: Metrics) => void;
 }
 
-/** The state of a run. */
+/**
+ * The state of a run: `ready` (more steps to take, none being taken),
+ * `running` (steps being taken, or a `metrics()` loop under way), `paused`,
+ * `done`, `stopped` (a non-finite value), `cancelled`, `crashed`, `disposed`.
+ */
 export type RunState = 'ready' | 'running' | 'paused' | 'done' | 'stopped' | 'cancelled' | 'crashed' | 'disposed';
 
 /** The GPU a run trains on (browsers may withhold the first three). */
@@ -256,20 +293,85 @@ export interface Checkpoint {
   [field: string]: unknown;
 }
 
-/** What `replay` found. */
+/** Determinism levels: what a run (or a replay) promises. */
+export type Level = 'none' | 'run-to-run' | 'exact';
+
+/** Where a replay of a manifest can run here, and what it can promise. */
+export interface ReplayPlan {
+  /** The backend a comparable replay runs on. */
+  backend: RunBackend;
+  /** False when no replay here can be compared bit for bit (e.g. a GPU record without WebGPU). */
+  canReplay: boolean;
+  /** Why, in words. */
+  reason: string;
+  /** The level a replay here can promise. */
+  level: Level;
+}
+
+/** Where a replay ran and what it promised: in every `ReplayResult`. */
+export interface ReplayContext {
+  /** Where it ran (or, when it did not, where it would have to). */
+  backend: RunBackend;
+  /** The level that can be promised here. */
+  level: Level;
+  /** Why this backend and level, in words. */
+  reason: string;
+  /** True when the replay ran where the record can be compared bit for bit. */
+  comparable: boolean;
+}
+
+/**
+ * What `replay` found: every link equal, the first step where they part, or
+ * (`identical: null`) no replay here, with the reason.
+ */
 export type ReplayResult =
-  | { identical: true; steps: number }
-  | { identical: false; step: number; recorded: string | null; replayed: string | null };
+  | ({ identical: true; steps: number } & ReplayContext)
+  | ({ identical: false; step: number; recorded: string | null; replayed: string | null } & ReplayContext)
+  | ({ identical: null; step: null } & ReplayContext);
+
+/** Options of `replay`. */
+export interface ReplayOptions extends Abortable {
+  /** `auto` (default): where the plan says, or not at all; `cpu` or `gpu`: there, comparable or not. */
+  backend?: Backend;
+}
+
+/** A difference between two manifests. */
+export interface Difference {
+  /** The manifest field, e.g. `config.seed`, `hash_chain[step 1]`, `user_agent`. */
+  field: string;
+  a: unknown;
+  b: unknown;
+}
 
 /** What `diff` found. */
 export interface DiffResult {
+  /** The same run: no difference but the environment's. */
   identical: boolean;
+  /** The same results: hash chain, losses and final weights. */
+  resultsIdentical: boolean;
   /** The first step (1-based) whose hash-chain links differ, or null. */
   firstDivergentStep: number | null;
-  /** Every recorded difference, by manifest field (e.g. `config.seed`, `hash_chain[step 1]`). */
-  differences: { field: string; a: unknown; b: unknown }[];
+  /** Every difference in what the runs depended on or computed. */
+  differences: Difference[];
+  /** Differences only about where they ran (user agent, reprolab version, adapter name). */
+  environment: Difference[];
   /** The sources that explain the differences. */
   causes: Source[];
+}
+
+/** Why a run is on its backend. */
+export interface BackendDecision {
+  backend: RunBackend;
+  /**
+   * `requested` (asked explicitly), `auto_gpu`, `auto_no_gpu`,
+   * `auto_software_gpu` (auto prefers the CPU to a software adapter),
+   * `auto_gpu_refused` (the GPU cannot take this run), `device_lost` (the
+   * GPU failed mid-run; the run went on on the CPU), `recorded` (following
+   * a record's backends).
+   */
+  kind: 'requested' | 'auto_gpu' | 'auto_no_gpu' | 'auto_software_gpu' | 'auto_gpu_refused' | 'device_lost' | 'recorded';
+  /** The same, in words (for people: no code should parse it). */
+  text: string;
 }
 
 /** A source of variation and what it covers. */
@@ -283,8 +385,10 @@ export declare class Run {
   private constructor();
   /** Where the next step runs. */
   readonly backend: RunBackend;
-  /** Why this backend, in words (e.g. "auto: running on the CPU because ..."). */
+  /** Why this backend, in words (e.g. "auto: running on the CPU because ..."): `backendDecision.text`. */
   readonly backendReason: string;
+  /** Why this backend, as data. */
+  readonly backendDecision: BackendDecision;
   /** The GPU adapter, or null on the CPU. */
   readonly adapter: Adapter | null;
   /** Steps completed. */
@@ -303,20 +407,37 @@ export declare class Run {
   /** True when partial sums combine in order of arrival (`cpu_threads` free). */
   readonly arrivalOrder: boolean;
 
-  /** Runs up to `n` steps (default 1), after any steps already asked for. Rejects once cancelled. */
-  step(n?: number): Promise<StepReport>;
-  /** Trains to the end, yielding a report after every chunk of steps; waits while paused; ends on cancel(). */
+  /**
+   * Runs up to `n` (a whole number from 1) steps, after any steps already
+   * asked for. Rejects with a `RunCancelledError` once cancelled (a step in
+   * flight when `cancel()` is called resolves with the steps it took), with
+   * an AbortError when `signal` aborts.
+   */
+  step(n?: number, options?: Abortable): Promise<StepReport>;
+  /**
+   * Trains to the end, yielding a report after every chunk of steps; waits
+   * while paused; ends on cancel(); rejects with an AbortError when `signal`
+   * aborts. Leaving the loop early (`break`) leaves the run `ready`.
+   */
   metrics(options?: MetricsOptions): AsyncGenerator<Metrics, void, undefined>;
   /** Trains to the end, calling `onMetrics` with every report; resolves to the last report. */
   train(options?: TrainOptions): Promise<StepReport>;
-  /** Holds `metrics()` and `train()` loops after the chunk in flight. */
-  pause(): void;
+  /**
+   * Holds `metrics()` and `train()` loops at the next slice of work (a few
+   * milliseconds); resolves once the work in flight has ended (on the GPU,
+   * a slice may still be running when `pause()` returns).
+   */
+  pause(): Promise<void>;
   /** Lets paused loops go on. */
   resume(): void;
-  /** Ends the run after the chunk in flight: loops end, later `step()` calls reject. What it recorded stays readable. */
+  /** Ends the run at the next slice of work: loops end, later `step()` calls reject. What it recorded stays readable. */
   cancel(): void;
-  /** Cancels the run and frees its memory in the engine; every later call is refused. */
+  /** Cancels the run and frees its memory in the engine; every later call is refused. A run dropped without it is freed when garbage collected. */
   dispose(): void;
+  /** `using run = await createRun()`: `dispose()` at the end of the scope. */
+  [Symbol.dispose](): void;
+  /** `await using run = await createRun()`: `dispose()`, resolving once the engine's memory is freed. */
+  [Symbol.asyncDispose](): Promise<void>;
 
   /** The training loss of every completed step. */
   trainLoss(): Float32Array;
@@ -338,11 +459,58 @@ export declare class Run {
   decisionGrid(n: number, lo: number, hi: number): DecisionGrid;
 }
 
-/** A setting or an option that was refused; `field` names it. */
-export declare class ConfigError extends Error {
+/** What failed, as `code` on every error of this package. */
+export type ErrorCode =
+  | 'invalid_settings'
+  | 'limit'
+  | 'backend_unavailable'
+  | 'invalid_record'
+  | 'busy'
+  | 'cancelled'
+  | 'disposed'
+  | 'crashed'
+  | 'engine_load'
+  | 'engine';
+
+/**
+ * The base of every error of this package. A call cancelled by an
+ * AbortSignal rejects with a DOMException named `AbortError` instead.
+ */
+export declare class ReprolabError extends Error {
+  readonly code: ErrorCode;
+}
+
+/** A setting, an option or an argument that was refused; `field` names it. */
+export declare class ConfigError extends ReprolabError {
   readonly name: 'ConfigError';
-  /** The setting or option, e.g. `learning_rate`, `free`, `backend`. */
+  /** `invalid_settings`, `limit` (a resource limit) or `backend_unavailable` (a strict `gpu` without one). */
+  readonly code: 'invalid_settings' | 'limit' | 'backend_unavailable';
+  /** The setting, option or argument, e.g. `learning_rate`, `free`, `backend`, `every`. */
   readonly field: string;
+}
+
+/** A manifest or checkpoint refused (edited, truncated, another version, inconsistent). */
+export declare class RecordError extends ReprolabError {
+  readonly name: 'RecordError';
+  readonly code: 'invalid_record';
+}
+
+/** The record was read while the run was taking steps. */
+export declare class RunBusyError extends ReprolabError {
+  readonly name: 'RunBusyError';
+  readonly code: 'busy';
+}
+
+/** A step was asked of a cancelled run. */
+export declare class RunCancelledError extends ReprolabError {
+  readonly name: 'RunCancelledError';
+  readonly code: 'cancelled';
+}
+
+/** A disposed run was used. */
+export declare class RunDisposedError extends ReprolabError {
+  readonly name: 'RunDisposedError';
+  readonly code: 'disposed';
 }
 
 /**
@@ -350,25 +518,42 @@ export declare class ConfigError extends Error {
  * calls with this error; the next `createRun` (or `resumeRun`, ...) starts a
  * fresh instance.
  */
-export declare class EngineCrashError extends Error {
+export declare class EngineCrashError extends ReprolabError {
   readonly name: 'EngineCrashError';
+  readonly code: 'crashed';
   /** The panic's message, where the engine reported it. */
   readonly panic: string | null;
 }
 
-// Global types that exist only with the DOM library or @types/node: `never`
-// elsewhere, so that these types compile in any project.
-type GlobalInstance<K extends string> = typeof globalThis extends { [P in K]: { prototype: infer T } } ? T : never;
-type WasmModule = typeof globalThis extends { WebAssembly: { Module: { prototype: infer T } } } ? T : never;
+/** The engine's WebAssembly could not be fetched, compiled or instantiated. */
+export declare class EngineLoadError extends ReprolabError {
+  readonly name: 'EngineLoadError';
+  readonly code: 'engine_load';
+}
 
 /** Where to load the engine's WebAssembly from: a URL, a fetch Response, bytes or a compiled module. */
 export type WasmSource = string | GlobalInstance<'URL'> | GlobalInstance<'Response'> | ArrayBuffer | ArrayBufferView | WasmModule;
 
+/** Options of `init`. */
+export interface InitOptions {
+  /** Where the .wasm is, when the default (next to the glue) does not work for a host. */
+  wasm?: WasmSource;
+  /**
+   * Web Workers to start now and keep warm (0 to 64; browsers only): later
+   * runs with up to this many `threads` use them, with no network and no
+   * start-up. Default 0.
+   */
+  workers?: number;
+}
+
 /**
- * Loads the engine now (it loads on first use anyway). `wasm` says where the
- * .wasm is when the default (next to the glue) does not work for a host.
+ * Fetches, compiles and starts the engine now (it loads on first use
+ * anyway): a page that awaits it at start-up needs the network no more for
+ * the engine (runs, replays, a fresh instance after a crash, and the
+ * CPU-thread Web Workers, which get the compiled module; with `workers`,
+ * their scripts too). Rejects with an `EngineLoadError`.
  */
-export function init(options?: { wasm?: WasmSource }): Promise<void>;
+export function init(options?: InitOptions): Promise<void>;
 
 /**
  * Starts a run. Rejects with a `ConfigError` naming the field for a refused
@@ -383,10 +568,21 @@ export function resumeRun(checkpoint: Checkpoint | string, options?: ResumeOptio
 /** Re-runs a manifest with the sources in `free` set free and the rest pinned to the record. */
 export function rerun(manifest: Manifest | string, options?: RunOptions): Promise<Run>;
 
-/** Re-runs a manifest on the CPU and compares every step's hash with the record. */
-export function replay(manifest: Manifest | string): Promise<ReplayResult>;
+/**
+ * Re-runs a manifest where it can be compared (the CPU, or the GPU for a
+ * GPU record where there is WebGPU, following the recorded backends) and
+ * compares every step's hash with the record. Where no replay here can be
+ * compared, answers `identical: null` with the reason, without running.
+ */
+export function replay(manifest: Manifest | string, options?: ReplayOptions): Promise<ReplayResult>;
 
-/** Compares two manifests: every difference, the first divergent step, and the sources that explain them. */
+/** Where a replay of `manifest` can run here, and the level it can promise. */
+export function replayPlan(manifest: Manifest | string): Promise<ReplayPlan>;
+
+/**
+ * Compares two manifests: every difference, the first divergent step, the
+ * sources that explain them, and apart, the differences of environment only.
+ */
 export function diff(a: Manifest | string, b: Manifest | string): Promise<DiffResult>;
 
 /** Every setting's default. */

@@ -1,7 +1,7 @@
 // reprolab for Node.js (20 and later, ES modules): Node's fetch cannot read
-// file: URLs, so the engine's WebAssembly is read from disk and instantiated
-// synchronously. Node has no WebGPU: runs train on the CPU (`auto` says so).
-// The API itself is in core.js; the types in index.d.ts.
+// file: URLs, so the engine's WebAssembly is read from disk and compiled
+// synchronously, once. Node has no WebGPU: runs train on the CPU (`auto` says
+// so). The API itself is in core.js; the types in index.d.ts.
 //
 // In the repository this file imports the glue that `make build-web` writes
 // to www/pkg/; `make package` ships it next to the glue in pkg/, and rewrites
@@ -9,12 +9,10 @@
 
 import { readFileSync } from 'node:fs';
 import * as glue from '../www/pkg/reprolab.js';
-import { ConfigError, EngineCrashError, createApi } from './core.js';
+import { createApi } from './core.js';
 
 const GLUE = '../www/pkg/reprolab.js';
 const WASM = new URL('../www/pkg/reprolab_bg.wasm', import.meta.url);
-
-let compiled = null; // the compiled module, kept for re-instantiation
 
 function compile(wasm) {
   if (wasm instanceof WebAssembly.Module) return wasm;
@@ -25,20 +23,29 @@ function compile(wasm) {
 
 const api = createApi({
   async load(wasm) {
-    compiled = compile(wasm);
-    glue.initSync({ module: compiled });
-    return glue;
+    const module = compile(wasm);
+    glue.initSync({ module });
+    return { glue, module };
   },
-  async reload(old, n) {
+  async reload(old, n, module) {
     if (typeof old.__wbg_reset_state === 'function') {
       old.__wbg_reset_state();
       return old;
     }
     const again = await import(`${new URL(GLUE, import.meta.url).href}?instance=${n}`);
-    again.initSync({ module: compiled });
+    again.initSync({ module: compile(module) });
     return again;
   },
 });
 
-export const { init, createRun, resumeRun, rerun, replay, diff, defaultConfig, configHelp, sources, engineVersion, debugPanic, Run } = api;
-export { ConfigError, EngineCrashError };
+export const { init, createRun, resumeRun, rerun, replay, replayPlan, diff, defaultConfig, configHelp, sources, engineVersion, debugPanic, Run } = api;
+export {
+  ConfigError,
+  EngineCrashError,
+  EngineLoadError,
+  RecordError,
+  ReprolabError,
+  RunBusyError,
+  RunCancelledError,
+  RunDisposedError,
+} from './errors.js';

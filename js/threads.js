@@ -1,12 +1,16 @@
 // The "CPU threads" of a run in the browser: a pool of Web Workers, each with
 // its own instance of the engine (chunk-worker.js), computing the chunks of
-// every training step. No SharedArrayBuffer: the weights go out and the
-// partial results come back by postMessage, so any static server will do.
-// Used by core.js for CPU runs with threads > 1; not part of the public API.
+// every training step. Each worker gets the page's compiled
+// WebAssembly.Module with its setup (postMessage clones a module), so the
+// .wasm is fetched and compiled once, not once per worker. No
+// SharedArrayBuffer: the weights go out and the partial results come back by
+// postMessage, so any static server will do. Used by run.js for CPU runs
+// with threads > 1, and by init({ workers }) to start warm workers; not part
+// of the public API.
 //
-//   const pool = await WorkerPool.create(engine, 3);  // engine: {workerSetup, chunkJob, applyPartials} of a run
-//   const report = await pool.run(10);                // 10 steps: the engine's raw report, or null
-//   pool.terminate();
+//   const pool = await WorkerPool.create(engine, 3, module); // engine: {workerSetup, chunkJob, applyPartials} of a run
+//   const report = await pool.run(10);                       // 10 steps: the engine's raw report, or null
+//   pool.terminate();                                        // its workers end, or wait warm for the next pool
 //
 // Each step hands the chunks out as a queue, one to each idle worker, and
 // collects the partial results in the order they arrive; the engine combines
@@ -19,9 +23,11 @@ const toObject = (value) => (value instanceof Map ? Object.fromEntries(value) : 
 // One worker, answering one request at a time. Once it has failed (an error
 // reply, a script that would not load, a message that could not be read) or
 // has been terminated, every request is refused with the reason.
+let started = 0; // workers started, for their names
+
 class Channel {
-  constructor(index) {
-    this.name = `Web Worker ${index + 1}`;
+  constructor() {
+    this.name = `Web Worker ${++started}`;
     this.pending = null; // { resolve, reject } of the request in flight
     this.broken = null; // the Error that ended this worker
     this.step = -1; // the step whose weights the worker holds
@@ -66,15 +72,53 @@ class Channel {
   }
 }
 
+// Idle workers kept for later runs: only after warmWorkers(n) (init({
+// workers: n })), at most n. A warm worker has loaded its script and the
+// engine, so a later run needs no network and no start-up.
+const idle = [];
+let keepIdle = 0;
+
+/** Starts workers until n are idle and ready (their engine loaded from `module`), and keeps up to n idle from then on. */
+export async function warmWorkers(n, module) {
+  keepIdle = Math.max(keepIdle, n);
+  const fresh = [];
+  while (idle.length + fresh.length < n) fresh.push(new Channel());
+  try {
+    await Promise.all(fresh.map((channel) => channel.request(module ? { module } : {})));
+  } catch (e) {
+    for (const channel of fresh) channel.terminate();
+    throw e;
+  }
+  idle.push(...fresh);
+}
+
+/** Workers idle now (warm, for later runs). */
+export const idleWorkers = () => idle.length;
+
+const takeChannel = () => idle.pop() ?? new Channel();
+
+// A worker whose pool ended: kept warm when wanted and healthy and not in
+// the middle of a request (a late answer must not reach its next pool), else
+// terminated.
+function giveBack(channel) {
+  if (!channel.broken && !channel.pending && idle.length < keepIdle) {
+    channel.step = -1;
+    idle.push(channel);
+  } else {
+    channel.terminate();
+  }
+}
+
 export class WorkerPool {
-  // Starts n workers, each rebuilding the run from its setup; resolves once
-  // all of them are ready.
-  static async create(engine, n) {
+  // Starts n workers, each instantiating `module` (the compiled engine; when
+  // null, each fetches its own) and rebuilding the run from its setup;
+  // resolves once all of them are ready.
+  static async create(engine, n, module = null) {
     if (!Number.isInteger(n) || n < 1) throw new Error(`a worker pool needs at least one worker, got ${n}`);
     const setup = engine.workerSetup();
-    const pool = new WorkerPool(engine, Array.from({ length: n }, (_, i) => new Channel(i)));
+    const pool = new WorkerPool(engine, Array.from({ length: n }, takeChannel));
     try {
-      await Promise.all(pool.channels.map((channel) => channel.request({ setup })));
+      await Promise.all(pool.channels.map((channel) => channel.request(module ? { setup, module } : { setup })));
     } catch (e) {
       pool.terminate();
       throw e;
@@ -104,6 +148,8 @@ export class WorkerPool {
     let failed = false;
     const work = async (channel) => {
       while (!failed && next < chunks) {
+        // A stopped pool's idle workers may already serve another pool.
+        if (this.stopped) throw new Error('the Web Worker pool was stopped');
         const message = { step, chunk: next++ };
         if (channel.step !== step) {
           message.params = params; // copied, once per worker and step
@@ -135,7 +181,8 @@ export class WorkerPool {
   }
 
   terminate() {
+    if (this.stopped) return;
     this.stopped = true;
-    for (const channel of this.channels) channel.terminate();
+    for (const channel of this.channels) giveBack(channel);
   }
 }

@@ -43,8 +43,14 @@ const wasm = readFileSync(path.join(stage, 'pkg/reprolab_bg.wasm'));
 const pageWasm = readFileSync(path.join(ROOT, 'www/pkg/reprolab_bg.wasm'));
 if (!wasm.equals(pageWasm)) fail("the package's wasm differs from www/pkg/reprolab_bg.wasm: run make build-web and make package again");
 
-// The wrapper: the same files as the page imports, the glue's path rewritten.
-const WRAPPER = ['index.js', 'node.js', 'core.js', 'threads.js', 'chunk-worker.js'];
+// The wrapper: every module of js/ (the same files the repository's tests
+// import), the glue's path rewritten.
+const WRAPPER = readdirSync(path.join(ROOT, 'js'))
+  .filter((f) => f.endsWith('.js'))
+  .sort();
+for (const entry of ['index.js', 'node.js', 'core.js', 'chunk-worker.js']) {
+  if (!WRAPPER.includes(entry)) fail(`js/${entry} is missing`);
+}
 for (const file of WRAPPER) {
   const text = readFileSync(path.join(ROOT, 'js', file), 'utf8');
   const out = text.replaceAll("'../www/pkg/", "'./pkg/");
@@ -77,7 +83,7 @@ const manifest = {
   module: './index.js',
   browser: './index.js',
   types: './index.d.ts',
-  files: ['index.js', 'node.js', 'core.js', 'threads.js', 'chunk-worker.js', 'index.d.ts', 'pkg/reprolab.js', 'pkg/reprolab_bg.wasm'],
+  files: [...WRAPPER, 'index.d.ts', 'pkg/reprolab.js', 'pkg/reprolab_bg.wasm'],
   sideEffects: ['./chunk-worker.js'],
   engines: { node: '>=20' },
 };
@@ -105,7 +111,7 @@ const js = size([...WRAPPER, 'pkg/reprolab.js']);
 const wasmSize = size(['pkg/reprolab_bg.wasm']);
 console.log(`package: ${path.relative(ROOT, tarball)} (${packed.name} ${packed.version}, ${packed.entryCount} files)`);
 line('wasm (pkg/reprolab_bg.wasm)', wasmSize);
-line('JavaScript (wrapper + glue, 6 files)', js);
+line(`JavaScript (wrapper + glue, ${WRAPPER.length + 1} files)`, js);
 line('  of which the glue (pkg/reprolab.js)', size(['pkg/reprolab.js']));
 line('types (index.d.ts)', size(['index.d.ts']));
 line('wasm + JavaScript', { raw: wasmSize.raw + js.raw, gz: wasmSize.gz + js.gz });

@@ -5,28 +5,41 @@
 //   node tests/package/consumer.mjs
 //
 // First, mock-engine.mjs: the wrapper's crash handling against a mock engine
-// (panic messages reported by the engine, async steps that die). Then, in the
-// temporary project (a copy of tests/package/project/, with the tarball,
-// vite@7 and typescript@5 installed from npm):
+// (panic messages reported by the engine, async steps and async exports that
+// die in a microtask). Then, in the temporary project (a copy of
+// tests/package/project/, with the tarball, vite@7, typescript@5 and
+// @types/node@20 installed from npm):
 //   1. Node.js 20, ES modules: trains the pinned run of settings.json and
 //      compares every hash-chain link with the native CLI's manifest for the
-//      same settings (target/release/reprolab train --config settings.json);
+//      same settings; diff() of the two says identical results, with the
+//      environment apart (hash-chain.mjs); under --expose-gc, the JS heap
+//      stays flat over 100k step(1) calls and RSS over 200 runs dropped
+//      without dispose() (gc.mjs); a wasm that does not compile is an
+//      EngineLoadError (load-error.mjs);
 //   2. Node.js: api.mjs, every part of the API with assertions: metrics,
-//      pause/resume/cancel, checkpoint/resume, replay, diff, rerun, invalid
-//      configurations rejecting with the field named, a forced panic;
-//   3. every ```js example of the package's README, as shipped, in Node.js;
-//   4. tsc --noEmit of example.ts against the shipped types (bundler
-//      resolution with the DOM, Node16 resolution without);
+//      pause/resume/cancel, AbortSignals, error codes, checkpoint/resume,
+//      replay (of a CLI GPU record too: not comparable here, and why), diff,
+//      rerun, invalid configurations rejecting with the field named, a
+//      forced panic;
+//   3. every ```js example of the package's README, as shipped, in Node.js
+//      (the "Pause, resume and cancel" one's output checked);
+//   4. tsc --strict --noEmit of example.ts against the shipped types
+//      (bundler resolution with the DOM, Node16 resolution without), and of
+//      every ```js and ```ts example of the README, as TypeScript;
 //   5. vite build of index.html + page.js, served on 127.0.0.1 to headless
-//      Chromium with WebGPU: a run on WebGPU, one on the CPU (the CLI's hash
-//      chain), one with 3 Web Workers (the CLI's hash chain), one on auto,
-//      invalid settings and a panic; the backend each used is printed.
+//      Chromium (WebGPU on) and Firefox: init({ workers: 3 }) fetches the
+//      wasm once; then, with nothing fetched (Chromium offline), a CPU run
+//      and two 3-Web-Worker runs (the CLI's hash chains), timers and frames
+//      during a CPU train() (a 20 ms setTimeout and a 50 ms setInterval fire
+//      mid-run, and the third tick's cancel() ends it), an AbortSignal (no
+//      step after the abort), invalid settings, a panic; the README's pause
+//      example; on WebGPU (Chromium), two pinned runs and a replay on the GPU.
 // Any console error or warning the page prints (other than the panic's own
 // message), any uncaught page error or failed request fails the test.
 // Exit code 0 on success, 1 on any failure.
 
 import { spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
@@ -37,6 +50,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PROJECT = path.join(ROOT, 'tests/package/project');
 const CLI = path.join(ROOT, 'target/release/reprolab');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 const BROWSER_ARGS = [
   '--enable-unsafe-webgpu',
   '--no-sandbox',
@@ -45,7 +59,7 @@ const BROWSER_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ];
-const WHOLE_TEST_MS = 300_000;
+const WHOLE_TEST_MS = 900_000;
 const KEEP = process.env.KEEP_CONSUMER === '1'; // keep the temporary project, for debugging
 
 class Failure extends Error {}
@@ -103,11 +117,15 @@ function readmeExamples(markdown) {
   return blocks;
 }
 
-// A static server for Vite's dist/, with the types browsers insist on.
+// A static server for Vite's dist/, with the types browsers insist on. It
+// counts the requests it answers, by path, so that a test can say what a
+// page fetched and when.
 function serve(dir) {
   const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript', '.wasm': 'application/wasm', '.css': 'text/css' };
+  const requests = [];
   const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, 'http://x');
+    requests.push(url.pathname);
     const file = path.join(dir, url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname));
     if (!file.startsWith(dir)) {
       res.writeHead(403).end();
@@ -121,14 +139,15 @@ function serve(dir) {
       res.writeHead(404).end('not found');
     }
   });
+  server.requests = requests;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 // The native CLI's manifest for a config file (and extra --set pairs).
-async function cliManifest(dir, name, config, sets = []) {
+async function cliManifest(dir, name, config, sets = [], backend = 'cpu') {
   const out = path.join(dir, `${name}.json`);
-  const args = ['train', '--backend', 'cpu', '--config', config, ...sets.flatMap((s) => ['--set', s]), '--quiet', '--out', out];
-  await sh(CLI, args, { cwd: dir, timeout: 60_000 });
+  const args = ['train', '--backend', backend, '--config', config, ...sets.flatMap((s) => ['--set', s]), '--quiet', '--out', out];
+  await sh(CLI, args, { cwd: dir, timeout: 120_000 });
   return JSON.parse(await readFile(out, 'utf8'));
 }
 
@@ -139,98 +158,247 @@ function firstMismatch(a, b) {
   return null;
 }
 
-let browser;
+// The README's "Pause, resume and cancel" example prints four lines; they
+// must say that the run paused (no step while paused), was cancelled short
+// of the end, refused a step, and kept its record. All of it is driven by
+// timers while the run trains: timers starved by training would let the run
+// finish its 5000 steps first.
+function checkPauseExample(lines, where) {
+  const text = lines.join(' | ');
+  const paused = lines[0]?.match(/^paused at step (\d+), still at (\d+) 50 ms later$/);
+  check(paused, `${where}: the pause example printed "${text}"; expected "paused at step N, still at N 50 ms later" first`);
+  const [at, still] = [Number(paused[1]), Number(paused[2])];
+  check(at === still, `${where}: the pause example's run moved while paused (${text})`);
+  const cancelled = lines[1]?.match(/^cancelled (\d+)$/);
+  check(cancelled && Number(cancelled[1]) >= at && Number(cancelled[1]) < 5000, `${where}: after resume() and cancel() the example printed "${lines[1]}" (paused at ${at})`);
+  check(lines[2] === 'cancelled' && lines[3] === 'true', `${where}: the example's last lines were "${lines.slice(2).join(' | ')}"`);
+  return `paused at step ${at} and held, cancelled at step ${cancelled[1]} of 5000`;
+}
+
+// One driver over playwright-core (Chromium) and puppeteer-core (Firefox,
+// over WebDriver BiDi).
+async function launch(name) {
+  if (name === 'chromium') {
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS }).catch((e) => {
+      throw new Failure(`could not launch ${CHROMIUM}: ${e.message.split('\n')[0]}`);
+    });
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    return {
+      name,
+      close: () => browser.close(),
+      kill: () => browser.process()?.kill('SIGKILL'),
+      onConsole: (fn) => page.on('console', (m) => fn(m.type(), m.text(), m.location()?.url)),
+      onError: (fn) => page.on('pageerror', (e) => fn(e.message)),
+      onFailed: (fn) => page.on('requestfailed', (r) => fn(r.url(), r.failure()?.errorText)),
+      goto: (url) => page.goto(url),
+      evaluate: (fn, arg) => page.evaluate(fn, arg),
+      waitFor: (fn, timeout) => page.waitForFunction(fn, null, { timeout, polling: 100 }),
+      setOffline: (offline) => context.setOffline(offline),
+      version: () => page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0]),
+    };
+  }
+  const puppeteer = (await import('puppeteer-core')).default;
+  const browser = await puppeteer
+    .launch({
+      browser: 'firefox',
+      executablePath: FIREFOX,
+      headless: true,
+      protocol: 'webDriverBiDi',
+      extraPrefsFirefox: { 'dom.webgpu.enabled': false },
+    })
+    .catch((e) => {
+      throw new Failure(`could not launch ${FIREFOX}: ${e.message.split('\n')[0]}`);
+    });
+  const page = await browser.newPage();
+  return {
+    name,
+    close: () => browser.close(),
+    kill: () => browser.process()?.kill('SIGKILL'),
+    onConsole: (fn) => page.on('console', (m) => fn(m.type() === 'warn' ? 'warning' : m.type(), m.text(), m.location()?.url)),
+    onError: (fn) => page.on('pageerror', (e) => fn(e.message)),
+    onFailed: (fn) => page.on('requestfailed', (r) => fn(r.url(), r.failure()?.errorText)),
+    goto: (url) => page.goto(url),
+    evaluate: (fn, arg) => page.evaluate(fn, arg),
+    waitFor: (fn, timeout) => page.waitForFunction(fn, { timeout, polling: 100 }),
+    setOffline: null,
+    version: () => page.evaluate(() => navigator.userAgent.match(/Firefox\/[\d.]+/)?.[0]),
+  };
+}
+
+const browsers = new Set();
 let server;
 
-async function browserChecks(dir, settings, cli, cliThreaded) {
-  server = await serve(path.join(dir, 'dist'));
+async function browserChecks(name, settings, cli, cliThreaded) {
   const origin = `http://127.0.0.1:${server.address().port}`;
-  try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: BROWSER_ARGS });
-  } catch (e) {
-    throw new Failure(`could not launch ${CHROMIUM}: ${e.message.split('\n')[0]}`);
-  }
-  const page = await browser.newPage();
+  const d = await launch(name);
+  browsers.add(d);
   const problems = [];
+  const consoleLines = [];
   let panicking = false;
-  page.on('console', (msg) => {
-    if (msg.type() !== 'error' && msg.type() !== 'warning') return;
+  d.onConsole((type, text, url) => {
+    if (type === 'log') consoleLines.push(text);
+    if (type !== 'error' && type !== 'warning') return;
     // The engine's panic hook logs the deliberate panic: expected then only.
-    if (panicking && msg.type() === 'error' && msg.text().includes('debugPanic')) return;
-    const where = msg.location()?.url ? ` (${msg.location().url})` : '';
-    problems.push(`console ${msg.type()}: ${msg.text()}${where}`);
+    if (panicking && type === 'error' && /debugPanic|panicked at|^Stack:|^Error$/.test(text)) return;
+    problems.push(`console ${type}: ${text}${url ? ` (${url})` : ''}`);
   });
-  page.on('pageerror', (e) => problems.push(`uncaught page error: ${e.message}`));
-  page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} (${r.failure()?.errorText})`));
-  page.on('response', (r) => {
-    if (r.status() >= 400) problems.push(`HTTP ${r.status()} for ${r.url()}`);
-  });
-  page.on('request', (r) => {
-    if (!r.url().startsWith(origin) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) problems.push(`request to another origin: ${r.url()}`);
-  });
+  d.onError((message) => problems.push(`uncaught page error: ${message}`));
+  d.onFailed((url, why) => problems.push(`request failed: ${url} (${why})`));
+  const at = (label) => `${name}, ${label}`;
+  const say = (label, message) => log(`${at(label)}: ${message}`);
+  const evaluate = (fn, ...args) => d.evaluate(fn, args);
 
-  await page.goto(`${origin}/`);
-  await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 30_000 });
-  log(`Vite page loaded in Chromium (${await page.evaluate(() => navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0])}), engine: ${await page.evaluate(() => window.consumer.engineVersion())}`);
+  // Start-up: init({ workers: 3 }) loads the engine and starts 3 warm Web Workers.
+  server.requests.length = 0;
+  await d.goto(`${origin}/`);
+  await d.waitFor(() => ['ready', 'error'].includes(document.body.dataset.state), 60_000);
+  const startError = await evaluate(() => document.body.dataset.error ?? null);
+  check(!startError, `${name}: the page's init() failed: ${startError}`);
+  const wasmFetches = () => server.requests.filter((p) => p.endsWith('.wasm')).length;
+  const workerFetches = () => server.requests.filter((p) => /chunk-worker/.test(p)).length;
+  say('start-up', `Vite page ready (${await d.version()}), engine ${await evaluate(() => window.consumer.engineVersion())}; init({ workers: 3 }) fetched the wasm ${wasmFetches()} time(s) and the worker script ${workerFetches()} time(s)`);
+  check(wasmFetches() === 1, `${name}: the page fetched the wasm ${wasmFetches()} times during init() with 3 warm workers (expected once: the workers get the compiled module)`);
 
-  const train = (config, options) => page.evaluate(([c, o]) => window.consumer.train(c, o), [config, options]);
+  // ---- after init(): no request at all (Chromium: offline) -------------------
+  const fetchedBefore = server.requests.length;
+  if (d.setOffline) await d.setOffline(true);
+  const offline = d.setOffline ? 'offline' : 'no request';
 
-  // WebGPU, strict.
-  const gpuSettings = { ...settings, steps: 60 };
-  const gpu = await train(gpuSettings, { backend: 'gpu' });
-  check(gpu.backend === 'gpu' && gpu.manifestBackend === 'gpu', `backend gpu trained on ${gpu.backend}: ${gpu.backendReason}`);
-  check(gpu.hashChain.length === 60, `the GPU run has ${gpu.hashChain.length} links, expected 60`);
-  const name = [gpu.adapter?.vendor, gpu.adapter?.architecture, gpu.adapter?.description].filter(Boolean).join(' ') || '(withheld)';
-  log(`browser, backend gpu: trained 60 steps on the GPU in ${gpu.ms} ms (${gpu.reports} reports), adapter ${name}, ${gpu.adapter?.graphicsBackend}; reason "${gpu.backendReason}"`);
-  const gpuAgain = await train(gpuSettings, { backend: 'gpu' });
-  check(!firstMismatch(gpu.hashChain, gpuAgain.hashChain), `two pinned WebGPU runs differ: ${firstMismatch(gpu.hashChain, gpuAgain.hashChain)}`);
-  log('browser, backend gpu: a second pinned run gives the same 60 links');
+  const train = (config, options) => evaluate(([c, o]) => window.consumer.train(c, o), config, options);
 
   // The CPU: the native CLI's bits.
   const cpu = await train(settings, { backend: 'cpu' });
   check(cpu.backend === 'cpu' && cpu.workers === null, `backend cpu trained on ${cpu.backend} (workers ${JSON.stringify(cpu.workers)})`);
   const cpuMismatch = firstMismatch(cli.hash_chain, cpu.hashChain);
-  check(!cpuMismatch, `the page's CPU run differs from the native CLI: ${cpuMismatch}`);
-  log(`browser, backend cpu: trained ${settings.steps} steps on the CPU in ${cpu.ms} ms; all ${cpu.hashChain.length} links equal the native CLI's; reason "${cpu.backendReason}"`);
+  check(!cpuMismatch, `${name}: the page's CPU run differs from the native CLI: ${cpuMismatch}`);
+  check(cpu.backendDecision.kind === 'requested' && cpu.backendReason !== 'backend cpu', `backend cpu: decision ${JSON.stringify(cpu.backendDecision)}`);
+  say(offline, `backend cpu: ${settings.steps} steps in ${cpu.ms} ms; all ${cpu.hashChain.length} links equal the native CLI's; reason "${cpu.backendReason}"`);
 
-  // The CPU with 3 Web Workers (bundled by Vite): the CLI's bits again.
-  const threaded = await train({ ...settings, threads: 3, chunks: 6, steps: 60 }, { backend: 'cpu' });
-  check(threaded.workers?.size === 3 && threaded.workers?.chunks === 6, `expected 3 Web Workers on 6 chunks, got ${JSON.stringify(threaded.workers)}`);
-  check(threaded.arrivalOrder === false, 'a pinned threaded run combines in arrival order');
-  const threadedMismatch = firstMismatch(cliThreaded.hash_chain, threaded.hashChain);
-  check(!threadedMismatch, `3 Web Workers differ from the native CLI's 3 threads: ${threadedMismatch}`);
-  log(`browser, backend cpu, threads 3, chunks 6: 3 Web Workers; all 60 links equal the native CLI's (${threaded.ms} ms)`);
+  // The CPU with 3 Web Workers (the warm ones): the CLI's bits again, twice.
+  for (const round of [1, 2]) {
+    const threaded = await train({ ...settings, threads: 3, chunks: 6, steps: 60 }, { backend: 'cpu' });
+    check(threaded.workers?.size === 3 && threaded.workers?.chunks === 6, `expected 3 Web Workers on 6 chunks, got ${JSON.stringify(threaded.workers)}`);
+    check(threaded.arrivalOrder === false, 'a pinned threaded run combines in arrival order');
+    const threadedMismatch = firstMismatch(cliThreaded.hash_chain, threaded.hashChain);
+    check(!threadedMismatch, `${name}: 3 Web Workers differ from the native CLI's 3 threads: ${threadedMismatch}`);
+    say(offline, `threads 3, chunks 6, run ${round}: 3 Web Workers; all 60 links equal the native CLI's (${threaded.ms} ms)`);
+  }
 
-  // auto: whatever this browser offers, and why.
-  const auto = await train({ ...settings, steps: 20 }, { backend: 'auto' });
-  log(`browser, backend auto: trained on the ${auto.backend.toUpperCase()}; reason "${auto.backendReason}"`);
+  // Timers, frames and cancel during a CPU train(): the default chunks, and one chunk of the whole run.
+  for (const options of [{}, { every: 3000 }]) {
+    const t = await evaluate(([c, o]) => window.consumer.timers(c, o), { ...settings, steps: 3000, eval_every: 50 }, options);
+    const label = `train(${JSON.stringify(options)})`;
+    check(t.timeout && t.timeout.state === 'running' && t.timeout.step < t.total, `${name}, ${label}: a 20 ms setTimeout fired at ${JSON.stringify(t.timeout)} (the run ${t.state} at ${t.steps} of ${t.total})`);
+    check(t.ticks.length === 3 && t.ticks.every((k) => k.state === 'running'), `${name}, ${label}: 50 ms setInterval ticks during training: ${JSON.stringify(t.ticks)} (the run ${t.state} at ${t.steps})`);
+    check(t.ticks[0].step < t.ticks[1].step && t.ticks[1].step < t.ticks[2].step, `${name}, ${label}: the run made no progress between ticks: ${JSON.stringify(t.ticks)}`);
+    check(t.state === 'cancelled' && t.steps < t.total && t.last === t.steps, `${name}, ${label}: the third tick's cancel() left the run ${t.state} at ${t.steps} of ${t.total} (train resolved at ${t.last})`);
+    say(offline, `${label} on the CPU: the 20 ms timeout fired at step ${t.timeout.step}, 50 ms interval ticks at steps ${t.ticks.map((k) => k.step).join(', ')}, ${t.frames} animation frames; cancelled at step ${t.steps} of ${t.total} after ${t.ms} ms`);
+  }
+
+  // An AbortSignal: the step at the abort is the step at the rejection.
+  const ab = await evaluate(([c]) => window.consumer.abortTrain(c), { ...settings, steps: 3000 });
+  check(ab.name === 'AbortError' && ab.isDOMException, `${name}: train({signal}) rejected with ${JSON.stringify(ab)}`);
+  check(ab.atAbort > 0 && ab.atAbort < ab.total && ab.atReject === ab.atAbort, `${name}: the abort came at step ${ab.atAbort}, the rejection at step ${ab.atReject} (no step may run after it)`);
+  check(ab.state === 'ready' && ab.after === ab.atReject + 5, `${name}: after the abort the run is ${ab.state} and step(5) reached ${ab.after}`);
+  check(ab.timeout.name === 'AbortError' && ab.timeout.cause === 'TimeoutError', `${name}: AbortSignal.timeout(50) gave ${JSON.stringify(ab.timeout)}`);
+  say(offline, `train({ signal }) aborted by a 100 ms timer at step ${ab.atAbort}: rejected with an AbortError at the same step; AbortSignal.timeout(50) aborted at step ${ab.timeout.steps}`);
 
   // Invalid settings: the field named.
   for (const [config, options, field] of [
     [{ learning_rate: -1 }, undefined, 'learning_rate'],
+    [{ learning_rate: 'fast' }, undefined, 'learning_rate'],
     [{ hidden: 'wide' }, undefined, 'hidden'],
     [{ steps: true }, undefined, 'steps'],
     [{ batch_size: 1e9 }, undefined, 'batch_size'],
     [{}, { free: ['nothing'] }, 'free'],
   ]) {
-    const e = await page.evaluate(([c, o]) => window.consumer.invalid(c, o), [config, options]);
+    const e = await evaluate(([c, o]) => window.consumer.invalid(c, o), config, options);
     check(e && e.name === 'ConfigError' && e.field === field, `${JSON.stringify(config)} ${JSON.stringify(options)}: expected a ConfigError naming ${field}, got ${JSON.stringify(e)}`);
   }
-  log('browser: 5 invalid configurations reject with a ConfigError naming the field');
+  say(offline, '6 invalid configurations reject with a ConfigError naming the field');
 
-  // A panic: a clear error, refusing objects, a working next run.
+  // A panic: a clear error, refusing objects, a working next run (a fresh instance of the compiled module).
   panicking = true;
-  const panic = await page.evaluate((c) => window.consumer.panic(c), { ...settings, steps: 40 });
+  const panic = await evaluate(([c]) => window.consumer.panic(c), { ...settings, steps: 40 });
   panicking = false;
-  check(panic.crash?.isCrashError && /^reprolab: the engine crashed \(.+\); create a new run$/.test(panic.crash.message), `debugPanic in the page gave ${JSON.stringify(panic.crash)}`);
+  check(panic.crash?.isCrashError && panic.crash.code === 'crashed' && /^reprolab: the engine crashed \(.+\); create a new run$/.test(panic.crash.message), `debugPanic in the page gave ${JSON.stringify(panic.crash)}`);
   check(panic.refused?.name === 'EngineCrashError' && /crashed earlier/.test(panic.refused.message), `a run of the crashed instance gave ${JSON.stringify(panic.refused)}`);
   for (const text of [panic.crash.message, panic.refused.message]) {
     check(!/unreachable|recursive use of an object/i.test(text), `a message shows the engine's internals: "${text}"`);
   }
   check(!firstMismatch(cli.hash_chain.slice(0, 40), panic.after.hashChain), 'the run after the panic differs from the CLI');
-  log(`browser: a panic reads "${panic.crash.message}"; the old run refuses; the next createRun trains (40 links equal the CLI's)`);
+  say(offline, `a panic reads "${panic.crash.message}"; the old run refuses; the next createRun trains (40 links equal the CLI's)`);
 
-  check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
+  const fetchedAfter = server.requests.slice(fetchedBefore);
+  if (d.setOffline) await d.setOffline(false);
+  check(fetchedAfter.length === 0, `${name}: after init() the page fetched ${fetchedAfter.join(', ')}`);
+  check(problems.length === 0, `${name}: the page reported problems:\n  ${problems.join('\n  ')}`);
+  say(offline, `none of the above fetched anything after init()${d.setOffline ? ' (the browser was offline)' : ''}; the wasm was fetched ${wasmFetches()} time(s) in all`);
+
+  // ---- the README's pause/resume/cancel example, as shipped --------------------
+  consoleLines.length = 0;
+  await evaluate(() => window.consumer.readmePause());
+  say('README', `"Pause, resume and cancel": ${checkPauseExample(consoleLines.slice(), `${name}, README pause example`)}`);
+
+  // ---- WebGPU (where the browser has an adapter) -------------------------------
+  if (await evaluate(() => window.consumer.hasGpu())) {
+    const gpuSettings = { ...settings, steps: 60 };
+    const gpu = await train(gpuSettings, { backend: 'gpu' });
+    check(gpu.backend === 'gpu' && gpu.manifestBackend === 'gpu', `backend gpu trained on ${gpu.backend}: ${gpu.backendReason}`);
+    check(gpu.hashChain.length === 60, `the GPU run has ${gpu.hashChain.length} links, expected 60`);
+    const adapter = [gpu.adapter?.vendor, gpu.adapter?.architecture, gpu.adapter?.description].filter(Boolean).join(' ') || '(withheld)';
+    say('WebGPU', `backend gpu: 60 steps on the GPU in ${gpu.ms} ms (${gpu.reports} reports), adapter ${adapter}, ${gpu.adapter?.graphicsBackend}; reason "${gpu.backendReason}"`);
+    const gpuAgain = await train(gpuSettings, { backend: 'gpu' });
+    check(!firstMismatch(gpu.hashChain, gpuAgain.hashChain), `two pinned WebGPU runs differ: ${firstMismatch(gpu.hashChain, gpuAgain.hashChain)}`);
+    const replayed = await evaluate(([c]) => window.consumer.gpuReplay(c), { ...settings, steps: 40 });
+    check(replayed.identical === true && replayed.backend === 'gpu' && replayed.comparable === true, `${name}: replay of a WebGPU manifest gave ${JSON.stringify(replayed)}`);
+    say('WebGPU', `a second pinned run gives the same 60 links; replay of a WebGPU record runs on the GPU: identical, level ${replayed.level} ("${replayed.reason}")`);
+    const auto = await train({ ...settings, steps: 20 }, { backend: 'auto' });
+    say('WebGPU', `backend auto: trained on the ${auto.backend.toUpperCase()} (${auto.backendDecision.kind}); reason "${auto.backendReason}"`);
+  } else {
+    check(name !== 'chromium', 'Chromium (--enable-unsafe-webgpu) offers no WebGPU adapter');
+    say('WebGPU', 'no WebGPU adapter in this browser: the GPU checks run in Chromium');
+  }
+  check(problems.length === 0, `${name}: the page reported problems:\n  ${problems.join('\n  ')}`);
+  await d.close();
+  browsers.delete(d);
+}
+
+// Every ```js and ```ts block of the README, as TypeScript modules, checked
+// by tsc --strict (the browser ones with the DOM, the others with Node's
+// types): the examples and the types must agree.
+async function typecheckReadme(dir, readme) {
+  const blocks = [];
+  const re = /^```(js|ts)( browser)?\n([\s\S]*?)^```$/gm;
+  for (let m = re.exec(readme); m; m = re.exec(readme)) blocks.push({ code: m[3], line: readme.slice(0, m.index).split('\n').length });
+  const folder = path.join(dir, 'readme-types');
+  await mkdir(folder, { recursive: true });
+  const files = [];
+  for (const [i, b] of blocks.entries()) {
+    const file = `example-${String(i + 1).padStart(2, '0')}-line-${b.line}.mts`;
+    await writeFile(path.join(folder, file), b.code.includes('import ') || b.code.includes('export ') ? b.code : `${b.code}\nexport {};\n`);
+    files.push(file);
+  }
+  const tsconfig = {
+    compilerOptions: {
+      target: 'ES2022',
+      module: 'NodeNext',
+      moduleResolution: 'NodeNext',
+      lib: ['ES2022', 'DOM', 'ESNext.Disposable'],
+      types: ['node'],
+      strict: true,
+      noEmit: true,
+      skipLibCheck: false,
+    },
+    files,
+  };
+  await writeFile(path.join(folder, 'tsconfig.json'), JSON.stringify(tsconfig, null, 2));
+  await writeFile(path.join(folder, 'package.json'), '{ "type": "module" }\n');
+  await sh(path.join(dir, 'node_modules/.bin/tsc'), ['-p', folder], { cwd: dir }).catch((e) => {
+    throw new Failure(`README examples fail tsc --strict:\n${e.message}`);
+  });
+  return blocks.length;
 }
 
 async function main() {
@@ -246,10 +414,13 @@ async function main() {
   try {
     await cp(PROJECT, dir, { recursive: true });
     let t0 = performance.now();
-    await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, 'vite@7', 'typescript@5'], { cwd: dir, timeout: 240_000 });
+    await sh('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error', tarball, 'vite@7', 'typescript@5', '@types/node@20'], {
+      cwd: dir,
+      timeout: 240_000,
+    });
     const installed = JSON.parse(await readFile(path.join(dir, 'node_modules/reprolab/package.json'), 'utf8'));
     check(installed.name === 'reprolab' && installed.version === v, `installed ${installed.name}@${installed.version}, expected reprolab@${v}`);
-    log(`installed ${rel(tarball)} with vite@7 and typescript@5 into a fresh project (${dir}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    log(`installed ${rel(tarball)} with vite@7, typescript@5 and @types/node@20 into a fresh project (${dir}) in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 
     // 0. The wrapper's crash handling, against a mock engine.
     process.stdout.write(await sh('node', [path.join(ROOT, 'tests/package/mock-engine.mjs')], { cwd: ROOT }));
@@ -258,7 +429,16 @@ async function main() {
     const settings = JSON.parse(await readFile(path.join(dir, 'settings.json'), 'utf8'));
     const cli = await cliManifest(dir, 'cli', 'settings.json');
     const cliThreaded = await cliManifest(dir, 'cli-threaded', 'settings.json', ['threads=3', 'chunks=6', 'steps=60']);
+    // A GPU record (lavapipe here), for api.mjs's replay without WebGPU.
+    await cliManifest(dir, 'cli-gpu', 'settings.json', ['steps=30'], 'gpu');
     process.stdout.write(await sh('node', ['hash-chain.mjs', 'cli.json'], { cwd: dir }));
+
+    // 1b. Node.js, forced garbage collection: flat memory over 100k step(1)
+    // calls and after 200 dropped runs.
+    process.stdout.write(await sh('node', ['--expose-gc', 'gc.mjs'], { cwd: dir, timeout: 300_000 }));
+
+    // 1c. An engine that cannot load: an EngineLoadError.
+    process.stdout.write(await sh('node', ['load-error.mjs'], { cwd: dir }));
 
     // 2. Node.js: the whole API, invalid configurations and a panic.
     t0 = performance.now();
@@ -274,19 +454,31 @@ async function main() {
     for (const [i, ex] of examples.entries()) {
       const file = path.join(dir, `readme-${String(i + 1).padStart(2, '0')}.mjs`);
       await writeFile(file, ex.code);
+      let out;
       try {
-        await sh('node', [path.basename(file)], { cwd: dir, timeout: 60_000 });
+        out = await sh('node', [path.basename(file)], { cwd: dir, timeout: 60_000 });
       } catch (e) {
         throw new Failure(`README example ${i + 1} (line ${ex.line}, under "${ex.heading}") failed:\n${e.message}`);
       }
+      if (ex.heading === 'Pause, resume and cancel') {
+        log(`Node.js, README "Pause, resume and cancel": ${checkPauseExample(out.trim().split('\n'), 'Node.js, README pause example')}`);
+        // The same module, bundled by Vite into the page.
+        await writeFile(path.join(dir, 'readme-pause.js'), ex.code);
+      }
     }
+    check(
+      examples.some((ex) => ex.heading === 'Pause, resume and cancel'),
+      'the README has no "Pause, resume and cancel" example',
+    );
     log(`all ${examples.length} \`\`\`js examples of the package README ran in Node.js (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
 
     // 4. The types.
     for (const config of ['tsconfig.json', 'tsconfig.node.json']) {
       await sh(path.join(dir, 'node_modules/.bin/tsc'), ['--noEmit', '-p', config], { cwd: dir });
     }
-    log('tsc --noEmit of example.ts against the shipped types: bundler + DOM and Node16 without DOM both pass (and the 8 deliberate mistakes are errors)');
+    log('tsc --strict --noEmit of example.ts against the shipped types: bundler + DOM and Node16 without DOM both pass (and the deliberate mistakes are errors)');
+    const checked = await typecheckReadme(dir, readme);
+    log(`tsc --strict: all ${checked} \`\`\`js and \`\`\`ts examples of the README type-check (as TypeScript, with the DOM and Node's types)`);
 
     // 5. A page built by Vite, in headless Chromium.
     t0 = performance.now();
@@ -295,7 +487,8 @@ async function main() {
     check(assets.some((f) => f.endsWith('.wasm')), `vite build emitted no .wasm: ${assets.join(', ')}`);
     check(assets.some((f) => f.startsWith('chunk-worker')), `vite build emitted no worker: ${assets.join(', ')}`);
     log(`vite build: ${assets.join(', ')} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
-    await browserChecks(dir, settings, cli, cliThreaded);
+    server = await serve(path.join(dir, 'dist'));
+    for (const name of ['chromium', 'firefox']) await browserChecks(name, settings, cli, cliThreaded);
   } finally {
     if (KEEP) log(`kept ${dir}`);
     else await rm(dir, { recursive: true, force: true });
@@ -305,7 +498,7 @@ async function main() {
 // However node ends, the server and browser go with it.
 const watchdog = setTimeout(() => {
   console.error(`package: FAILED: gave up after ${WHOLE_TEST_MS / 1000} s`);
-  browser?.process()?.kill('SIGKILL');
+  for (const d of browsers) d.kill();
   process.exit(1);
 }, WHOLE_TEST_MS);
 
@@ -318,7 +511,7 @@ try {
   console.error(`package: FAILED: ${e instanceof Failure ? e.message : e.stack}`);
   code = 1;
 } finally {
-  await browser?.close().catch(() => {});
+  for (const d of browsers) await d.close().catch(() => {});
   server?.close();
   clearTimeout(watchdog);
 }

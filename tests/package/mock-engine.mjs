@@ -1,13 +1,17 @@
 // The wrapper's crash handling against a mock engine that reports its
-// panics' messages through setPanicListener (as src/wasm.rs may export it)
-// and, like the real one on the GPU, can die inside an async step, whose
-// promise then never settles. Run by consumer.mjs; imports js/core.js, the
-// file the package ships.
+// panics' messages through setPanicListener (as src/wasm.rs exports it)
+// and, like the real one, can die inside an async export: its futures run
+// in a microtask queued through the global queueMicrotask (as
+// wasm-bindgen-futures does), so the trap is thrown there and the promise
+// never settles. Without the wrapper's guard, Node.js exits on the uncaught
+// trap (issue 10 item 3). Run by consumer.mjs; imports js/core.js, the file
+// the package ships.
 //
 //   node tests/package/mock-engine.mjs
 
 import assert from 'node:assert/strict';
-import { EngineCrashError, createApi } from '../../js/core.js';
+import { createApi } from '../../js/core.js';
+import { EngineCrashError } from '../../js/errors.js';
 
 const PANIC = 'panicked at src/gpu.rs:1:1: a mock panic';
 
@@ -48,13 +52,32 @@ function mockGlue() {
     defaultSettings: () => ({ steps: 10, hidden: '8', threads: 1 }),
     engineVersion: () => 'mock',
     debugPanic: panic,
-    Trainer: { create: async () => trainer },
+    Trainer: {
+      // steps 666: a panic inside the async create, as a future's poll in a microtask.
+      create: (settings) => {
+        if (settings.steps === 666) {
+          queueMicrotask(() => {
+            listener?.(PANIC);
+            throw new WebAssembly.RuntimeError('unreachable');
+          });
+          return new Promise(() => {});
+        }
+        return Promise.resolve(trainer);
+      },
+      // The same inside resume, without a panic message (an abort: no hook).
+      resume: () => {
+        queueMicrotask(() => {
+          throw new WebAssembly.RuntimeError('unreachable');
+        });
+        return new Promise(() => {});
+      },
+    },
   };
 }
 
 let reloads = 0;
 const api = createApi({
-  load: async () => mockGlue(),
+  load: async () => ({ glue: mockGlue(), module: null }),
   reload: async () => {
     reloads += 1;
     return mockGlue();
@@ -93,3 +116,27 @@ const together = await Promise.all([api.createRun({}), api.createRun({}), api.en
 assert.equal(reloads, 3);
 assert.equal((await together[0].step(1)).step, 1);
 console.log('mock: calls that arrive together after a crash share one fresh instance');
+
+// A panic inside the async createRun and resumeRun: an EngineCrashError, and
+// the process goes on (Node.js would exit on the trap thrown in the microtask).
+const plainQueueMicrotask = globalThis.queueMicrotask;
+const inCreate = await api.createRun({ steps: 666 }).catch((x) => x);
+assert.ok(inCreate instanceof EngineCrashError, `createRun gave ${inCreate}`);
+assert.equal(inCreate.panic, PANIC);
+const inResume = await api
+  .resumeRun({ checkpoint_version: 1, step: 0, params_bits: [], velocity_bits: [], manifest: {}, checksum: '' })
+  .catch((x) => x);
+assert.ok(inResume instanceof EngineCrashError, `resumeRun gave ${inResume}`);
+assert.equal(inResume.panic, null);
+assert.ok(inResume.cause instanceof WebAssembly.RuntimeError);
+assert.equal(globalThis.queueMicrotask, plainQueueMicrotask, 'the global queueMicrotask is put back');
+assert.equal((await (await api.createRun({})).step(1)).step, 1);
+// Other errors thrown in microtasks are not the wrapper's to catch.
+const seen = [];
+process.once('uncaughtException', (x) => seen.push(x));
+queueMicrotask(() => {
+  throw new Error('not the engine');
+});
+await new Promise((resolve) => setTimeout(resolve, 10));
+assert.equal(seen[0]?.message, 'not the engine');
+console.log('mock: a panic inside the async createRun or resumeRun rejects with an EngineCrashError; the process goes on');

@@ -2,7 +2,10 @@
 // consumer uses it, with assertions. Invalid configurations must reject with
 // the field named; a forced panic must leave a clear error, refusing objects
 // and a working next createRun; "unreachable" and "recursive use of an
-// object" must never reach the caller.
+// object" must never reach the caller. Cancellation by AbortSignal rejects
+// with an AbortError; every other failure is a ReprolabError with its code.
+// A manifest the native CLI recorded on the GPU (cli-gpu.json, lavapipe)
+// replays here, on Node's CPU, as "not comparable", with the reason.
 //
 //   node api.mjs
 
@@ -11,6 +14,11 @@ import * as reprolab from 'reprolab';
 import {
   ConfigError,
   EngineCrashError,
+  RecordError,
+  ReprolabError,
+  RunBusyError,
+  RunCancelledError,
+  RunDisposedError,
   configHelp,
   createRun,
   debugPanic,
@@ -18,10 +26,12 @@ import {
   diff,
   engineVersion,
   replay,
+  replayPlan,
   rerun,
   resumeRun,
   sources,
 } from 'reprolab';
+import { readFileSync } from 'node:fs';
 
 const SMALL = { steps: 60, hidden: [32], eval_every: 20 };
 const FORBIDDEN = /unreachable|recursive use of an object/i;
@@ -67,6 +77,7 @@ assert.equal(auto.backend, 'cpu');
 assert.match(auto.backendReason, /^auto: running on the CPU because .*no WebGPU/);
 assert.equal(auto.adapter, null);
 assert.equal(auto.state, 'ready');
+assert.deepEqual(auto.backendDecision, { backend: 'cpu', kind: 'auto_no_gpu', text: auto.backendReason });
 assert.deepEqual(auto.config.hidden, [32]);
 assert.deepEqual(auto.free, []);
 ok(`auto picks the CPU without WebGPU: "${auto.backendReason}"`);
@@ -77,7 +88,10 @@ assert.equal(r1.step, 5);
 assert.equal(r2.step, 10);
 assert.equal(auto.stepsDone, 10);
 const busy = auto.step(5);
-assert.throws(() => auto.hashChain(), (e) => /while the run is taking steps/.test(e.message) && !FORBIDDEN.test(e.message));
+assert.throws(
+  () => auto.hashChain(),
+  (e) => e instanceof RunBusyError && e.code === 'busy' && /while the run is taking steps/.test(e.message) && !FORBIDDEN.test(e.message),
+);
 assert.equal(typeof auto.backendReason, 'string'); // where and why stay readable
 await busy;
 assert.equal(auto.hashChain().length, 15);
@@ -105,7 +119,7 @@ for await (const m of long.metrics({ every: 10 })) {
 }
 assert.deepEqual(seen, [10, 20, 30, 40, 50, 60, 70, 80, 90, 100]);
 assert.equal(long.state, 'cancelled');
-await assert.rejects(long.step(1), /cancelled after step 100/);
+await assert.rejects(long.step(1), (e) => e instanceof RunCancelledError && e.code === 'cancelled' && /cancelled after step 100/.test(e.message));
 assert.equal(long.manifest().steps_completed, 100);
 ok('metrics({every: 10}) yields every 10 steps; pause() holds it, resume() goes on, cancel() ends it and refuses step()');
 
@@ -145,20 +159,55 @@ for (const [label, input] of [['object', ck], ['JSON text', ckText]]) {
 }
 
 const manifest = whole.manifest();
-assert.deepEqual(await replay(manifest), { identical: true, steps: 150 });
-assert.deepEqual(await replay(whole.manifestJson()), { identical: true, steps: 150 });
+const onCpu = { backend: 'cpu', level: 'run-to-run', comparable: true };
+for (const input of [manifest, whole.manifestJson()]) {
+  const r = await replay(input);
+  assert.deepEqual({ ...r, reason: undefined }, { identical: true, steps: 150, ...onCpu, reason: undefined });
+  assert.match(r.reason, /recorded on the CPU/);
+}
 const edited = { ...manifest, train_loss: manifest.train_loss.map((x, i) => (i === 3 ? x + 1 : x)) };
-await assert.rejects(replay(edited), /edited/);
-ok('replay(manifest) is identical; an edited manifest is refused');
+await assert.rejects(replay(edited), (e) => e instanceof RecordError && e.code === 'invalid_record' && /edited/.test(e.message));
+ok('replay(manifest) is identical on the CPU (level run-to-run, with the reason); an edited manifest is a RecordError');
+
+// A manifest the native CLI recorded on the GPU: Node has no WebGPU, so no
+// replay here can be compared; the answer says so, never a bare "not identical".
+const gpuRecord = JSON.parse(readFileSync('cli-gpu.json', 'utf8'));
+assert.ok(gpuRecord.backend_history.some((s) => s.backend === 'gpu'), 'cli-gpu.json was recorded on the GPU');
+const plan = await replayPlan(gpuRecord);
+assert.equal(plan.canReplay, false);
+assert.equal(plan.level, 'none');
+assert.match(plan.reason, /recorded on the GPU.*no WebGPU/);
+const notHere = await replay(gpuRecord);
+assert.equal(notHere.identical, null);
+assert.equal(notHere.comparable, false);
+assert.equal(notHere.level, 'none');
+assert.equal(notHere.reason, plan.reason);
+console.log(`api: replay of the CLI's GPU manifest in Node.js: identical ${notHere.identical}, level ${notHere.level}: "${notHere.reason}"`);
+const forced = await replay(gpuRecord, { backend: 'cpu' });
+assert.equal(forced.comparable, false);
+assert.equal(forced.backend, 'cpu');
+assert.equal(forced.level, 'none');
+assert.match(forced.reason, /^replayed on the CPU as asked, though recorded on the GPU/);
+assert.equal(typeof forced.identical, 'boolean');
+console.log(`api: forced onto the CPU: identical ${forced.identical}${forced.identical ? '' : ` (parts at step ${forced.step})`}, comparable false`);
+ok('replay of a GPU manifest without WebGPU answers with its reason and level none (replayPlan agrees); backend: cpu replays it anyway, marked not comparable');
 
 const other = await createRun({ ...SMALL, steps: 150, seed: 2 });
 await other.train();
 const d = await diff(manifest, other.manifest());
 assert.equal(d.identical, false);
+assert.equal(d.resultsIdentical, false);
 assert.equal(d.firstDivergentStep, 1);
 assert.ok(d.causes.includes('init'), `causes: ${d.causes}`);
 assert.ok(d.differences.some((x) => x.field === 'config.seed'));
-assert.equal((await diff(manifest, manifest)).identical, true);
+assert.deepEqual(await diff(manifest, manifest), {
+  identical: true,
+  resultsIdentical: true,
+  firstDivergentStep: null,
+  differences: [],
+  environment: [],
+  causes: [],
+});
 ok(`diff names the first divergent step (1) and the causes (${d.causes.join(', ')})`);
 
 const shuffled = await rerun(manifest, { free: ['shuffle'] });
@@ -169,7 +218,98 @@ assert.ok(ds.causes.includes('shuffle'), `causes: ${ds.causes}`);
 const again = await rerun(manifest);
 await again.train();
 assert.deepEqual(again.hashChain(), manifest.hash_chain);
+// Why each is on the CPU, as data and in words (never the bare "backend cpu").
+const explicit = await createRun(SMALL, { backend: 'cpu' });
+for (const [what, run, kind, text] of [
+  ['createRun(.., {backend: "cpu"})', explicit, 'requested', /^cpu: requested/],
+  ['rerun(manifest)', again, 'recorded', /^cpu: the recorded run ran on the CPU, and this one follows it$/],
+  ['resumeRun(checkpoint)', await resumeRun(ck), 'recorded', /^cpu: the checkpointed run ran on the CPU/],
+  ['rerun(manifest, {backend: "cpu"})', await rerun(manifest, { backend: 'cpu' }), 'requested', /^cpu: requested/],
+]) {
+  assert.equal(run.backendDecision.kind, kind, `${what}: ${JSON.stringify(run.backendDecision)}`);
+  assert.match(run.backendReason, text, what);
+  assert.equal(run.backendReason, run.backendDecision.text);
+}
+ok(`backendReason for an explicit cpu and for a rerun or resume says why ("${explicit.backendReason}", "${again.backendReason}")`);
 ok('rerun(manifest) re-runs identically; with shuffle free it parts, and diff names shuffle');
+
+// ---- cancellation, errors and state -----------------------------------------
+
+// step(0) and metrics({every: 0}) are refused the same way: a ConfigError naming the argument.
+const refusing = await createRun(SMALL);
+for (const [what, call, field] of [
+  ['step(0)', () => refusing.step(0), 'n'],
+  ['step(1.5)', () => refusing.step(1.5), 'n'],
+  ['metrics({ every: 0 })', () => refusing.metrics({ every: 0 }).next(), 'every'],
+  ['train({ every: 0 })', () => refusing.train({ every: 0 }), 'every'],
+  ['metrics({ every: -1 })', () => refusing.metrics({ every: -1 }).next(), 'every'],
+]) {
+  const e = await rejectsWithField(call(), field, what);
+  assert.equal(e.code, 'invalid_settings');
+}
+assert.equal(refusing.stepsDone, 0);
+ok('step(0), step(1.5) and metrics/train({every: 0}) reject alike: a ConfigError naming the argument');
+
+// {steps: undefined}: the field and why.
+const undef = await rejectsWithField(createRun({ steps: undefined }), 'steps', 'createRun({steps: undefined})');
+assert.match(undef.message, /^steps: the value is undefined; give a value, or leave the key out for its default$/);
+ok(`{steps: undefined} names the field and why: "${undef.message}"`);
+
+// break out of for await: the run is no longer running.
+for await (const m of refusing.metrics({ every: 5 })) {
+  assert.equal(refusing.state, 'running');
+  if (m.step === 15) break;
+}
+assert.equal(refusing.state, 'ready');
+assert.equal(refusing.stepsDone, 15);
+ok('after break out of for await (run.metrics()), state is "ready" (no longer "running")');
+
+// An AbortSignal: createRun, train, metrics and step reject with an AbortError.
+const isAbort = (e) => e instanceof DOMException && e.name === 'AbortError' && !(e instanceof ReprolabError);
+const aborted = new AbortController();
+aborted.abort();
+await assert.rejects(createRun(SMALL, { signal: aborted.signal }), isAbort);
+await assert.rejects(rerun(manifest, { signal: aborted.signal }), isAbort);
+await assert.rejects(replay(manifest, { signal: aborted.signal }), isAbort);
+await rejectsWithField(createRun(SMALL, { signal: 'stop' }), 'signal', 'createRun(.., {signal: "stop"})');
+const long2 = await createRun({ ...SMALL, steps: 100_000 });
+const controller = new AbortController();
+let atAbort = null;
+setTimeout(() => {
+  atAbort = long2.stepsDone;
+  controller.abort();
+}, 50);
+const abortError = await long2.train({ signal: controller.signal }).catch((e) => e);
+assert.ok(isAbort(abortError), `train({signal}) gave ${abortError}`);
+assert.match(abortError.message, /^reprolab: train\(\) was aborted$/);
+assert.ok(atAbort > 0 && atAbort < 100_000, `the timer fired during training (at step ${atAbort})`);
+assert.equal(long2.stepsDone, atAbort, 'no step ran after the abort');
+assert.equal(long2.state, 'ready');
+console.log(`api: an abort from a 50 ms timer stopped train() at step ${atAbort}, taking no step after it`);
+const timeout = await (async () => {
+  for await (const _ of long2.metrics({ signal: AbortSignal.timeout(30) })) {
+    // the signal's timer fires while the loop runs
+  }
+})().catch((e) => e);
+assert.ok(isAbort(timeout) && timeout.cause?.name === 'TimeoutError', `metrics({signal: AbortSignal.timeout(30)}) gave ${timeout}`);
+await assert.rejects(long2.step(10, { signal: aborted.signal }), isAbort);
+assert.equal((await long2.step(5)).step, long2.stepsDone);
+ok('an AbortSignal rejects createRun, rerun, replay, train, metrics and step with an AbortError; no step after the abort; the run goes on');
+
+// Codes on every other failure.
+const disposed = await createRun(SMALL);
+disposed[Symbol.dispose]();
+assert.equal(disposed.state, 'disposed');
+await assert.rejects(disposed.step(1), (e) => e instanceof RunDisposedError && e.code === 'disposed');
+assert.throws(() => disposed.manifest(), RunDisposedError);
+const asyncDisposed = await createRun(SMALL);
+await asyncDisposed.step(3);
+await asyncDisposed[Symbol.asyncDispose]();
+assert.equal(asyncDisposed.state, 'disposed');
+await assert.rejects(createRun({ learning_rate: -1 }), (e) => e instanceof ConfigError && e instanceof ReprolabError && e.code === 'invalid_settings');
+await assert.rejects(createRun({}, { backend: 'gpu' }), (e) => e instanceof ConfigError && e.code === 'backend_unavailable' && e.field === 'backend');
+await assert.rejects(resumeRun('{"checkpoint_version": 1, "truncated'), (e) => e instanceof RecordError && e.code === 'invalid_record');
+ok('errors carry their code: disposed ([Symbol.dispose], [Symbol.asyncDispose]), invalid_settings, backend_unavailable, invalid_record, busy, cancelled');
 
 // ---- invalid configurations: the field named --------------------------------
 
@@ -234,6 +374,7 @@ try {
   crash = e;
 }
 assert.ok(crash instanceof EngineCrashError, `debugPanic gave ${crash?.name}: ${crash?.message}`);
+assert.equal(crash.code, 'crashed');
 assert.ok(crash instanceof Error);
 assert.match(crash.message, /^reprolab: the engine crashed \(.+\); create a new run$/);
 assert.doesNotMatch(crash.message, FORBIDDEN);

@@ -5,6 +5,8 @@
 import {
   ConfigError,
   EngineCrashError,
+  ReprolabError,
+  RunCancelledError,
   createRun,
   defaultConfig,
   diff,
@@ -12,13 +14,18 @@ import {
   rerun,
   resumeRun,
   sources,
+  type BackendDecision,
   type Checkpoint,
   type Config,
+  type ErrorCode,
+  type Level,
+  type ReplayResult,
   type DiffResult,
   type Manifest,
   type Metrics,
   type Run,
   type RunBackend,
+  type Signal,
   type StepReport,
 } from 'reprolab';
 
@@ -43,12 +50,16 @@ export async function example(): Promise<string> {
   const chain: string[] = manifest.hash_chain;
   const checkpoint: Checkpoint = run.checkpoint();
   const resumed: Run = await resumeRun(checkpoint);
-  const replayed = await replay(manifest);
-  if (!replayed.identical) log(replayed.step, replayed.recorded);
+  const replayed: ReplayResult = await replay(manifest);
+  if (replayed.identical === false) log(replayed.step, replayed.recorded);
+  if (replayed.identical === null) log(replayed.reason);
+  const level: Level = replayed.level;
   const other = await rerun(manifest, { free: ['dropout'] });
   await other.train();
   const d: DiffResult = await diff(manifest, other.manifestJson());
   const step: number | null = d.firstDivergentStep;
+  const same: boolean = d.resultsIdentical && d.environment.length >= 0;
+  const decision: BackendDecision = run.backendDecision;
   const defaults = await defaultConfig();
   const widths: number[] = defaults.hidden;
   const names = (await sources()).map((s) => s.name);
@@ -57,12 +68,35 @@ export async function example(): Promise<string> {
   try {
     await createRun({ learning_rate: -1 });
   } catch (e) {
-    if (e instanceof ConfigError) log(e.field);
+    if (e instanceof ConfigError) log(e.field, e.code);
     if (e instanceof EngineCrashError) log(e.panic);
+    if (e instanceof RunCancelledError) {
+      const cancelled: 'cancelled' = e.code;
+      log(cancelled);
+    }
+    if (e instanceof ReprolabError) {
+      const code: ErrorCode = e.code;
+      log(code);
+    }
   }
   // Text, as form fields give it.
   await createRun({ learning_rate: '0.02', hidden: '64,64', seed: '12345678901234567', engine_version: '1' });
-  return [backend, why, hash, chain.length, step, widths, names, loss.length].join();
+  run[Symbol.dispose]();
+  await other[Symbol.asyncDispose]();
+  return [backend, why, hash, chain.length, step, widths, names, loss.length, level, same, decision.kind].join();
+}
+
+// A form's fields are text: every numeric setting takes it.
+export async function fromForm(fields: { learningRate: string; steps: string; seed: string; hidden: string }): Promise<Run> {
+  return createRun({ learning_rate: fields.learningRate, steps: fields.steps, seed: fields.seed, hidden: fields.hidden });
+}
+
+// Cancellation: a signal on createRun, train, metrics and step.
+export async function cancellable(signal: Signal): Promise<void> {
+  const run = await createRun({ steps: 100 }, { signal });
+  await run.step(1, { signal });
+  for await (const m of run.metrics({ every: 10, signal })) log(m.step);
+  await run.train({ signal, onMetrics: (m) => log(m.elapsedMs) });
 }
 
 export async function mistakes(): Promise<void> {
@@ -70,8 +104,8 @@ export async function mistakes(): Promise<void> {
   await createRun({ learning_rate: true });
   // @ts-expect-error activation is relu or tanh
   await createRun({ activation: 'sigmoid' });
-  // @ts-expect-error the text of a number must be a number
-  await createRun({ momentum: 'fast' });
+  // @ts-expect-error momentum is a number or its text
+  await createRun({ momentum: true });
   // @ts-expect-error unknown setting
   await createRun({ lerning_rate: 0.1 });
   // @ts-expect-error unknown source
@@ -83,4 +117,8 @@ export async function mistakes(): Promise<void> {
   run.backend = 'gpu';
   // @ts-expect-error a manifest is an object or its JSON text
   await replay(42);
+  // @ts-expect-error replay's backend is auto, gpu or cpu
+  await replay('{}', { backend: 'tpu' });
+  // @ts-expect-error the state is read-only
+  run.state = 'ready';
 }

@@ -1,7 +1,9 @@
 // Node.js 20, ES modules, the installed package: trains the pinned run of
 // settings.json (backend auto, which is the CPU here: Node has no WebGPU) and
 // compares its hash chain, link by link, with the native CLI's manifest for
-// the same settings.
+// the same settings; then diff() of the two manifests must say that the
+// results are identical, and list apart what differs only in the
+// environment (the user agent; how each setting was given).
 //
 //   node hash-chain.mjs CLI_MANIFEST.json
 
@@ -34,9 +36,13 @@ if (mismatches) {
   process.exit(1);
 }
 const d = await diff(cli, run.manifestJson());
-if (d.firstDivergentStep !== null) throw new Error(`diff says the chains part at step ${d.firstDivergentStep}`);
+const shown = JSON.stringify(d).slice(0, 600);
+if (d.firstDivergentStep !== null) throw new Error(`diff says the chains part at step ${d.firstDivergentStep}: ${shown}`);
+if (!d.resultsIdentical) throw new Error(`diff says the results differ: ${shown}`);
+if (!d.identical || d.differences.length || d.causes.length) throw new Error(`diff says the runs differ beyond their environment: ${shown}`);
+if (!d.environment.some((x) => x.field === 'user_agent')) throw new Error(`diff lists no user_agent among the environment's differences: ${shown}`);
 if (run.manifest().weights_hash !== cli.weights_hash) throw new Error('final weights hashes differ');
 console.log(
   `node: all ${ours.length} hash-chain links equal the native CLI's (final ${last.weightsHash}); ` +
-    `diff: first divergent step none, differences only in ${[...new Set(d.differences.map((x) => x.field.split(/[.[]/)[0]))].join(', ') || 'nothing'}`,
+    `diff: identical, results identical, first divergent step none; environment only: ${[...new Set(d.environment.map((x) => x.field.replace(/^config\.\w+\.source$/, 'config.*.source')))].join(', ')}`,
 );

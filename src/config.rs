@@ -46,7 +46,7 @@ fn err(field: &str, message: impl Into<String>) -> ConfigError {
 
 /// Every setting key, in the order they are shown, with a one-line help.
 pub const KEYS: [(&str, &str); 15] = [
-    ("dataset", "data set: digits, digits@1, spiral, xor, circles, gaussians"),
+    ("dataset", "data set: digits (the latest, digits@2), digits@1, spiral, xor, circles, gaussians"),
     ("hidden", "hidden layer widths as a comma list, e.g. 128 or 256,256 (empty: no hidden layer)"),
     ("activation", "hidden activation: relu or tanh"),
     ("dropout", "dropout probability on hidden layers, in [0, 1)"),

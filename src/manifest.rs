@@ -263,7 +263,9 @@ pub struct Diff {
     pub environment: Vec<Difference>,
 }
 
-/// Fields that describe where a run ran rather than what it computed.
+/// Fields that describe where a run ran rather than what it computed (also:
+/// a setting's origin when its value is the same on both sides, and the
+/// adapter's description when both ran on the same backend to the same bits).
 const ENVIRONMENT_FIELDS: [&str; 2] = ["user_agent", "reprolab_version"];
 
 /// The source a differing field is evidence of, if any.
@@ -377,12 +379,23 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
         && a.train_loss.iter().map(|l| l.to_bits()).eq(b.train_loss.iter().map(|l| l.to_bits()));
     // The adapter's description is environment when both ran on the same
     // kind of backend and their chains agree.
+    // Where a setting came from, when its value is the same in both runs,
+    // is provenance, not a difference in what was computed.
+    let same_value = |field: &str| {
+        field
+            .strip_prefix("config.")
+            .and_then(|k| k.strip_suffix(".source"))
+            .is_some_and(|k| a.config.get(k).map(|e| &e.value) == b.config.get(k).map(|e| &e.value))
+    };
     let is_env = |field: &str| {
-        ENVIRONMENT_FIELDS.contains(&field) || (field == "adapter" && a.backend == b.backend && same_results)
+        ENVIRONMENT_FIELDS.contains(&field)
+            || (field == "adapter" && a.backend == b.backend && same_results)
+            || same_value(field)
     };
     let environment: Vec<Difference> = out.iter().filter(|d| is_env(&d.field)).cloned().collect();
     let identical = same_results && out.iter().all(|d| is_env(&d.field));
-    let mut causes: Vec<Source> = out.iter().filter_map(|d| cause_of(&d.field, a, b)).collect();
+    let mut causes: Vec<Source> =
+        out.iter().filter(|d| !is_env(&d.field)).filter_map(|d| cause_of(&d.field, a, b)).collect();
     if first.is_some() {
         // A source free in either run varies by itself: float atomics and
         // thread arrival leave no other trace in the record.

@@ -7,12 +7,14 @@
 //! only) owns every JavaScript export; [`platform`] is the little that
 //! differs between native and wasm.
 
+pub mod bench;
 pub mod chacha;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod gpu;
 pub mod hash;
+pub mod kernels;
 pub mod manifest;
 pub mod model;
 pub mod platform;

@@ -11,9 +11,6 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let out = args.first().cloned().unwrap_or_else(|| "bench/shapes-native.json".into());
     let mut opts = bench::BenchOptions::default();
-    let (peak, why) = bench::assumed_peak_gflops(bench::cpu_ghz());
-    opts.peak_gflops_per_core = peak;
-    opts.peak_assumption = why;
     if let Some(r) = args.get(1) {
         opts.rounds = r.parse().unwrap_or_else(|_| {
             eprintln!("bench_shapes: rounds: expected a whole number, got {r:?}");
@@ -32,6 +29,9 @@ fn main() {
     }
     let t0 = Instant::now();
     let clock = move || t0.elapsed().as_secs_f64() * 1e3;
+    let (peak, why) = bench::measure_peak_gflops(&clock, 5);
+    opts.peak_gflops_per_core = peak;
+    opts.peak_assumption = why;
     match bench::run(&opts, &clock) {
         Ok(report) => {
             print!("{}", report.table());

@@ -173,7 +173,7 @@ fn the_inputs_reach_the_cases_they_name() {
     let mut g = vec![1.0f32; rows * n];
     let dense = values(4, k * n, Values::Cancel);
     kernels::matmul_bias(&c, &dense, &vec![0.0; n], rows, k, n, &mut g);
-    assert!(g.iter().any(|v| *v == 0.0), "some sums cancel exactly");
+    assert!(g.contains(&0.0), "some sums cancel exactly");
     // A zero activation beside an infinite weight: skipped, as the reference does.
     let mut one = [0.0f32];
     kernels::matmul_bias(&[0.0, 2.0], &[f32::INFINITY, 3.0], &[0.5], 1, 2, 1, &mut one);

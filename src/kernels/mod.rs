@@ -45,9 +45,10 @@ pub use f32x4::BACKEND;
 
 /// Lanes of a vector.
 const LANES: usize = 4;
-/// Vectors (accumulators) per strip: 32 outputs side by side, eight
-/// registers, which leaves room for the operands in the 16 vector registers
-/// of x86_64 (and of the code V8 and SpiderMonkey generate from wasm).
+/// Vectors (accumulators) per strip: 32 outputs side by side in eight
+/// registers. Measured against four (16 outputs) and against one term per
+/// iteration: two terms per iteration over eight vectors is the fastest both
+/// natively and in V8, although V8 spills a few operands of it.
 const STRIP: usize = 8;
 
 /// Buffers reused from call to call.
@@ -249,8 +250,14 @@ fn pack(op: Operand<'_>, depth: usize, c0: usize, width: usize, packed: &mut [f3
     let padded = width.div_ceil(LANES) * LANES;
     match op {
         Operand::Rows { src, ld } => {
+            let full = width / LANES * LANES;
             for (t, dst) in packed.chunks_exact_mut(W).take(depth).enumerate() {
-                dst[..width].copy_from_slice(&src[t * ld + c0..t * ld + c0 + width]);
+                let row = &src[t * ld + c0..t * ld + c0 + width];
+                // Vector moves rather than a memcpy call per short row.
+                for c in (0..full).step_by(LANES) {
+                    F32x4::load(&row[c..]).store(&mut dst[c..]);
+                }
+                dst[full..width].copy_from_slice(&row[full..]);
                 dst[width..padded].fill(0.0);
             }
         }
@@ -311,7 +318,20 @@ impl Strip<'_> {
         }
         for (i, span) in self.starts.windows(2).enumerate() {
             let mut acc = [F32x4::zero(); V];
-            for &(t, x) in &self.terms[span[0]..span[1]] {
+            // Two terms per iteration, each accumulator adding the first
+            // then the second: the list's order.
+            let mut pairs = self.terms[span[0]..span[1]].chunks_exact(2);
+            for p in &mut pairs {
+                let (x0, x1) = (F32x4::splat(p[0].1), F32x4::splat(p[1].1));
+                let (t0, t1) = (p[0].0 as usize * W, p[1].0 as usize * W);
+                let op0 = &self.packed[t0..t0 + V * LANES];
+                let op1 = &self.packed[t1..t1 + V * LANES];
+                for v in 0..V {
+                    acc[v] = acc[v].add(x0.mul(F32x4::load(&op0[v * LANES..])));
+                    acc[v] = acc[v].add(x1.mul(F32x4::load(&op1[v * LANES..])));
+                }
+            }
+            for &(t, x) in pairs.remainder() {
                 let xv = F32x4::splat(x);
                 let t = t as usize * W;
                 let op = &self.packed[t..t + V * LANES];
@@ -331,6 +351,38 @@ impl Strip<'_> {
         }
     }
 }
+
+/// The kernels' inner loop ([`Strip::run`]: two terms per iteration, eight
+/// accumulators, `acc += x * op`) on data that stay in L1: a 2 KB operand
+/// strip and 64 terms, `iters` iterations of 128 flop each. Timing it gives
+/// the peak these kernels can reach on one core of this machine, in this
+/// build (the benchmark's "peak"). Returns a value that depends on every
+/// operation, so that none can be optimised away.
+pub fn peak_probe(iters: usize) -> f32 {
+    const W: usize = STRIP * LANES;
+    const DEPTH: usize = 16;
+    // Factors +-1 and operands of small integers: the sums stay exact and
+    // finite; black_box keeps the compiler from knowing any of them.
+    let terms: Vec<(u32, f32)> =
+        std::hint::black_box((0..64).map(|i| ((i * 7 % DEPTH) as u32, if i % 3 == 0 { -1.0 } else { 1.0 })).collect());
+    let packed: Vec<f32> = std::hint::black_box((0..DEPTH * W).map(|i| (i % 5) as f32).collect());
+    let mut acc = [F32x4::zero(); STRIP];
+    for i in 0..iters {
+        let (p0, p1) = (terms[(2 * i) % 64], terms[(2 * i + 1) % 64]);
+        let (x0, x1) = (F32x4::splat(p0.1), F32x4::splat(p1.1));
+        let (t0, t1) = (p0.0 as usize * W, p1.0 as usize * W);
+        let op0 = &packed[t0..t0 + W];
+        let op1 = &packed[t1..t1 + W];
+        for v in 0..STRIP {
+            acc[v] = acc[v].add(x0.mul(F32x4::load(&op0[v * LANES..])));
+            acc[v] = acc[v].add(x1.mul(F32x4::load(&op1[v * LANES..])));
+        }
+    }
+    acc.iter().map(|a| a.to_array().iter().sum::<f32>()).sum()
+}
+
+/// Floating-point operations of one [`peak_probe`] iteration.
+pub const PEAK_PROBE_FLOPS: usize = 2 * STRIP * 2 * LANES;
 
 #[cfg(test)]
 mod tests {

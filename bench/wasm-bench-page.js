@@ -13,6 +13,15 @@
 import init, { Trainer, peakProbe, setKernels } from '../www/pkg/reprolab.js';
 import { WorkerPool } from '../js/threads.js';
 
+// An older build to compare with (`--before DIR` of the driver, served at
+// bench/pkg-before/): its own module instance, its own Trainer.
+let before = null;
+async function loadBefore() {
+  const glue = await import('./pkg-before/reprolab.js');
+  await glue.default();
+  return glue;
+}
+
 const STEPS = '100000000'; // never reached: the runs do not end mid-benchmark
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -31,7 +40,8 @@ async function contenderRun(shape, c) {
     threads: String(c.threads),
     chunks: String(c.chunks),
   };
-  const trainer = await Trainer.create(settings, [], 'cpu');
+  const engine = c.build === 'before' ? (before ??= await loadBefore()) : { Trainer, setKernels };
+  const trainer = await engine.Trainer.create(settings, [], 'cpu');
   const pool = c.threads > 1 ? await WorkerPool.create(trainer, c.threads) : null;
   const toObject = (v) => (v instanceof Map ? Object.fromEntries(v) : v);
   return {
@@ -39,13 +49,13 @@ async function contenderRun(shape, c) {
     pool,
     // n steps with this contender's kernels; resolves to [wall ms, cpu ms or null]
     async timed(n) {
-      setKernels(c.kernels);
+      if (c.build !== 'before') setKernels(c.kernels);
       const cpu0 = await cpuNow();
       const t0 = performance.now();
       const report = toObject(pool ? await pool.run(n) : await trainer.step(n));
       const ms = performance.now() - t0;
       const cpu1 = await cpuNow();
-      setKernels('simd');
+      if (c.build !== 'before') setKernels('simd');
       if (!report || report.stopped || report.step === undefined) {
         throw new Error(`${shape.name} ${c.name}: a benchmark run stopped: ${report?.stopped ?? 'no report'}`);
       }

@@ -4,7 +4,7 @@
 //
 //   node bench/wasm-bench.mjs [--rounds 5] [--shapes 128/64,256-256/128,1024-1024/128]
 //                             [--sample-ms 300] [--out bench/shapes-wasm.json]
-//                             [--native bench/shapes-native.json]
+//                             [--native bench/shapes-native.json] [--before DIR]
 //
 // Needs www/pkg (make build-web) and playwright-core with the system
 // Chromium (/usr/bin/chromium, or $CHROMIUM). Serves the repository with
@@ -16,11 +16,14 @@
 // main thread and its Web Workers, not V8's background compiler) before and
 // after every sample, so that figures on a busy machine can be read per
 // core. With a native result file for the same shapes it prints wasm /
-// native per contender. Reports figures; asserts nothing about speed. Exit code 1 when a run fails or when the
+// native per contender. `--before DIR` adds the contender `before cpu-1`:
+// the same runs on another wasm-pack build (an older commit's www/pkg, say),
+// linked at bench/pkg-before for the time of the run. Reports figures;
+// asserts nothing about speed. Exit code 1 when a run fails or when the
 // scalar and SIMD kernels end on different hash chain links.
 
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,6 +39,7 @@ function parseArgs(argv) {
     sampleMs: 300,
     out: path.join(ROOT, 'bench/shapes-wasm.json'),
     native: path.join(ROOT, 'bench/shapes-native.json'),
+    before: null,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -45,6 +49,7 @@ function parseArgs(argv) {
     else if (flag === '--sample-ms') opts.sampleMs = Number(value);
     else if (flag === '--out') opts.out = path.resolve(value);
     else if (flag === '--native') opts.native = path.resolve(value);
+    else if (flag === '--before') opts.before = path.resolve(value);
     else throw new Error(`unknown option ${flag} (see the head of bench/wasm-bench.mjs)`);
   }
   if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new Error(`--rounds: expected a whole number >= 1`);
@@ -194,6 +199,13 @@ async function main() {
     { name: 'cpu-1 simd', threads: 1, chunks: 1, kernels: 'simd' },
     { name: 'cpu-2x4 simd', threads: 2, chunks: 4, kernels: 'simd' },
   ];
+  const link = path.join(ROOT, 'bench/pkg-before');
+  if (opts.before) {
+    if (!existsSync(path.join(opts.before, 'reprolab.js'))) throw new Error(`--before: no reprolab.js in ${opts.before}`);
+    if (existsSync(link)) throw new Error(`bench/pkg-before exists: remove it first`);
+    symlinkSync(opts.before, link);
+    contenders.unshift({ name: 'before cpu-1', threads: 1, chunks: 1, kernels: 'simd', build: 'before' });
+  }
   const { server, address } = startServer();
   let browser = null;
   try {
@@ -258,6 +270,7 @@ async function main() {
       };
     });
     const agree = shapes.every((s) => {
+      // One thread, whichever build or kernels: the same bits.
       const heads = results.filter((r) => r.shape === s.name && r.chunks === 1).map((r) => r.chain_head);
       return heads.every((h) => h === heads[0]);
     });
@@ -297,6 +310,7 @@ async function main() {
   } finally {
     await browser?.close();
     server.kill();
+    if (opts.before) unlinkSync(link);
   }
 }
 

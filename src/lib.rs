@@ -19,6 +19,7 @@
 //!   export, wasm32 only) translate to and from the driver. [`platform`] is
 //!   the little that differs between native and wasm.
 
+pub mod bench;
 pub mod chacha;
 pub mod checkpoint;
 pub mod config;
@@ -30,6 +31,7 @@ pub mod exact;
 pub mod export;
 pub mod gpu;
 pub mod hash;
+pub mod kernels;
 pub mod manifest;
 pub mod model;
 pub mod platform;

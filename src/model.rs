@@ -6,6 +6,7 @@
 
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::spec;
 
@@ -62,6 +63,70 @@ pub trait Real:
     fn tanh(self) -> Self;
     fn from_f32(v: f32) -> Self;
     fn to_f64(self) -> f64;
+
+    /// [`matmul_bias`] in this type: the scalar reference unless the type
+    /// has faster kernels that give the same bits.
+    fn matmul_bias(a: &[Self], w: &[Self], b: &[Self], rows: usize, k: usize, n: usize, out: &mut [Self]) {
+        scalar::matmul_bias(a, w, b, rows, k, n, out);
+    }
+
+    /// [`grad_weights`] in this type (see [`Real::matmul_bias`]).
+    #[allow(clippy::too_many_arguments)]
+    fn grad_weights(
+        a: &[Self],
+        d: &[Self],
+        rows: usize,
+        k: usize,
+        n: usize,
+        dw: &mut [Self],
+        db: &mut [Self],
+        order: RowOrder,
+    ) {
+        scalar::grad_weights(a, d, rows, k, n, dw, db, order);
+    }
+
+    /// [`backprop`] in this type (see [`Real::matmul_bias`]).
+    fn backprop(d: &[Self], w: &[Self], rows: usize, k: usize, n: usize, g: &mut [Self]) {
+        scalar::backprop(d, w, rows, k, n, g);
+    }
+}
+
+/// Which kernels the f32 engine runs. Both give the same bits (the tests
+/// check it); the scalar reference stays callable so that benchmarks can
+/// time the two in one run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernels {
+    /// The scalar reference, [`scalar`].
+    Scalar,
+    /// The vectorised kernels of [`crate::kernels`] (the default).
+    Simd,
+}
+
+impl Kernels {
+    /// `scalar` or `simd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernels::Scalar => "scalar",
+            Kernels::Simd => "simd",
+        }
+    }
+}
+
+static SCALAR_KERNELS: AtomicBool = AtomicBool::new(false);
+
+/// Chooses the f32 kernels for every thread of this process (or wasm
+/// instance) from now on. The bits of a run do not depend on it.
+pub fn set_kernels(k: Kernels) {
+    SCALAR_KERNELS.store(k == Kernels::Scalar, Ordering::Relaxed);
+}
+
+/// The f32 kernels in use.
+pub fn kernels() -> Kernels {
+    if SCALAR_KERNELS.load(Ordering::Relaxed) {
+        Kernels::Scalar
+    } else {
+        Kernels::Simd
+    }
 }
 
 impl Real for f32 {
@@ -81,6 +146,33 @@ impl Real for f32 {
     }
     fn to_f64(self) -> f64 {
         f64::from(self)
+    }
+    fn matmul_bias(a: &[f32], w: &[f32], b: &[f32], rows: usize, k: usize, n: usize, out: &mut [f32]) {
+        match kernels() {
+            Kernels::Simd => crate::kernels::matmul_bias(a, w, b, rows, k, n, out),
+            Kernels::Scalar => scalar::matmul_bias(a, w, b, rows, k, n, out),
+        }
+    }
+    fn grad_weights(
+        a: &[f32],
+        d: &[f32],
+        rows: usize,
+        k: usize,
+        n: usize,
+        dw: &mut [f32],
+        db: &mut [f32],
+        order: RowOrder,
+    ) {
+        match kernels() {
+            Kernels::Simd => crate::kernels::grad_weights(a, d, rows, k, n, dw, db, order),
+            Kernels::Scalar => scalar::grad_weights(a, d, rows, k, n, dw, db, order),
+        }
+    }
+    fn backprop(d: &[f32], w: &[f32], rows: usize, k: usize, n: usize, g: &mut [f32]) {
+        match kernels() {
+            Kernels::Simd => crate::kernels::backprop(d, w, rows, k, n, g),
+            Kernels::Scalar => scalar::backprop(d, w, rows, k, n, g),
+        }
     }
 }
 
@@ -202,24 +294,10 @@ impl<T: Real> Pass<T> {
 
 /// `out[r][j] = (sum_k a[r][k] * w[k][j], k ascending) + b[j]`
 /// (spec: [`crate::spec::MATMUL_ORDER`]). Zero activations are skipped, which
-/// the spec shows cannot change a bit.
+/// the spec shows cannot change a bit. Runs [`Real::matmul_bias`]: for f32
+/// the kernels [`kernels`] names.
 pub fn matmul_bias<T: Real>(a: &[T], w: &[T], b: &[T], rows: usize, k: usize, n: usize, out: &mut [T]) {
-    for r in 0..rows {
-        let acc = &mut out[r * n..(r + 1) * n];
-        acc.fill(T::ZERO);
-        for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
-            if x == T::ZERO {
-                continue;
-            }
-            let wrow = &w[kk * n..(kk + 1) * n];
-            for (o, &wv) in acc.iter_mut().zip(wrow) {
-                *o = *o + x * wv;
-            }
-        }
-        for (o, &bv) in acc.iter_mut().zip(b) {
-            *o = *o + bv;
-        }
-    }
+    T::matmul_bias(a, w, b, rows, k, n, out);
 }
 
 /// The order of the batch-row sums, which is what the engine versions
@@ -263,35 +341,86 @@ pub fn grad_weights<T: Real>(
     db: &mut [T],
     order: RowOrder,
 ) {
-    dw.fill(T::ZERO);
-    db.fill(T::ZERO);
-    for r in order.rows(rows) {
-        let drow = &d[r * n..(r + 1) * n];
-        for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
-            if x == T::ZERO {
-                continue;
-            }
-            for (g, &dv) in dw[kk * n..(kk + 1) * n].iter_mut().zip(drow) {
-                *g = *g + x * dv;
-            }
-        }
-        for (g, &dv) in db.iter_mut().zip(drow) {
-            *g = *g + dv;
-        }
-    }
+    T::grad_weights(a, d, rows, k, n, dw, db, order);
 }
 
 /// `g[r][k] = sum_j d[r][j] * w[k][j]`, j ascending
 /// (spec: [`crate::spec::BACKPROP_ORDER`]).
 pub fn backprop<T: Real>(d: &[T], w: &[T], rows: usize, k: usize, n: usize, g: &mut [T]) {
-    for r in 0..rows {
-        let drow = &d[r * n..(r + 1) * n];
-        for kk in 0..k {
-            let mut acc = T::ZERO;
-            for (&dv, &wv) in drow.iter().zip(&w[kk * n..(kk + 1) * n]) {
-                acc = acc + dv * wv;
+    T::backprop(d, w, rows, k, n, g);
+}
+
+/// The scalar reference kernels: the spec's sums written out one output at
+/// a time. [`crate::kernels`] must give their bits; the tests compare the
+/// two with `f32::to_bits`.
+pub mod scalar {
+    use super::{Real, RowOrder};
+
+    /// `out[r][j] = (sum_k a[r][k] * w[k][j], k ascending) + b[j]`
+    /// (spec: [`crate::spec::MATMUL_ORDER`]). Zero activations are skipped, which
+    /// the spec shows cannot change a bit.
+    pub fn matmul_bias<T: Real>(a: &[T], w: &[T], b: &[T], rows: usize, k: usize, n: usize, out: &mut [T]) {
+        for r in 0..rows {
+            let acc = &mut out[r * n..(r + 1) * n];
+            acc.fill(T::ZERO);
+            for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
+                if x == T::ZERO {
+                    continue;
+                }
+                let wrow = &w[kk * n..(kk + 1) * n];
+                for (o, &wv) in acc.iter_mut().zip(wrow) {
+                    *o = *o + x * wv;
+                }
             }
-            g[r * k + kk] = acc;
+            for (o, &bv) in acc.iter_mut().zip(b) {
+                *o = *o + bv;
+            }
+        }
+    }
+
+    /// `dw[k][j] = sum_r a[r][k] * d[r][j]` and `db[j] = sum_r d[r][j]`, r in the
+    /// engine version's order (spec: [`crate::spec::GRAD_ORDER`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn grad_weights<T: Real>(
+        a: &[T],
+        d: &[T],
+        rows: usize,
+        k: usize,
+        n: usize,
+        dw: &mut [T],
+        db: &mut [T],
+        order: RowOrder,
+    ) {
+        dw.fill(T::ZERO);
+        db.fill(T::ZERO);
+        for r in order.rows(rows) {
+            let drow = &d[r * n..(r + 1) * n];
+            for (kk, &x) in a[r * k..(r + 1) * k].iter().enumerate() {
+                if x == T::ZERO {
+                    continue;
+                }
+                for (g, &dv) in dw[kk * n..(kk + 1) * n].iter_mut().zip(drow) {
+                    *g = *g + x * dv;
+                }
+            }
+            for (g, &dv) in db.iter_mut().zip(drow) {
+                *g = *g + dv;
+            }
+        }
+    }
+
+    /// `g[r][k] = sum_j d[r][j] * w[k][j]`, j ascending
+    /// (spec: [`crate::spec::BACKPROP_ORDER`]).
+    pub fn backprop<T: Real>(d: &[T], w: &[T], rows: usize, k: usize, n: usize, g: &mut [T]) {
+        for r in 0..rows {
+            let drow = &d[r * n..(r + 1) * n];
+            for kk in 0..k {
+                let mut acc = T::ZERO;
+                for (&dv, &wv) in drow.iter().zip(&w[kk * n..(kk + 1) * n]) {
+                    acc = acc + dv * wv;
+                }
+                g[r * k + kk] = acc;
+            }
         }
     }
 }

@@ -626,3 +626,27 @@ pub fn replay_manifest(text: &str) -> Result<JsValue, JsValue> {
     };
     Ok(to_js(&v))
 }
+
+/// Benchmark hook: chooses the CPU kernels of this engine instance, `simd`
+/// (the default) or `scalar` (the reference), and returns what the SIMD
+/// kernels run on (`wasm simd128`). The bits of a run are the same with
+/// either (tests/kernels_simd.rs); only the speed differs.
+#[wasm_bindgen(js_name = setKernels)]
+pub fn set_kernels(name: &str) -> Result<String, JsValue> {
+    let k = match name {
+        "simd" => crate::model::Kernels::Simd,
+        "scalar" => crate::model::Kernels::Scalar,
+        _ => return Err(js_error(&format!("kernels: expected simd or scalar, got {name:?}"), None)),
+    };
+    crate::model::set_kernels(k);
+    Ok(crate::kernels::BACKEND.to_string())
+}
+
+/// Benchmark hook: runs `iters` iterations of the kernels' inner loop on data
+/// in L1 (`kernels::peak_probe`, `kernels::PEAK_PROBE_FLOPS` flop each);
+/// timing it gives the peak of one core for this build. Returns a value
+/// that depends on every operation.
+#[wasm_bindgen(js_name = peakProbe)]
+pub fn peak_probe(iters: u32) -> f32 {
+    crate::kernels::peak_probe(iters as usize)
+}

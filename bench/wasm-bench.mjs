@@ -1,0 +1,320 @@
+// The shape benchmark of the CPU engine's WebAssembly build in headless
+// Chromium: the same shapes, runs and figures as the native one
+// (src/bench.rs, `reprolab bench --shapes`), printed and saved as JSON.
+//
+//   node bench/wasm-bench.mjs [--rounds 5] [--shapes 128/64,256-256/128,1024-1024/128]
+//                             [--sample-ms 300] [--out bench/shapes-wasm.json]
+//                             [--native bench/shapes-native.json] [--before DIR]
+//
+// Needs www/pkg (make build-web) and playwright-core with the system
+// Chromium (/usr/bin/chromium, or $CHROMIUM). Serves the repository with
+// scripts/serve.py and opens bench/wasm-bench.html, whose module
+// (wasm-bench-page.js) runs the contenders interleaved round by round:
+// cpu-1 scalar (the reference kernels), cpu-1 simd, and cpu-2x4 simd (two
+// Web Workers over four chunks). Besides wall-clock time it reads the CPU
+// time of the threads that run the page's code (Linux /proc: the renderer's
+// main thread and its Web Workers, not V8's background compiler) before and
+// after every sample, so that figures on a busy machine can be read per
+// core. With a native result file for the same shapes it prints wasm /
+// native per contender. `--before DIR` adds the contender `before cpu-1`:
+// the same runs on another wasm-pack build (an older commit's www/pkg, say),
+// linked at bench/pkg-before for the time of the run. Reports figures;
+// asserts nothing about speed. Exit code 1 when a run fails or when the
+// scalar and SIMD kernels end on different hash chain links.
+
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const INPUTS = 64;
+const CLASSES = 10;
+
+function parseArgs(argv) {
+  const opts = {
+    rounds: 5,
+    shapes: '128/64,256-256/128,1024-1024/128',
+    sampleMs: 300,
+    out: path.join(ROOT, 'bench/shapes-wasm.json'),
+    native: path.join(ROOT, 'bench/shapes-native.json'),
+    before: null,
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, value] = [argv[i], argv[i + 1]];
+    if (value === undefined) throw new Error(`${flag}: needs a value`);
+    if (flag === '--rounds') opts.rounds = Number(value);
+    else if (flag === '--shapes') opts.shapes = value;
+    else if (flag === '--sample-ms') opts.sampleMs = Number(value);
+    else if (flag === '--out') opts.out = path.resolve(value);
+    else if (flag === '--native') opts.native = path.resolve(value);
+    else if (flag === '--before') opts.before = path.resolve(value);
+    else throw new Error(`unknown option ${flag} (see the head of bench/wasm-bench.mjs)`);
+  }
+  if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new Error(`--rounds: expected a whole number >= 1`);
+  if (!(opts.sampleMs > 0)) throw new Error(`--sample-ms: expected a positive number`);
+  return opts;
+}
+
+// `HIDDEN/BATCH,...` as src/bench.rs parse_shapes reads it.
+function parseShapes(text) {
+  return text
+    .split(',')
+    .filter((p) => p.trim())
+    .map((part) => {
+      const m = part.trim().match(/^(\d+(?:-\d+)*)\/(\d+)$/);
+      if (!m) throw new Error(`shapes: expected HIDDEN/BATCH like 256-256/128, got ${JSON.stringify(part)}`);
+      const hidden = m[1].split('-').map(Number);
+      const batch = Number(m[2]);
+      return { hidden, batch, name: `${[INPUTS, ...hidden, CLASSES].join('-')} b${batch}` };
+    });
+}
+
+// 6 x batch x sum of layer in x out (src/bench.rs nominal_flops).
+function nominalFlops(shape) {
+  const widths = [INPUTS, ...shape.hidden, CLASSES];
+  let macs = 0;
+  for (let i = 1; i < widths.length; i++) macs += widths[i - 1] * widths[i];
+  return 6 * shape.batch * macs;
+}
+
+// src/bench.rs assumed_peak_gflops: 8 flop/cycle/core x the clock /proc/cpuinfo
+// reports (used only when neither the native result nor this run measured one).
+function assumedPeak() {
+  let ghz = null;
+  try {
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('cpu MHz'));
+    ghz = Number(line.split(':')[1]) / 1000;
+  } catch {}
+  const [g, source] = ghz > 0 ? [ghz, 'the clock the OS reports'] : [3.0, 'an assumed clock'];
+  return [
+    8 * g,
+    `8 flop/cycle/core (4 f32 lanes x 1 mul + 1 add per cycle, no FMA) x ${g.toFixed(2)} GHz (${source}) = ${(8 * g).toFixed(1)} GFLOP/s per core`,
+  ];
+}
+
+const median = (v) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+// ---- CPU time of the browser's renderers (Linux /proc) ------------------------
+
+function procs() {
+  const out = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8');
+      out.push({ pid: Number(d), ppid, cmdline });
+    } catch {} // gone meanwhile
+  }
+  return out;
+}
+
+// The renderer processes below the browser whose command line holds `marker`.
+function renderers(marker) {
+  const all = procs();
+  const root = all.find((p) => p.cmdline.includes(marker) && !p.cmdline.includes('--type='));
+  if (!root) return [];
+  const below = new Set([root.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of all) {
+      if (!below.has(p.pid) && below.has(p.ppid)) {
+        below.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return all.filter((p) => below.has(p.pid) && p.cmdline.includes('--type=renderer')).map((p) => p.pid);
+}
+
+// Milliseconds on a CPU of the threads of `pids` that run the page's code:
+// each renderer's main thread and its Web Workers ("DedicatedWorker"), not
+// the thread pool where V8 compiles in the background (schedstat's first
+// field, ns).
+function cpuMs(pids) {
+  let ns = 0;
+  for (const pid of pids) {
+    let tasks = [];
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`);
+    } catch {
+      continue;
+    }
+    for (const t of tasks) {
+      try {
+        const name = readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim();
+        if (t !== String(pid) && name !== 'DedicatedWorker') continue;
+        ns += Number(readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      } catch {}
+    }
+  }
+  return ns / 1e6;
+}
+
+// ---- the server and the browser ------------------------------------------------
+
+function startServer() {
+  const server = spawn('python3', [path.join(ROOT, 'scripts/serve.py')], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: '0' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const address = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('scripts/serve.py printed no address within 10 s')), 10_000);
+    let out = '';
+    server.stdout.setEncoding('utf8');
+    server.stdout.on('data', (chunk) => {
+      out += chunk;
+      const m = out.match(/^(http:\/\/127\.0\.0\.1:\d+\/)$/m);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    server.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`scripts/serve.py exited (code ${code})`));
+    });
+  });
+  return { server, address };
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const shapes = parseShapes(opts.shapes);
+  if (!existsSync(path.join(ROOT, 'www/pkg/reprolab_bg.wasm'))) {
+    throw new Error('www/pkg/reprolab_bg.wasm is missing: run `make build-web` first');
+  }
+  const contenders = [
+    { name: 'cpu-1 scalar', threads: 1, chunks: 1, kernels: 'scalar' },
+    { name: 'cpu-1 simd', threads: 1, chunks: 1, kernels: 'simd' },
+    { name: 'cpu-2x4 simd', threads: 2, chunks: 4, kernels: 'simd' },
+  ];
+  const link = path.join(ROOT, 'bench/pkg-before');
+  if (opts.before) {
+    if (!existsSync(path.join(opts.before, 'reprolab.js'))) throw new Error(`--before: no reprolab.js in ${opts.before}`);
+    if (existsSync(link)) throw new Error(`bench/pkg-before exists: remove it first`);
+    symlinkSync(opts.before, link);
+    contenders.unshift({ name: 'before cpu-1', threads: 1, chunks: 1, kernels: 'simd', build: 'before' });
+  }
+  const { server, address } = startServer();
+  let browser = null;
+  try {
+    const base = await address;
+    const { chromium } = await import('playwright-core');
+    const marker = `--reprolab-bench=${process.pid}-${Date.now()}`;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', marker],
+    });
+    const page = await browser.newPage();
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+    await page.exposeFunction('cpuNow', () => {
+      const pids = renderers(marker);
+      return pids.length ? cpuMs(pids) : null;
+    });
+    await page.goto(`${base}bench/wasm-bench.html`);
+    await page.waitForFunction(() => window.benchReady !== undefined, null, { timeout: 30_000 });
+    await page.evaluate(() => window.benchReady);
+    const raw = await page.evaluate((arg) => window.runBench(arg), {
+      shapes,
+      contenders,
+      rounds: opts.rounds,
+      sampleMs: opts.sampleMs,
+    });
+    if (errors.length) throw new Error(`the page reported: ${errors.join('; ')}`);
+
+    const native = existsSync(opts.native) ? JSON.parse(readFileSync(opts.native, 'utf8')) : null;
+    // The machine's peak: the native measurement when there is one (the
+    // same loop compiled natively), else this run's wasm measurement.
+    const wasmPeak = raw.peak.gflops;
+    const wasmPeakWords = `measured in wasm: ${wasmPeak.toFixed(1)} GFLOP/s per core, the best of 5 runs of the kernels' inner loop on data in L1 (${raw.simd}; ${raw.peak.byCpu ? 'CPU' : 'wall-clock'} time)`;
+    let peak = wasmPeak;
+    let peakAssumption = wasmPeakWords;
+    if (native?.peak_gflops_per_core > 0 && String(native.peak_assumption).startsWith('measured')) {
+      peak = native.peak_gflops_per_core;
+      peakAssumption = `native ${native.peak_assumption}; ${wasmPeakWords}`;
+    } else if (!(peak > 0)) {
+      [peak, peakAssumption] = assumedPeak();
+    }
+    const results = raw.results.map((r) => {
+      const flops = nominalFlops(shapes.find((s) => s.name === r.shape));
+      const med = median(r.samples_ms);
+      const gflops = flops / (med * 1e6);
+      const cpu = r.cpu_samples_ms ? median(r.cpu_samples_ms) : null;
+      const perCore = cpu ? flops / (cpu * 1e6) : null;
+      const twin = native?.results?.find((n) => n.shape === r.shape && n.contender === r.contender);
+      return {
+        ...r,
+        backend: 'cpu (wasm)',
+        median_ms: med,
+        min_ms: Math.min(...r.samples_ms),
+        gflops,
+        peak_fraction: gflops / (peak * r.threads),
+        cpu_ms: cpu,
+        gflops_per_core: perCore,
+        peak_fraction_per_core: perCore ? perCore / peak : null,
+        wasm_over_native: twin ? med / twin.median_ms : null,
+        wasm_over_native_cpu: twin && cpu && twin.cpu_ms ? cpu / twin.cpu_ms : null,
+      };
+    });
+    const agree = shapes.every((s) => {
+      // One thread, whichever build or kernels: the same bits.
+      const heads = results.filter((r) => r.shape === s.name && r.chunks === 1).map((r) => r.chain_head);
+      return heads.every((h) => h === heads[0]);
+    });
+    const report = {
+      runtime: raw.userAgent,
+      simd: raw.simd,
+      rounds: opts.rounds,
+      peak_gflops_per_core: peak,
+      peak_assumption: peakAssumption,
+      wasm_peak_gflops_per_core: wasmPeak,
+      method:
+        'headless Chromium, www/pkg through its public API; digits, defaults otherwise (ReLU, dropout 0.1, engine v2), ' +
+        'no validation in the timed steps; contenders interleaved round by round; ms per step is the median over rounds ' +
+        '(wall clock, performance.now); cpu ms is the CPU time of the renderer main thread and Web Workers per step',
+      native_file: native ? path.relative(ROOT, opts.native) : null,
+      native_runtime: native?.runtime ?? null,
+      results,
+      bits_agree: agree,
+    };
+    const fmt = (v, d) => (v === null || v === undefined ? '-' : v.toFixed(d));
+    const lines = [
+      `${'shape'.padEnd(22)} ${'contender'.padEnd(14)} ${'ms/step'.padStart(9)} ${'min ms'.padStart(9)} ${'GFLOP/s'.padStart(8)} ${'peak'.padStart(6)} | ${'cpu ms'.padStart(9)} ${'GF/core'.padStart(8)} ${'peak'.padStart(6)} | ${'/native'.padStart(7)} ${'cpu'.padStart(5)}`,
+    ];
+    for (const r of results) {
+      lines.push(
+        `${r.shape.padEnd(22)} ${r.contender.padEnd(14)} ${fmt(r.median_ms, 3).padStart(9)} ${fmt(r.min_ms, 3).padStart(9)} ${fmt(r.gflops, 2).padStart(8)} ${(fmt(100 * r.peak_fraction, 1) + '%').padStart(6)} | ${fmt(r.cpu_ms, 3).padStart(9)} ${fmt(r.gflops_per_core, 2).padStart(8)} ${(r.peak_fraction_per_core === null ? '-' : fmt(100 * r.peak_fraction_per_core, 1) + '%').padStart(6)} | ${fmt(r.wasm_over_native, 2).padStart(7)} ${fmt(r.wasm_over_native_cpu, 2).padStart(5)}`,
+      );
+    }
+    lines.push(
+      `${report.runtime}; ${report.simd}; ${opts.rounds} interleaved rounds, medians; peak: ${peakAssumption}; ` +
+        `kernels agree bit for bit: ${agree ? 'yes' : 'NO'}${native ? `; /native against ${report.native_file}` : ''}`,
+    );
+    console.log(lines.join('\n'));
+    writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');
+    console.log(`saved ${path.relative(ROOT, opts.out)}`);
+    if (!agree) process.exitCode = 1;
+  } finally {
+    await browser?.close();
+    server.kill();
+    if (opts.before) unlinkSync(link);
+  }
+}
+
+main().catch((e) => {
+  console.error(`wasm-bench: ${e.message}`);
+  process.exit(1);
+});

@@ -91,10 +91,14 @@ test-package: package
 test-reference:
 	tests/reference/run.sh
 
-## Train the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe
-## here); prints and saves bench/cpu.json and bench/gpu.json.
-bench:
+## Speed: the CPU kernels per shape natively and in headless Chromium (wasm),
+## every contender interleaved (bench/shapes-native.json, shapes-wasm.json),
+## then the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe here;
+## bench/cpu.json, gpu.json). Figures are reported, never asserted.
+bench: build-web
 	cargo build --release --locked
+	target/release/reprolab bench --shapes --out bench/shapes-native.json
+	node bench/wasm-bench.mjs --native bench/shapes-native.json --out bench/shapes-wasm.json
 	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --out bench/cpu.json
 	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --out bench/gpu.json
 

@@ -18,8 +18,9 @@
 
 use serde::Serialize;
 
+use crate::driver::{new_setup, Run};
 use crate::model::{self, Kernels};
-use crate::{Origin, Settings, Trainer};
+use crate::{Origin, Settings};
 
 /// A network shape: digits' 64 inputs, `hidden` widths, 10 classes, and the
 /// batch size.
@@ -331,10 +332,10 @@ impl BenchReport {
 }
 
 /// The training run of one contender on one shape.
-fn trainer(shape: &BenchShape, c: &Contender) -> Result<Trainer, String> {
+fn trainer(shape: &BenchShape, c: &Contender) -> Result<Run, String> {
     let mut s = Settings::default();
     let hidden: Vec<String> = shape.hidden.iter().map(|h| h.to_string()).collect();
-    let steps = 100_000_000usize.to_string();
+    let steps = crate::config::MAX_STEPS.to_string();
     for (k, v) in [
         ("dataset", "digits"),
         ("hidden", &hidden.join(",")),
@@ -344,24 +345,25 @@ fn trainer(shape: &BenchShape, c: &Contender) -> Result<Trainer, String> {
         ("threads", &c.threads.to_string()),
         ("chunks", &c.chunks.to_string()),
     ] {
-        s.set(k, v, Origin::Override).map_err(|e| format!("bench {}: {}", shape.name(), e.message))?;
+        s.set(k, v, Origin::Override).map_err(|e| format!("bench {}: {e}", shape.name()))?;
     }
-    Trainer::with_free(s, &[]).map_err(|e| format!("bench {} {}: {}: {}", shape.name(), c.name(), e.field, e.message))
+    let setup = new_setup(s, &[]).map_err(|e| format!("bench {} {}: {e}", shape.name(), c.name()))?;
+    Ok(Run::cpu(setup))
 }
 
 /// Runs `n` steps of `t` with `kernels`; returns the wall and CPU
 /// milliseconds they took.
-fn timed(t: &mut Trainer, n: usize, kernels: Kernels, clock: &dyn Fn() -> f64) -> Result<(f64, Option<f64>), String> {
+fn timed(t: &mut Run, n: usize, kernels: Kernels, clock: &dyn Fn() -> f64) -> Result<(f64, Option<f64>), String> {
     let before = model::kernels();
     model::set_kernels(kernels);
-    let threads = t.settings.config.threads;
+    let threads = t.record.settings.config.threads;
     let cpu_start = cpu_ms(threads);
     let start = clock();
-    let done = t.run(n);
+    let done = t.advance_now(n).unwrap_or(0);
     let ms = clock() - start;
     let cpu = cpu_ms(threads).zip(cpu_start).map(|(b, a)| b - a);
     model::set_kernels(before);
-    match &t.stopped {
+    match &t.record.stopped {
         Some(s) => Err(format!("a benchmark run stopped: {}", s.reason)),
         None if done < n => Err(format!("a benchmark run ended after {done} of {n} steps")),
         None => Ok((ms, cpu)),
@@ -414,7 +416,9 @@ pub fn run(opts: &BenchOptions, clock: &dyn Fn() -> f64) -> Result<BenchReport, 
         }
         for (i, c) in opts.contenders.iter().enumerate() {
             for (j, o) in opts.contenders.iter().enumerate().skip(i + 1) {
-                if (c.threads, c.chunks) == (o.threads, o.chunks) && runs[i].chain_head != runs[j].chain_head {
+                if (c.threads, c.chunks) == (o.threads, o.chunks)
+                    && runs[i].record.chain_head != runs[j].record.chain_head
+                {
                     bits_agree = false;
                 }
             }
@@ -440,8 +444,8 @@ pub fn run(opts: &BenchOptions, clock: &dyn Fn() -> f64) -> Result<BenchReport, 
                 cpu_ms: cpu,
                 gflops_per_core: per_core,
                 peak_fraction_per_core: per_core.map(|g| g / opts.peak_gflops_per_core),
-                chain_head: runs[i].chain_head.to_string(),
-                steps: runs[i].step,
+                chain_head: runs[i].record.chain_head.to_string(),
+                steps: runs[i].record.step,
             });
         }
     }

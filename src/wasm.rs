@@ -636,7 +636,7 @@ pub fn set_kernels(name: &str) -> Result<String, JsValue> {
     let k = match name {
         "simd" => crate::model::Kernels::Simd,
         "scalar" => crate::model::Kernels::Scalar,
-        _ => return Err(js_error(&format!("kernels: expected simd or scalar, got {name:?}"), None)),
+        _ => return Err(err(&Error::config("kernels", format!("expected simd or scalar, got \"{}\"", echo(name))))),
     };
     crate::model::set_kernels(k);
     Ok(crate::kernels::BACKEND.to_string())

@@ -154,6 +154,16 @@ enum Command {
         /// Where to save the figures (JSON).
         #[arg(long, default_value = "bench/results.json")]
         out: PathBuf,
+        /// Instead: time the CPU kernels per network shape (ms a step, GFLOP/s,
+        /// fraction of a measured peak), every contender interleaved.
+        #[arg(long)]
+        shapes: bool,
+        /// Shapes for --shapes, e.g. 128/64,256-256/128,1024-1024/128 (hidden/batch).
+        #[arg(long, value_name = "LIST")]
+        shape_list: Option<String>,
+        /// Rounds for --shapes (medians are reported).
+        #[arg(long, default_value = "5")]
+        rounds: usize,
     },
     /// Write a run's weights (a manifest replayed, or a checkpoint) as safetensors.
     Export {
@@ -260,7 +270,8 @@ pub fn main() -> i32 {
         Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Rerun { manifest, free, out, quiet } => rerun_cmd(&manifest, &free, &out, quiet),
         Command::Export { input, format, weights, out, quiet } => export_cmd(&input, &format, &weights, &out, quiet),
-        Command::Bench { seeds, set, backend, out } => bench_cmd(&seeds, &set, backend, &out),
+        Command::Bench { out, shapes: true, shape_list, rounds, .. } => shapes_cmd(&out, shape_list.as_deref(), rounds),
+        Command::Bench { seeds, set, backend, out, .. } => bench_cmd(&seeds, &set, backend, &out),
         Command::Settings => {
             let d = Settings::default();
             for (k, help) in config::KEYS {
@@ -633,6 +644,24 @@ fn export_cmd(input: &Path, format: &str, which: &str, out: &Path, quiet: bool) 
     if !quiet {
         eprintln!("{} weights after step {step} ({} parameters) in {}", which, params.len(), out.display());
     }
+    Ok(0)
+}
+
+fn shapes_cmd(out: &Path, shapes: Option<&str>, rounds: usize) -> Outcome {
+    use reprolab::bench;
+    let mut opts = bench::BenchOptions { rounds, ..bench::BenchOptions::default() };
+    if let Some(text) = shapes {
+        opts.shapes = bench::parse_shapes(text).map_err(|e| Error::config("shape_list", e))?;
+    }
+    let t0 = Instant::now();
+    let clock = move || t0.elapsed().as_secs_f64() * 1e3;
+    let (peak, why) = bench::measure_peak_gflops(&clock, 5);
+    opts.peak_gflops_per_core = peak;
+    opts.peak_assumption = why;
+    let report = bench::run(&opts, &clock).map_err(|e| Error::config("bench", e))?;
+    print!("{}", report.table());
+    write_text(out, &(serde_json::to_string_pretty(&report).expect("plain data") + "\n"))?;
+    println!("saved to {}", out.display());
     Ok(0)
 }
 

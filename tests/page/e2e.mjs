@@ -206,7 +206,8 @@ async function waitState(d, wanted, timeout) {
   try {
     await d.waitFor((ends) => ends.includes(document.body.dataset.state), [wanted, 'error', 'done'], timeout);
   } catch {
-    throw new Failure(`timed out after ${timeout / 1000} s waiting for state ${wanted}: state ${await state(d)}, status "${await status(d)}"`);
+    const progress = await d.evaluate(() => document.querySelector('#progress-text').textContent);
+    throw new Failure(`timed out after ${timeout / 1000} s waiting for state ${wanted}: state ${await state(d)}, status "${await status(d)}", ${progress}`);
   }
   const got = await state(d);
   check(got === wanted, `expected state ${wanted}, got ${got}: "${await status(d)}"`);
@@ -466,7 +467,9 @@ async function flows(d, base, webgpu, log, server) {
     const bad = path.join(dir, 'edited.json');
     await writeFile(bad, JSON.stringify(edited));
     await d.upload('[data-action="import"]', bad);
-    await waitState(d, 'error', RUN_MS);
+    // The page was "done": wait for the refusal, or for a replay's end.
+    await d.waitFor(() => document.body.dataset.state === 'error' || /^Replayed /.test(document.querySelector('#status').textContent), null, RUN_MS);
+    await waitState(d, 'error', 1000);
     p = await readPage(d);
     const plotted = Object.values(p.points).reduce((a, b) => a + b, 0);
     check(/edited\.json/.test(p.status) && plotted === 0 && p.verdict === '' && /refused/.test(p.cards[0]?.progress) && p.cards.every((c) => !c.manifest && c.hash === ''),

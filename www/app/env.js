@@ -23,7 +23,9 @@ export async function probeGpu() {
 export function adapterName(a) {
   if (!a) return '';
   // Firefox withholds the adapter's names: "(not reported by the browser)".
-  return [a.vendor, a.architecture, a.description].filter((x) => x && !/not reported/i.test(x)).join(' ');
+  const parts = [a.vendor, a.architecture, a.description].filter((x) => x && !/not reported/i.test(x));
+  // A description often repeats the vendor and architecture: said once.
+  return parts.filter((x, i) => !parts.some((y, j) => j !== i && y.toLowerCase().includes(x.toLowerCase()) && (y.length > x.length || j < i))).join(' ');
 }
 
 // The banner at load: {text, warn}.

@@ -24,7 +24,7 @@ export function fmtNumber(v) {
   if (v === 0) return '0';
   const a = Math.abs(v);
   if (a >= 0.01 && a < 1e4) return String(Number(v.toPrecision(3)));
-  return v.toExponential(1).replace('e+', 'e');
+  return v.toExponential(1).replace('e+', 'e').replace(/^(-?\d)\.0e/, '$1e');
 }
 
 export const percent = (fraction) => `${(fraction * 100).toFixed(2)} %`;

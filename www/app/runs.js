@@ -176,9 +176,10 @@ export class RunSet extends EventTarget {
       this.launch(replay, { asked: undefined, mode: 'rerun', manifest: plan.text, free: [], backend: plan.backend, samples: [], grid: plan.grid });
     } else {
       this.slots = Array.from({ length: plan.runs }, (_, i) => new Slot(i, 'run', `run ${i + 1}`));
-      const { free, backend } = this.enginePlan(plan);
+      const { free, backend, pageChose } = this.enginePlan(plan);
       this.launch(this.slots[0], {
         asked: plan.backend,
+        pageChose: pageChose.run1,
         mode: 'create',
         settings: plan.settings,
         free: free.run1,
@@ -202,14 +203,19 @@ export class RunSet extends EventTarget {
     const passed = plan.free.filter((s) => !inert.has(s));
     // An older engine takes a software GPU under auto: the page passes it by.
     const pick = (b) => (b === 'auto' && !engine.decidesSoftwareGpu() && this.gpu.software ? resolveBackend('auto', this.gpu) : b);
+    const run1 = pick(plan.backend);
+    const reruns = plan.free.includes('backend') ? pick('auto') : undefined;
     return {
       free: { run1: passed.filter((s) => !RECORDED_SOURCES.includes(s)), reruns: passed },
-      backend: { run1: pick(plan.backend), reruns: plan.free.includes('backend') ? pick('auto') : undefined },
+      backend: { run1, reruns },
+      // Where the page, not the engine, chose the CPU for auto.
+      pageChose: { run1: run1 !== plan.backend, reruns: reruns !== undefined && reruns !== 'auto' },
     };
   }
 
-  launch(slot, { asked, ...init }) {
+  launch(slot, { asked, pageChose = false, ...init }) {
     slot.asked = asked; // what the page means: auto, gpu, cpu, or undefined (the record's)
+    slot.pageChose = pageChose; // the page chose the backend for auto (a software GPU here)
     slot.requested = init.backend; // what the engine is asked for
     const worker = new Worker(WORKER_URL, { type: 'module', name: slot.label });
     slot.worker = worker;
@@ -235,7 +241,7 @@ export class RunSet extends EventTarget {
         slot.chain.push(...msg.chain);
         slot.val = msg.val;
         slot.total = msg.total;
-        if (slot.backend === 'gpu' && msg.backend === 'cpu' && !slot.facts.decision) {
+        if (slot.backend === 'gpu' && msg.backend === 'cpu' && (!slot.facts.decision || slot.pageChose)) {
           slot.decision = { backend: 'cpu', kind: 'device_lost', text: '' };
         }
         slot.backend = msg.backend;
@@ -250,7 +256,7 @@ export class RunSet extends EventTarget {
         slot.backendReason = msg.backendReason;
         slot.level = msg.facts.level ?? msg.level;
         slot.facts = { ...slot.facts, ...Object.fromEntries(Object.entries(msg.facts).filter(([, v]) => v != null)) };
-        if (slot.facts.decision) slot.decision = slot.facts.decision;
+        if (slot.facts.decision && !slot.pageChose) slot.decision = slot.facts.decision;
         this.compareAll();
         slot.worker.terminate();
         slot.worker = null;
@@ -282,7 +288,7 @@ export class RunSet extends EventTarget {
     slot.facts = msg.facts;
     slot.level = msg.facts.level ?? JSON.parse(msg.manifest).level_granted;
     slot.points = msg.points;
-    slot.decision = msg.facts.decision ?? this.pageDecision(slot);
+    slot.decision = (!slot.pageChose && msg.facts.decision) || this.pageDecision(slot);
     if (slot.kind === 'replay') {
       // The engine accepted the record: show it.
       const record = this.slots[0];
@@ -315,10 +321,11 @@ export class RunSet extends EventTarget {
   }
 
   startReruns(first) {
-    const { free, backend } = this.enginePlan(this.plan);
+    const { free, backend, pageChose } = this.enginePlan(this.plan);
     for (const slot of this.slots.slice(1)) {
       this.launch(slot, {
         asked: this.plan.free.includes('backend') ? 'auto' : undefined,
+        pageChose: pageChose.reruns,
         mode: 'rerun',
         manifest: first.startManifest,
         free: free.reruns,
@@ -408,7 +415,11 @@ export class RunSet extends EventTarget {
       }
     }
     if (this.settle !== settle) return; // stopped meanwhile
-    const outcome = { verdict, first, causes: [...causes], diffs, effects: this.finalEffects(causes), slots: this.slots };
+    const effects = this.finalEffects(causes);
+    // A source the runs could not vary is no cause, whatever the manifests'
+    // free lists make the diff say: the effects say why it could not act.
+    const inert = new Set(effects.filter((e) => !e.acts).map((e) => e.source));
+    const outcome = { verdict, first, causes: [...causes].filter((c) => !inert.has(c)), diffs, effects, slots: this.slots };
     this.outcome = outcome;
     this.dispatchEvent(new CustomEvent('finished', { detail: outcome }));
     this.settleWith(outcome);
@@ -443,7 +454,7 @@ export class RunSet extends EventTarget {
           fix = { backend: 'gpu' };
         }
       }
-      return { source: e.source, acts, why: acts ? '' : why, fix: acts ? null : fix, parted: causes.has(e.source) };
+      return { source: e.source, acts, why: acts ? '' : why, fix: acts ? null : fix, parted: acts && causes.has(e.source) };
     });
   }
 

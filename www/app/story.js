@@ -16,7 +16,7 @@
 // needsLevel: 'exact' (and `backend` where a chapter needs one).
 
 import { lineChart } from './charts.js';
-import { el, fmtNumber, percent } from './format.js';
+import { el, percent } from './format.js';
 
 const LATER_CHAPTERS = [];
 
@@ -71,7 +71,14 @@ export function chapters(info) {
       result: (o) => {
         const a = valOf(o.slots[0]);
         const b = valOf(o.slots[1]);
-        const gap = a != null && b != null ? ` They differ by ${fmtNumber(Math.abs(a - b) * 100)} percentage points: close, but not the same numbers.` : '';
+        let gap = '';
+        if (a != null && b != null) {
+          const points = (Math.abs(a - b) * 100).toFixed(2);
+          gap =
+            points === '0.00'
+              ? ' The same final error to two decimals, by chance: the weights themselves differ.'
+              : ` They differ by ${points} percentage points: close, but not the same numbers.`;
+        }
         return `${numbers(o)}${gap} Verdict: ${o.verdict}; ${parted(o)}.${causes(o)}`;
       },
     },

@@ -14,6 +14,7 @@ export const COLORS = ['#0b63c5', '#d9480f', '#2b8a3e', '#9c36b5'];
 const DASHES = [undefined, [7, 5], [2, 4], [10, 3, 2, 3]];
 export const KEYS = ['loss', 'diff', 'val', 'dist'];
 const TABLE_ROWS = 120;
+const MAX_PLOTTED = 20_000; // steps drawn per series; longer runs are drawn every k-th step
 
 const css = (name, fallback) => getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 
@@ -95,6 +96,48 @@ const floorScale = (floor) => ({
   distr: 3,
   range: (u, min, max) => [floor(), Math.max(10 ** Math.ceil(Math.log10(Math.max(max ?? 1, floor() * 10)) + 0.5), floor() * 1e3)],
 });
+
+// The charts' data from the runs (runs.js Slots; the first is the
+// reference): every step's loss, each run's loss difference to the
+// reference's, the validation points, the distances at the sample steps,
+// and the floors of the two log charts.
+export function chartData(slots) {
+  const n = Math.max(0, ...slots.map((s) => s.steps));
+  const stride = Math.max(1, Math.ceil(n / MAX_PLOTTED));
+  const xs = [];
+  for (let s = 1; s <= n; s += stride) xs.push(s);
+  if (n && xs.at(-1) !== n) xs.push(n);
+  const ref = slots[0];
+  const lossOf = (s, x) => (x <= s.steps && s.loss[x - 1] > 0 ? s.loss[x - 1] : null);
+  const loss = [xs, ...slots.map((s) => xs.map((x) => lossOf(s, x)))];
+  const diffs = slots.map((s, i) =>
+    i === 0 ? xs.map(() => null) : xs.map((x) => (x <= s.steps && x <= ref.steps ? Math.abs(s.loss[x - 1] - ref.loss[x - 1]) : null)),
+  );
+  const diffFloor = floorFor(diffs.flat());
+  const diff = [xs, ...diffs.map((ys) => ys.map((d) => (d == null || Number.isNaN(d) ? null : Math.max(d, diffFloor))))];
+  const valSteps = [...new Set(slots.flatMap((s) => s.val.map((p) => p.step)))].sort((a, b) => a - b);
+  const val = [
+    valSteps,
+    ...slots.map((s) => {
+      const by = new Map(s.val.map((p) => [p.step, p.valError * 100]));
+      return valSteps.map((x) => by.get(x) ?? null);
+    }),
+  ];
+  const distSteps = [...new Set(slots.flatMap((s) => [...s.dist.keys()]))].sort((a, b) => a - b);
+  const distFloor = floorFor(slots.flatMap((s) => [...s.dist.values()]));
+  const dist = [
+    distSteps,
+    ...slots.map((s, i) =>
+      i === 0
+        ? distSteps.map(() => null)
+        : distSteps.map((x) => {
+            const d = s.dist.get(x);
+            return d === undefined || Number.isNaN(d) ? null : Math.max(d, distFloor);
+          }),
+    ),
+  ];
+  return { loss, diff, val, dist, floors: { diff: diffFloor, dist: distFloor } };
+}
 
 export class Charts {
   // elements: {loss, diff, val, dist} containers; getMarker() the step to

@@ -16,14 +16,18 @@ export class Compare {
 
   clear() {
     this.slots = [];
+    this.inert = [];
     this.out.replaceChildren();
     this.a.replaceChildren();
     this.b.replaceChildren();
     this.button.disabled = true;
   }
 
-  fill(slots) {
+  // slots: the runs; inert: free sources that could not act in them (the
+  // diff names every free source; these are said apart).
+  fill(slots, inert = []) {
     this.slots = slots;
+    this.inert = inert;
     const finished = slots.filter((s) => s.manifest && !s.pending);
     for (const sel of [this.a, this.b]) sel.replaceChildren(...finished.map((s) => new Option(s.label, String(s.index))));
     this.a.value = '0';
@@ -46,13 +50,16 @@ export class Compare {
       this.out.replaceChildren(el('p', { text: `Could not compare ${a.label} and ${b.label}: ${capMessage(d.error)}` }));
       return;
     }
+    const causes = d.causes.filter((c) => !this.inert.includes(c));
+    const inert = d.causes.filter((c) => this.inert.includes(c));
     const out = [
       el('p', {
         text: d.identical
           ? `${a.label} and ${b.label}: identical manifests, the same bits at every step.`
           : `${a.label} and ${b.label}: ${plural(d.differences.length, 'difference')}` +
             `${d.firstDivergentStep ? `; the hash chains part at step ${d.firstDivergentStep}` : '; the hash chains agree'}` +
-            `${d.causes.length ? `. Causes: ${d.causes.join(', ')}.` : '.'}`,
+            `${causes.length ? `. Causes: ${causes.join(', ')}` : ''}` +
+            `${inert.length ? `${causes.length ? ';' : '.'} free but unable to act here, so no cause: ${inert.join(', ')}` : ''}.`,
       }),
     ];
     if (d.differences.length) {

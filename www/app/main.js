@@ -25,7 +25,7 @@
 //   body[data-story-state]                   running, paused, done
 
 import { Cards, Verdict } from './cards.js';
-import { Charts, KEYS, floorFor } from './charts.js';
+import { Charts, KEYS, chartData } from './charts.js';
 import { Compare, curvesCsv, download, readManifest } from './compare.js';
 import { Controls } from './controls.js';
 import * as engine from './engine.js';
@@ -44,7 +44,6 @@ const CHART_TITLES = {
   val: 'Validation error (%)',
   dist: 'Distance to the reference\'s weights (log scale)',
 };
-const MAX_PLOTTED = 20_000; // steps drawn per series; longer runs are drawn every k-th step
 
 class App {
   constructor() {
@@ -413,7 +412,7 @@ class App {
     this.setPauseButton(false);
     this.ui.csv.disabled = false;
     this.ui.png.disabled = false;
-    this.compare.fill(slots);
+    this.compare.fill(slots, outcome.effects.filter((e) => !e.acts).map((e) => e.source));
     const firstDiff = outcome.diffs[0];
     if (firstDiff) this.compare.show(slots[0], firstDiff.slot, firstDiff.diff);
     this.queueRender();
@@ -453,7 +452,7 @@ class App {
     if (slots.length && state !== 'done') this.verdict.marker(this.runset.firstDivergence());
     if (state === 'paused' && this.runset.active) this.say(this.pausedText());
     else if (state === 'running' && live.some((s) => s.steps > 0)) this.say(`Training ${slots.length} runs side by side, each in its own Web Worker…`);
-    const data = this.chartData();
+    const data = chartData(this.runset.slots);
     this.charts.set(data);
     for (const key of KEYS) {
       const n = data[key].slice(1).reduce((a, ys) => a + ys.filter((v) => v != null).length, 0);
@@ -474,45 +473,6 @@ class App {
       this.tablesAt = now;
       for (const details of document.querySelectorAll('details[data-table]')) if (details.open) this.fillTable(details);
     }
-  }
-
-  chartData() {
-    const { slots } = this.runset;
-    const n = Math.max(0, ...slots.map((s) => s.steps));
-    const stride = Math.max(1, Math.ceil(n / MAX_PLOTTED));
-    const xs = [];
-    for (let s = 1; s <= n; s += stride) xs.push(s);
-    if (n && xs.at(-1) !== n) xs.push(n);
-    const ref = slots[0];
-    const lossOf = (s, x) => (x <= s.steps && s.loss[x - 1] > 0 ? s.loss[x - 1] : null);
-    const loss = [xs, ...slots.map((s) => xs.map((x) => lossOf(s, x)))];
-    const diffs = slots.map((s, i) =>
-      i === 0 ? xs.map(() => null) : xs.map((x) => (x <= s.steps && x <= ref.steps ? Math.abs(s.loss[x - 1] - ref.loss[x - 1]) : null)),
-    );
-    const diffFloor = floorFor(diffs.flat());
-    const diff = [xs, ...diffs.map((ys) => ys.map((d) => (d == null || Number.isNaN(d) ? null : Math.max(d, diffFloor))))];
-    const valSteps = [...new Set(slots.flatMap((s) => s.val.map((p) => p.step)))].sort((a, b) => a - b);
-    const val = [
-      valSteps,
-      ...slots.map((s) => {
-        const by = new Map(s.val.map((p) => [p.step, p.valError * 100]));
-        return valSteps.map((x) => by.get(x) ?? null);
-      }),
-    ];
-    const distSteps = [...new Set(slots.flatMap((s) => [...s.dist.keys()]))].sort((a, b) => a - b);
-    const distFloor = floorFor(slots.flatMap((s) => [...s.dist.values()]));
-    const dist = [
-      distSteps,
-      ...slots.map((s, i) =>
-        i === 0
-          ? distSteps.map(() => null)
-          : distSteps.map((x) => {
-              const d = s.dist.get(x);
-              return d === undefined || Number.isNaN(d) ? null : Math.max(d, distFloor);
-            }),
-      ),
-    ];
-    return { loss, diff, val, dist, floors: { diff: diffFloor, dist: distFloor } };
   }
 
   // The shared cursor's values, in words, under the charts.

@@ -162,8 +162,12 @@ class Server(http.server.ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def handle_error(self, request, client_address):
-        # Browsers drop connections they no longer need; no traceback for that.
-        if isinstance(sys.exc_info()[1], ConnectionError) and not VERBOSE:
+        # Browsers drop connections they no longer need (a stopped worker's
+        # imports, a page left): one line when asked, no traceback.
+        error = sys.exc_info()[1]
+        if isinstance(error, ConnectionError):
+            if VERBOSE:
+                print(f"{client_address[0]} dropped the connection ({type(error).__name__})", file=sys.stderr)
             return
         super().handle_error(request, client_address)
 

@@ -742,6 +742,9 @@ async function runOne(browserName, base, webgpu, server) {
     });
     d.onFailed((url, why) => {
       if (url.startsWith('blob:')) return;
+      // Cancelled, not failed: the page stops a set of runs (a new Start, a
+      // changed setting, the story paused) while a worker still loads.
+      if (/ERR_ABORTED|NS_BINDING_ABORTED/.test(why ?? '')) return;
       problems.push(`request failed: ${url} (${why})`);
     });
     await flows(d, base, webgpu, log, server);

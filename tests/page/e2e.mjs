@@ -445,7 +445,7 @@ async function flows(d, base, webgpu, log, server) {
     await writeFile(file, manifest);
     await d.upload('[data-action="import"]', file);
     // The page was already "done": wait for the replay's own closing words.
-    await d.waitFor(() => /^Replayed /.test(document.querySelector('#status').textContent) || document.body.dataset.state === 'error', null, RUN_MS);
+    await d.waitFor(() => /^Replayed run-1\.json/.test(document.querySelector('#status').textContent) || document.body.dataset.state === 'error', null, RUN_MS);
     await waitState(d, 'done', 1000);
     p = await readPage(d);
     check(p.verdict === 'identical', `the imported manifest's replay: verdict "${p.verdict}" (${p.status})`);
@@ -467,8 +467,12 @@ async function flows(d, base, webgpu, log, server) {
     const bad = path.join(dir, 'edited.json');
     await writeFile(bad, JSON.stringify(edited));
     await d.upload('[data-action="import"]', bad);
-    // The page was "done": wait for the refusal, or for a replay's end.
-    await d.waitFor(() => document.body.dataset.state === 'error' || /^Replayed /.test(document.querySelector('#status').textContent), null, RUN_MS);
+    // The page was "done": wait for the words about this file (a refusal, or a replay's end).
+    await d.waitFor(
+      () => ['error', 'done'].includes(document.body.dataset.state) && /edited\.json/.test(document.querySelector('#status').textContent),
+      null,
+      RUN_MS,
+    );
     await waitState(d, 'error', 1000);
     p = await readPage(d);
     const plotted = Object.values(p.points).reduce((a, b) => a + b, 0);

@@ -131,7 +131,11 @@ export class Cards {
             : `${s.steps} steps, as recorded`
           : s.done
             ? `done, ${s.steps} steps`
-            : `step ${s.steps} / ${s.total || '…'}`;
+            : s.total
+              ? `step ${s.steps} / ${s.total}`
+              : s.stage
+                ? `starting: ${s.stage}…`
+                : 'waiting for run 1\'s manifest';
       if (s.kind === 'record') {
         f.backend.textContent = s.backend === 'gpu' ? 'the GPU, as recorded' : s.backend ? 'the CPU, as recorded' : '';
       } else if (s.decision) {

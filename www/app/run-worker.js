@@ -14,6 +14,7 @@
 //   {type: 'pause'}              stop after the chunk in flight
 //   {type: 'step'}               one step (while paused)
 // Messages out:
+//   {type: 'stage', text}        how far the start has got, in words
 //   {type: 'ready', backend, backendReason, adapter, totalSteps, manifest, params, facts, points}
 //   {type: 'progress', step, total, loss, chain, val, params, grid, done, stopped, backend}
 //      loss (Float32Array) and chain (strings) are the steps since the last
@@ -170,6 +171,7 @@ async function handle(msg) {
   switch (msg.type) {
     case 'init': {
       await api.loadIn(msg.module);
+      self.postMessage({ type: 'stage', text: `engine loaded; making the run${Number(msg.settings?.threads) > 1 ? ' and its Web Workers' : ''}` });
       const options = { free: msg.free, backend: msg.backend ?? undefined };
       const run = msg.mode === 'rerun' ? await api.rerun(msg.manifest, options) : await api.createRun(msg.settings, options);
       training = new Training(api, run, msg);

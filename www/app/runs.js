@@ -228,11 +228,15 @@ export class RunSet extends EventTarget {
         this.onMessage(slot, { type: 'error', message: `the worker of ${slot.label} failed: ${event.message || 'its script could not be loaded'}` });
       }
     };
+    slot.stage = 'loading the engine';
     worker.postMessage({ type: 'init', module: this.module, ...init });
   }
 
   onMessage(slot, msg) {
     switch (msg.type) {
+      case 'stage':
+        slot.stage = msg.text;
+        break;
       case 'ready':
         this.onReady(slot, msg);
         break;

@@ -75,7 +75,7 @@ class App {
     this.renderQueued = false;
     this.cursorStep = null;
     this.firstPointAt = null;
-    this.startedAt = null;
+    this.started = false; // the reader has started runs (changes re-run from then on)
     this.tablesAt = 0;
   }
 
@@ -188,6 +188,7 @@ class App {
   // setting), 'fix' (a fix button), 'story', 'step'. Resolves to the outcome.
   start({ by = 'user', paused = false, scroll = false } = {}) {
     this.controls.cancelPending();
+    this.started = true;
     const why = { edit: 'a setting was changed', fix: 'a fix was applied', step: 'Step was pressed' }[by] ?? 'you started your own runs';
     if (by !== 'story') this.story.interrupt(why);
     this.controls.clearInvalid();
@@ -223,7 +224,6 @@ class App {
 
   // The page's part of every start: fresh outputs, buttons, state.
   began(plan, paused) {
-    this.startedAt = performance.now();
     this.firstPointAt = null;
     delete this.ui.charts.dataset.firstPointAt;
     this.clearOutputs();
@@ -243,7 +243,7 @@ class App {
   // A setting or switch changed: re-run, as Playground does, once the
   // reader has started runs (not while paused: Step is theirs).
   edited() {
-    if (['running', 'done', 'error'].includes(document.body.dataset.state) && this.startedAt != null) this.start({ by: 'edit' });
+    if (['running', 'done', 'error'].includes(document.body.dataset.state) && this.started) this.start({ by: 'edit' });
   }
 
   // Beside each switch, at once: can this free source act with these settings here?
@@ -278,6 +278,7 @@ class App {
   async importFile(file) {
     if (!file) return;
     this.ui.import.value = '';
+    this.started = true;
     this.story.interrupt('a manifest was imported');
     const read = await readManifest(file);
     if (read.error) {
@@ -362,7 +363,7 @@ class App {
     this.controls.cancelPending();
     this.story.stop();
     this.runset.clear('reset');
-    this.startedAt = null;
+    this.started = false;
     this.controls.reset();
     history.replaceState(null, '', location.pathname + location.search);
     this.clearOutputs();

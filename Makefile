@@ -10,7 +10,7 @@ SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 
 WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
 
-.PHONY: demo test setup build-web bench lint test-native test-browsers test-page package test-package clean
+.PHONY: demo test test-fast setup build-web bench lint test-native test-browsers test-page package test-package test-reference clean
 
 setup:
 	@scripts/setup.sh
@@ -24,10 +24,15 @@ demo: build-web
 	@python3 scripts/serve.py
 
 ## Every test: format, lints (native and wasm32), native tests, browser tests
-## (Chromium and Firefox, headless), the page end to end and the npm
-## package's consumer test.
-test: setup lint test-native test-browsers test-page test-package
+## (Chromium and Firefox, headless), the page end to end, the npm
+## package's consumer test and the reference implementation's retrace.
+test: setup lint test-native test-browsers test-page test-package test-reference
 	@echo "make test: all passed"
+
+## The inner loop: unit tests, golden trajectories, gradient check, CLI and
+## switches on the CPU (GPU tests skipped, no browsers).
+test-fast:
+	cargo test --release --locked --lib --test golden --test gradient_check --test cli --test determinism --test switches -- --skip gpu --skip lost_device
 
 lint:
 	cargo fmt --all -- --check
@@ -40,6 +45,9 @@ test-native:
 	cargo test --release --locked
 	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) cargo test --release --locked --test gpu
 
+# wasm-bindgen-test stops a browser run after 20 s by default; the WebGPU
+# suite on a software adapter takes longer than that on a busy 2-core machine.
+test-browsers: export WASM_BINDGEN_TEST_TIMEOUT = 600
 test-browsers:
 	wasm-pack test --headless --release --chrome --chromedriver /usr/bin/chromedriver
 	wasm-pack test --headless --release --firefox
@@ -68,6 +76,13 @@ package: build-web
 test-package: package
 	cargo build --release --locked --bin reprolab
 	node tests/package/consumer.mjs
+
+## The independent reference implementation (Python + numpy, written from
+## src/spec.rs) retraces pinned CLI runs with dropout bit for bit (engine
+## versions 1 and 2, ReLU and tanh, chunks 1 and 3), its exp/log/tanh match the
+## locked libm crate's, and a flipped bit anywhere is reported (target/reference/).
+test-reference:
+	tests/reference/run.sh
 
 ## Train the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe
 ## here); prints and saves bench/cpu.json and bench/gpu.json.

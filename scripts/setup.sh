@@ -67,4 +67,17 @@ else
   log "npm ci"
   npm ci --no-audit --no-fund --silent
 fi
+# 5. numpy for the reference implementation (tests/reference/). The python3
+#    on PATH may be Debian's (numpy from apt: its pip refuses system-wide
+#    installs) or another one (pyenv, a venv: numpy from its own pip).
+if python3 -c 'import numpy' 2>/dev/null; then
+  log "numpy already installed"
+elif [ "$(python3 -c 'import sys; print(sys.prefix)')" = /usr ]; then
+  log "apt-get install python3-numpy"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-numpy >/dev/null
+else
+  log "python3 -m pip install numpy"
+  python3 -m pip install -q numpy
+fi
 log "toolchain ready"

@@ -1,7 +1,7 @@
 // activation_backward.wgsl: error through dropout and the activation, from
 // the layer's output h (before dropout): g' = keep ? g * f0 : +0.0 (when
-// u0 == 1, dropout on), then ReLU: h > 0 ? g' : +0.0 (mode 1) or tanh:
-// g' * (1 - h * h) (mode 2). As src/model.rs::loss_and_grads.
+// u0 == 1, dropout on), then ReLU: h > 0 ? g' : +0.0 (mode ACT_RELU) or tanh:
+// g' * (1 - h * h) (mode ACT_TANH). As src/model.rs::loss_and_grads.
 // Bindings: 0 dims (rows, n, mode, u0, f0 = scale), 1 g [rows*n], 2 h,
 // 3 mask, 4 out [rows*n]. Workgroup: WG, one thread per element.
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -17,7 +17,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var v = g[i];
     if (dims.u0 == 1u) { v = select(0.0, v * dims.f0, mask[i] != 0u); }
     let hv = h[i];
-    if (dims.mode == 1u) {
+    if (dims.mode == ACT_RELU) {
         out[i] = select(0.0, v, hv > 0.0);
     } else {
         out[i] = v * (1.0 - hv * hv);

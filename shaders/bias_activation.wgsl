@@ -1,6 +1,6 @@
 // bias_activation.wgsl: h[r][j] = act(z[r][j] + b[j]) in place.
 // Spec: MATMUL_ORDER (bias added after the sum); activations as in
-// src/model.rs: mode 0 none (logits), 1 ReLU (z > 0 ? z : +0.0), 2 tanh.
+// src/model.rs: mode ACT_NONE (logits), ACT_RELU (z > 0 ? z : +0.0), ACT_TANH.
 // Bindings: 0 dims (rows, n, mode, off_b = offset of b in params), 1 params,
 // 2 z (in/out). Workgroup: WG, one thread per element.
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -12,9 +12,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (i >= dims.rows * dims.n) { return; }
     let v = z[i] + params[dims.off_b + i % dims.n];
-    if (dims.mode == 1u) {
+    if (dims.mode == ACT_RELU) {
         z[i] = select(0.0, v, v > 0.0);
-    } else if (dims.mode == 2u) {
+    } else if (dims.mode == ACT_TANH) {
         z[i] = tanh(v);
     } else {
         z[i] = v;

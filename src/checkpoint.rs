@@ -12,9 +12,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::hash::Hash64;
-use crate::manifest::{self, Manifest, ManifestError};
-use crate::train::Trainer;
+use crate::error::{Error, Result};
+use crate::hash::{self, Hash64};
+use crate::manifest::Manifest;
+use crate::record::RunRecord;
+use crate::setup::{EngineState, Setup};
 
 /// Version of the checkpoint format.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -62,25 +64,25 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    /// The checkpoint of a trainer's current state.
-    pub fn of(t: &Trainer) -> Checkpoint {
-        let per_epoch = t.steps_per_epoch();
+    /// The checkpoint of a run: its sealed record `manifest`, its record and
+    /// its engine's state.
+    pub fn of(manifest: &Manifest, rec: &RunRecord, state: &EngineState, steps_per_epoch: usize) -> Checkpoint {
+        let per_epoch = steps_per_epoch;
         let mut c = Checkpoint {
             checkpoint_version: CHECKPOINT_VERSION,
-            step: t.step,
-            chain_head: t.chain_head,
-            params_bits: t.params.iter().map(|v| v.to_bits()).collect(),
-            velocity_bits: t.velocity.iter().map(|v| v.to_bits()).collect(),
-            streams: StreamPositions { shuffle_epoch: t.step / per_epoch, dropout_step: t.step, init_done: true },
+            step: rec.step,
+            chain_head: rec.chain_head,
+            params_bits: state.params.iter().map(|v| v.to_bits()).collect(),
+            velocity_bits: state.velocity.iter().map(|v| v.to_bits()).collect(),
+            streams: StreamPositions { shuffle_epoch: rec.step / per_epoch, dropout_step: rec.step, init_done: true },
             data_cursor: DataCursor {
-                epoch: t.step / per_epoch,
-                index: (t.step % per_epoch) * t.settings.config.batch_size,
+                epoch: rec.step / per_epoch,
+                index: (rec.step % per_epoch) * rec.settings.config.batch_size,
             },
-            manifest: Manifest::from_trainer(t),
+            manifest: manifest.clone(),
             checksum: String::new(),
         };
-        let text = serde_json::to_string(&c).expect("a checkpoint serialises");
-        c.checksum = manifest::checksum_of(&serde_json::from_str(&text).expect("a checkpoint parses back"));
+        c.checksum = crate::sealed::seal(&c);
         c
     }
 
@@ -90,83 +92,105 @@ impl Checkpoint {
     }
 
     /// Reads a checkpoint, refusing one that is truncated, of another version,
-    /// or changed since it was written.
-    pub fn from_json(text: &str) -> Result<Checkpoint, ManifestError> {
-        let v = manifest::read_sealed(
+    /// changed since it was written, or whose record is inconsistent.
+    pub fn from_json(text: &str) -> Result<Checkpoint> {
+        let v = crate::sealed::read(
             text,
             "checkpoint",
             CHECKPOINT_VERSION,
             "is corrupted or was changed after it was written",
         )?;
-        serde_json::from_value(v).map_err(|e| ManifestError(format!("not a valid checkpoint: {e}")))
+        let c: Checkpoint =
+            serde_json::from_value(v).map_err(|e| Error::Record(format!("not a valid checkpoint: {e}")))?;
+        c.manifest.validate().map_err(|e| Error::Record(format!("the checkpoint's record: {e}")))?;
+        Ok(c)
     }
 
-    /// The trainer this checkpoint continues, in exactly the state it was
-    /// saved in. `steps` may extend (or shorten) the run's length.
-    pub fn resume(&self, steps: Option<usize>) -> Result<Trainer, ManifestError> {
+    /// The setup, record and engine state this checkpoint continues, in
+    /// exactly the state it was saved in. `steps` may extend (or shorten) the
+    /// run's length.
+    pub fn restore(&self, steps: Option<usize>) -> Result<(Setup, RunRecord, EngineState)> {
         let m = &self.manifest;
         if m.steps_completed != self.step || m.hash_chain.last().copied().unwrap_or(self.chain_head) != self.chain_head
         {
-            return Err(ManifestError(format!(
+            return Err(Error::Record(format!(
                 "mismatched checkpoint: step {} and chain head {} disagree with its own record ({} steps)",
                 self.step, self.chain_head, m.steps_completed
             )));
         }
         if let Some(s) = &m.stopped {
-            return Err(ManifestError(format!("the run stopped and cannot be resumed: {}", s.reason)));
+            return Err(Error::Record(format!("the run stopped and cannot be resumed: {}", s.reason)));
         }
         let mut inner = m.clone();
         if let Some(n) = steps {
             if n <= self.step || n > crate::config::MAX_STEPS {
-                return Err(ManifestError(format!(
-                    "steps: {n} must be beyond the checkpoint's step {} and at most {}",
-                    self.step,
-                    crate::config::MAX_STEPS
-                )));
+                return Err(Error::config(
+                    "steps",
+                    format!(
+                        "{n} must be beyond the checkpoint's step {} and at most {}",
+                        self.step,
+                        crate::config::MAX_STEPS
+                    ),
+                ));
             }
-            let entry = inner.config.get_mut("steps").expect("steps is recorded");
+            let entry = inner
+                .config
+                .get_mut("steps")
+                .ok_or_else(|| Error::Record("the checkpoint's record has no steps setting".into()))?;
             entry.value = Value::from(n);
             entry.source = crate::config::Origin::Override;
         }
-        let mut t = manifest::rerun_trainer(&inner, &[])?;
-        if t.params.len() != self.params_bits.len() || t.velocity.len() != self.velocity_bits.len() {
-            return Err(ManifestError(format!(
+        let setup = crate::driver::rerun_setup(&inner, &[])?;
+        if setup.net.n_params != self.params_bits.len() || setup.net.n_params != self.velocity_bits.len() {
+            return Err(Error::Record(format!(
                 "mismatched checkpoint: the network has {} parameters but the checkpoint holds {} weights and {} \
                  velocities",
-                t.params.len(),
+                setup.net.n_params,
                 self.params_bits.len(),
                 self.velocity_bits.len()
             )));
         }
-        let per_epoch = t.steps_per_epoch();
-        let expect =
-            DataCursor { epoch: self.step / per_epoch, index: (self.step % per_epoch) * t.settings.config.batch_size };
+        let per_epoch = setup.steps_per_epoch();
+        let expect = DataCursor {
+            epoch: self.step / per_epoch,
+            index: (self.step % per_epoch) * setup.settings.config.batch_size,
+        };
         if self.data_cursor != expect
             || self.streams.dropout_step != self.step
             || self.streams.shuffle_epoch != expect.epoch
         {
-            return Err(ManifestError(
+            return Err(Error::Record(
                 "mismatched checkpoint: its stream positions or data cursor do not match its step".into(),
             ));
         }
-        t.params = self.params_bits.iter().map(|b| f32::from_bits(*b)).collect();
-        t.velocity = self.velocity_bits.iter().map(|b| f32::from_bits(*b)).collect();
-        t.step = self.step;
-        t.chain_head = self.chain_head;
-        t.hash_chain = m.hash_chain.clone();
-        t.train_loss = m.train_loss.clone();
-        t.val_curve = m.val_error_curve.clone();
+        let state = EngineState {
+            step: self.step,
+            params: self.params_bits.iter().map(|b| f32::from_bits(*b)).collect(),
+            velocity: self.velocity_bits.iter().map(|b| f32::from_bits(*b)).collect(),
+        };
+        let initial = setup.initial_state();
+        let mut rec = setup.new_record(hash::weights_hash(&initial.params));
+        if rec.initial_hash != m.initial_weights_hash {
+            return Err(Error::Record("mismatched checkpoint: its initial weights are not this run's".into()));
+        }
+        rec.step = self.step;
+        rec.chain_head = self.chain_head;
+        rec.hash_chain = m.hash_chain.clone();
+        rec.train_loss = m.train_loss.clone();
+        rec.val_curve = m.val_error_curve.clone();
+        rec.batches = m.batches.clone();
         // A run extended past its recorded end drops the point its old last
         // step added, as if it had never ended there.
-        let eval_every = t.settings.config.eval_every;
-        if t.val_curve.last().is_some_and(|p| p.step == self.step && self.step % eval_every != 0)
-            && t.total_steps() > self.step
+        let eval_every = setup.settings.config.eval_every;
+        if rec.val_curve.last().is_some_and(|p| p.step == self.step && self.step % eval_every != 0)
+            && rec.total_steps() > self.step
         {
-            t.val_curve.pop();
+            rec.val_curve.pop();
         }
-        t.adapter = m.adapter.clone();
-        t.gpu_reduction = m.gpu_reduction;
-        t.segments = m.backend_history.clone();
-        Ok(t)
+        rec.adapter = m.adapter.clone();
+        rec.gpu_reduction = m.gpu_reduction;
+        rec.segments = m.backend_history.clone();
+        rec.inert = m.inert.clone();
+        Ok((setup, rec, state))
     }
 }

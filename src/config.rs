@@ -4,30 +4,15 @@
 //! manifest and in the page's URL.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::data::{self, DatasetRef};
+use crate::error::{echo, Error};
 use crate::spec;
 
-/// Hidden-layer activation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Activation {
-    Relu,
-    Tanh,
-}
-
-impl Activation {
-    /// The name used in settings.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Relu => "relu",
-            Activation::Tanh => "tanh",
-        }
-    }
-}
+pub use crate::model::Activation;
 
 /// Where a setting's value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,23 +37,11 @@ impl Origin {
     }
 }
 
-/// A refused setting: which field and why, in one line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// A refused setting: [`Error::Config`], whose `field` names it.
+pub type ConfigError = Error;
 
 fn err(field: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError { field: field.to_string(), message: message.into() }
+    Error::config(field, message)
 }
 
 /// Every setting key, in the order they are shown, with a one-line help.
@@ -97,8 +70,22 @@ pub const MAX_THREADS: usize = 64;
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// Upper bound on a layer's width, so a typo cannot exhaust memory.
 pub const MAX_WIDTH: usize = 16_384;
-/// Upper bound on the number of steps of one run.
-pub const MAX_STEPS: usize = 100_000_000;
+/// Upper bound on the number of steps of one run: a manifest keeps a loss and
+/// a chain link per step (about 43 bytes each), so a run of the most steps
+/// writes a manifest of about 43 MB.
+pub const MAX_STEPS: usize = 1_000_000;
+/// Most hidden layers.
+pub const MAX_LAYERS: usize = 16;
+/// Most parameters (weights and biases) of a network: each costs about 24
+/// bytes on the CPU engine (weights, velocity, gradient, last good copy and
+/// the partial sums), so the largest network takes about 100 MB, which a
+/// browser tab can hold.
+pub const MAX_PARAMS: usize = 4_000_000;
+/// Most activations one forward pass holds: the batch (or the 256-row
+/// validation block, whichever is larger) times the sum of the layer widths.
+pub const MAX_ACTIVATIONS: usize = 8_000_000;
+/// Largest input file read whole (config files, manifests, checkpoints).
+pub const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
 /// A run's configuration: plain values, no provenance.
 #[derive(Clone, Debug, PartialEq)]
@@ -145,15 +132,28 @@ impl Default for Config {
 }
 
 fn parse_f32(field: &str, text: &str) -> Result<f32, ConfigError> {
-    let v: f32 = text.trim().parse().map_err(|_| err(field, format!("expected a number, got {text:?}")))?;
+    let shown = echo(text);
+    let wide: f64 = text.trim().parse().map_err(|_| err(field, format!("expected a number, got \"{shown}\"")))?;
+    if !wide.is_finite() {
+        return Err(err(field, format!("must be a finite number, got \"{shown}\"")));
+    }
+    let v = wide as f32;
     if !v.is_finite() {
-        return Err(err(field, format!("must be a finite number, got {text:?}")));
+        return Err(err(field, format!("{shown} is beyond the largest 32-bit float ({:e})", f32::MAX)));
     }
     Ok(v)
 }
 
 fn parse_usize(field: &str, text: &str) -> Result<usize, ConfigError> {
-    text.trim().parse().map_err(|_| err(field, format!("expected a whole number, got {text:?}")))
+    let t = text.trim();
+    t.parse().map_err(|_| {
+        let shown = echo(text);
+        if t.bytes().all(|b| b.is_ascii_digit()) && !t.is_empty() {
+            err(field, format!("{shown} is too large"))
+        } else {
+            err(field, format!("expected a whole number, got \"{shown}\""))
+        }
+    })
 }
 
 /// Parses a comma list of layer widths.
@@ -162,17 +162,23 @@ pub fn parse_hidden(text: &str) -> Result<Vec<usize>, ConfigError> {
     if text.is_empty() {
         return Ok(Vec::new());
     }
+    let layers = text.split(',').count();
+    if layers > MAX_LAYERS {
+        return Err(Error::limit("hidden", format!("at most {MAX_LAYERS} hidden layers (MAX_LAYERS), got {layers}")));
+    }
     text.split(',')
         .map(|w| {
-            let n: usize = w
-                .trim()
-                .parse()
-                .map_err(|_| err("hidden", format!("expected layer widths like 128 or 256,256, got {text:?}")))?;
+            let n: usize = w.trim().parse().map_err(|_| {
+                err("hidden", format!("expected layer widths like 128 or 256,256, got \"{}\"", echo(text)))
+            })?;
             if n == 0 {
-                return Err(err("hidden", format!("a layer needs at least 1 unit, got {text:?}")));
+                return Err(err("hidden", format!("a layer needs at least 1 unit, got \"{}\"", echo(text))));
             }
             if n > MAX_WIDTH {
-                return Err(err("hidden", format!("a layer may have at most {MAX_WIDTH} units, got {n}")));
+                return Err(Error::limit(
+                    "hidden",
+                    format!("a layer may have at most {MAX_WIDTH} units (MAX_WIDTH), got {n}"),
+                ));
             }
             Ok(n)
         })
@@ -184,41 +190,39 @@ impl Config {
     /// that involve one value only happen here; [`Config::validate`] checks
     /// the ones that involve several.
     pub fn set(&mut self, key: &str, text: &str) -> Result<(), ConfigError> {
+        let shown = echo(text);
         match key {
             "dataset" => self.dataset = DatasetRef::parse(text.trim()).map_err(|m| err(key, m))?,
             "hidden" => self.hidden = parse_hidden(text)?,
             "activation" => {
-                self.activation = match text.trim() {
-                    "relu" => Activation::Relu,
-                    "tanh" => Activation::Tanh,
-                    _ => return Err(err(key, format!("expected relu or tanh, got {text:?}"))),
-                }
+                self.activation = Activation::from_name(text.trim())
+                    .ok_or_else(|| err(key, format!("expected relu or tanh, got \"{shown}\"")))?
             }
             "dropout" => {
                 let v = parse_f32(key, text)?;
                 if !(0.0..1.0).contains(&v) {
-                    return Err(err(key, format!("must be in [0, 1), got {text}")));
+                    return Err(err(key, format!("must be in [0, 1), got {shown}")));
                 }
                 self.dropout = v;
             }
             "learning_rate" => {
                 let v = parse_f32(key, text)?;
                 if v <= 0.0 {
-                    return Err(err(key, format!("must be above 0, got {text}")));
+                    return Err(err(key, format!("must be above 0, got {shown}")));
                 }
                 self.learning_rate = v;
             }
             "momentum" => {
                 let v = parse_f32(key, text)?;
                 if !(0.0..1.0).contains(&v) {
-                    return Err(err(key, format!("must be in [0, 1), got {text}")));
+                    return Err(err(key, format!("must be in [0, 1), got {shown}")));
                 }
                 self.momentum = v;
             }
             "weight_decay" => {
                 let v = parse_f32(key, text)?;
                 if v < 0.0 {
-                    return Err(err(key, format!("must be 0 or more, got {text}")));
+                    return Err(err(key, format!("must be 0 or more, got {shown}")));
                 }
                 self.weight_decay = v;
             }
@@ -232,22 +236,21 @@ impl Config {
             "steps" => {
                 let v = parse_usize(key, text)?;
                 if v == 0 || v > MAX_STEPS {
-                    return Err(err(key, format!("must be from 1 to {MAX_STEPS}, got {text}")));
+                    return Err(err(key, format!("must be from 1 to {MAX_STEPS}, got {shown}")));
                 }
                 self.steps = v;
             }
             "val_fraction" => {
                 let v = parse_f32(key, text)?;
                 if !(v > 0.0 && v < 1.0) {
-                    return Err(err(key, format!("must be in (0, 1), got {text}")));
+                    return Err(err(key, format!("must be in (0, 1), got {shown}")));
                 }
                 self.val_fraction = v;
             }
             "seed" => {
-                let v: u64 =
-                    text.trim().parse().ok().filter(|v| *v <= MAX_SEED).ok_or_else(|| {
-                        err(key, format!("expected a whole number from 0 to {MAX_SEED}, got {text:?}"))
-                    })?;
+                let v: u64 = text.trim().parse().ok().filter(|v| *v <= MAX_SEED).ok_or_else(|| {
+                    err(key, format!("expected a whole number from 0 to {MAX_SEED}, got \"{shown}\""))
+                })?;
                 self.seed = v;
             }
             "eval_every" => {
@@ -259,7 +262,7 @@ impl Config {
             }
             "engine_version" => {
                 let v: u32 =
-                    text.trim().parse().map_err(|_| err(key, format!("expected a whole number, got {text:?}")))?;
+                    text.trim().parse().map_err(|_| err(key, format!("expected a whole number, got \"{shown}\"")))?;
                 if !spec::ENGINE_VERSIONS.contains(&v) {
                     return Err(err(
                         key,
@@ -271,7 +274,7 @@ impl Config {
             "threads" => {
                 let v = parse_usize(key, text)?;
                 if v == 0 || v > MAX_THREADS {
-                    return Err(err(key, format!("must be from 1 to {MAX_THREADS}, got {text}")));
+                    return Err(err(key, format!("must be from 1 to {MAX_THREADS}, got {shown}")));
                 }
                 self.threads = v;
             }
@@ -318,6 +321,7 @@ impl Config {
     /// Checks what involves several values: the split and the batch against
     /// the data set's size.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check_limits()?;
         let n = data::size(&self.dataset);
         let (n_train, n_val) = split_sizes(n, self.val_fraction);
         if n_val == 0 || n_train == 0 {
@@ -348,6 +352,56 @@ impl Config {
             return Err(err(
                 "batch_size",
                 format!("{} is larger than the {n_train} training examples of {}", self.batch_size, self.dataset),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Refuses, before anything is allocated, a network or batch beyond the
+    /// limits ([`MAX_LAYERS`], [`MAX_PARAMS`], [`MAX_ACTIVATIONS`]), with
+    /// checked arithmetic so no product can wrap.
+    pub fn check_limits(&self) -> Result<(), ConfigError> {
+        if self.hidden.len() > MAX_LAYERS {
+            return Err(Error::limit(
+                "hidden",
+                format!("at most {MAX_LAYERS} hidden layers (MAX_LAYERS), got {}", self.hidden.len()),
+            ));
+        }
+        let (dim, classes) = data::shape(&self.dataset.name);
+        let mut widths = vec![dim];
+        widths.extend_from_slice(&self.hidden);
+        widths.push(classes);
+        let too_big = || {
+            Error::limit(
+                "hidden",
+                format!(
+                    "a network {} has more than {MAX_PARAMS} parameters (MAX_PARAMS, about 100 MB of memory)",
+                    widths.iter().map(|w| w.to_string()).collect::<Vec<_>>().join("-")
+                ),
+            )
+        };
+        let mut params = 0usize;
+        for pair in widths.windows(2) {
+            let layer = pair[0].checked_mul(pair[1]).and_then(|w| w.checked_add(pair[1])).ok_or_else(too_big)?;
+            params = params.checked_add(layer).ok_or_else(too_big)?;
+        }
+        if params > MAX_PARAMS {
+            return Err(too_big());
+        }
+        let width_sum: usize = widths.iter().sum();
+        let rows = self.batch_size.max(256);
+        let acts = rows.saturating_mul(width_sum);
+        if acts > MAX_ACTIVATIONS {
+            let field = if self.batch_size > 256 { "batch_size" } else { "hidden" };
+            return Err(Error::limit(
+                field,
+                format!(
+                    "batch {} x layer widths {width_sum} is more than {MAX_ACTIVATIONS} activations \
+                     (MAX_ACTIVATIONS): use a smaller batch or narrower layers",
+                    self.batch_size
+                ),
             ));
         }
         Ok(())
@@ -386,13 +440,16 @@ pub fn value_text(v: &Value) -> Option<String> {
 }
 
 fn unknown_key(key: &str) -> ConfigError {
-    let best = KEYS.iter().map(|(k, _)| (edit_distance(key, k), *k)).min().filter(|(d, _)| *d <= 3);
+    let best = (key.len() <= 64)
+        .then(|| KEYS.iter().map(|(k, _)| (edit_distance(key, k), *k)).min())
+        .flatten()
+        .filter(|(d, _)| *d <= 3);
     let hint = match best {
         Some((_, k)) => format!("; did you mean {k:?}?"),
         None => String::new(),
     };
     let known: Vec<&str> = KEYS.iter().map(|(k, _)| *k).collect();
-    err(key, format!("unknown setting{hint} (known: {})", known.join(", ")))
+    err(&echo(key), format!("unknown setting{hint} (known: {})", known.join(", ")))
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -537,7 +594,7 @@ mod tests {
         for (k, v) in cases {
             let mut s = Settings::default();
             let e = s.set(k, v, Origin::Override).unwrap_err();
-            assert_eq!(e.field, k, "{k}={v}: {e}");
+            assert_eq!(e.field(), Some(k), "{k}={v}: {e}");
             assert!(!e.to_string().contains('\n'));
         }
     }
@@ -546,15 +603,15 @@ mod tests {
     fn batch_larger_than_data_is_refused() {
         let mut s = Settings::default();
         s.set("batch_size", "5000", Origin::Override).unwrap();
-        assert_eq!(s.config.validate().unwrap_err().field, "batch_size");
+        assert_eq!(s.config.validate().unwrap_err().field(), Some("batch_size"));
     }
 
     #[test]
     fn unknown_keys_are_refused_with_a_hint() {
         let mut s = Settings::default();
         let e = s.set_pair("learnin_rate=0.1", Origin::Override).unwrap_err();
-        assert_eq!(e.field, "learnin_rate");
-        assert!(e.message.contains("did you mean \"learning_rate\""), "{e}");
+        assert_eq!(e.field(), Some("learnin_rate"));
+        assert!(e.to_string().contains("did you mean \"learning_rate\""), "{e}");
     }
 
     #[test]
@@ -564,7 +621,39 @@ mod tests {
         assert_eq!(s.config.hidden, vec![256, 256]);
         assert_eq!(s.origins["hidden"], Origin::Config);
         assert_eq!(s.origins["momentum"], Origin::Default);
-        assert_eq!(s.apply_config_file(r#"{"version": 2}"#).unwrap_err().field, "version");
-        assert_eq!(s.apply_config_file(r#"{"bogus": 1}"#).unwrap_err().field, "bogus");
+        assert_eq!(s.apply_config_file(r#"{"version": 2}"#).unwrap_err().field(), Some("version"));
+        assert_eq!(s.apply_config_file(r#"{"bogus": 1}"#).unwrap_err().field(), Some("bogus"));
+    }
+
+    #[test]
+    fn networks_beyond_the_limits_are_refused_before_allocating() {
+        let mut s = Settings::default();
+        // Each layer is within MAX_WIDTH; together they are far beyond MAX_PARAMS.
+        s.set("hidden", "16384,16384", Origin::Override).unwrap();
+        let e = s.config.validate().unwrap_err();
+        assert_eq!((e.code(), e.field()), ("limit", Some("hidden")), "{e}");
+        assert!(e.to_string().contains("MAX_PARAMS"), "{e}");
+        let many = ["1"; MAX_LAYERS + 1].join(",");
+        let e = s.set("hidden", &many, Origin::Override).unwrap_err();
+        assert!(e.to_string().contains("MAX_LAYERS"), "{e}");
+        let e = s.set("hidden", &["1"; 200_000].join(","), Origin::Override).unwrap_err();
+        assert_eq!(e.code(), "limit");
+        s.set("hidden", &["400"; MAX_LAYERS].join(","), Origin::Override).unwrap();
+        s.set("batch_size", "1400", Origin::Override).unwrap();
+        let e = s.config.validate().unwrap_err();
+        assert!(e.to_string().contains("MAX_ACTIVATIONS"), "{e}");
+    }
+
+    #[test]
+    fn messages_are_one_line_and_capped() {
+        let mut s = Settings::default();
+        let e = s.set("seed", &"9".repeat(200_000), Origin::Override).unwrap_err();
+        assert!(e.to_string().len() < 300, "{} characters", e.to_string().len());
+        let e = s.set_pair("learning_rate=0.1\nx", Origin::Override).unwrap_err();
+        assert!(!e.to_string().contains('\n'), "{e}");
+        let e = s.set_pair("bad\nkey=1", Origin::Override).unwrap_err();
+        assert!(!e.to_string().contains('\n') && !e.field().unwrap().contains('\n'), "{e}");
+        let e = s.set("weight_decay", "3.5e38", Origin::Override).unwrap_err();
+        assert!(e.to_string().contains("largest 32-bit float"), "{e}");
     }
 }

@@ -47,7 +47,11 @@ impl DatasetRef {
             None => (text, None),
         };
         if !NAMES.contains(&name) {
-            return Err(format!("unknown data set {name:?}; known: {}", NAMES.join(", ")));
+            return Err(format!(
+                "unknown data set \"{}\"; known: {} (digits@1 and digits@2 name its versions)",
+                crate::error::echo(name),
+                NAMES.join(", ")
+            ));
         }
         let latest = latest_version(name);
         if let Some(v) = version {
@@ -79,6 +83,15 @@ pub fn size(r: &DatasetRef) -> usize {
         ("digits", 1) => DIGITS_V1.len() / 65,
         ("digits", _) => DIGITS_V1.len() / 65 + DIGITS_V2_APPENDED,
         _ => spec::SYNTHETIC_SAMPLES,
+    }
+}
+
+/// Features and classes of the data set named `name` (without loading it).
+pub fn shape(name: &str) -> (usize, usize) {
+    match name {
+        "digits" => (64, 10),
+        "spiral" => (2, 3),
+        _ => (2, 2),
     }
 }
 

@@ -1,42 +1,21 @@
-//! The run manifest (DETERMINISM.md section 6): what a run depended on and
-//! what it produced, as versioned, checksummed JSON; reading it back, diffing
-//! two of them, and replaying one.
+//! The run manifest: the sealed form of a [`RunRecord`] (what a run depended
+//! on and what it produced) as versioned, checksummed JSON (the schema is in
+//! `docs/MANIFEST.md`); reading one back with every field checked against
+//! the others and against the limits a fresh run would accept; comparing two.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Entry, Settings};
+use crate::error::{Error, Result};
 use crate::hash::Hash64;
+pub use crate::record::{Adapter, DataRecord};
+use crate::record::{InertSource, RunRecord, Segment, Stopped, ValPoint};
 use crate::rng::{Stream, StreamSeeds};
 use crate::sources::Source;
-use crate::spec::GpuReduction;
-use crate::spec::{self, DeterminismLevel};
-use crate::train::{Segment, Stopped, Trainer, ValPoint};
-
-/// The data set a run trained on.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DataRecord {
-    pub name: String,
-    pub version: u32,
-    pub size: usize,
-    pub dim: usize,
-    pub classes: usize,
-    pub fingerprint: String,
-}
-
-/// The GPU adapter a run used (null for CPU runs).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Adapter {
-    pub vendor: String,
-    pub architecture: String,
-    pub description: String,
-    pub graphics_backend: String,
-}
+use crate::spec::{self, BackendKind, DeterminismLevel, GpuReduction};
 
 /// A run manifest. Field order is the JSON's order.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -46,8 +25,8 @@ pub struct Manifest {
     /// Kernel (arithmetic) version, [`spec::KERNEL_VERSION`].
     pub engine_version: u32,
     pub reprolab_version: String,
-    /// Exactly `"cpu"` or `"gpu"`: the backend that ran the last step.
-    pub backend: String,
+    /// The backend that ran the last step.
+    pub backend: BackendKind,
     pub adapter: Option<Adapter>,
     /// Which backend ran which steps and why (a GPU run that lost its device
     /// goes on on the CPU).
@@ -63,6 +42,9 @@ pub struct Manifest {
     pub config: BTreeMap<String, Entry>,
     /// Sources set free for this run.
     pub free: Vec<String>,
+    /// Free sources that could not change anything in this run, and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inert: Vec<InertSource>,
     /// Every stream's seed.
     pub seeds: StreamSeeds,
     pub data: DataRecord,
@@ -82,106 +64,49 @@ pub struct Manifest {
     pub weights_hash: Hash64,
     /// One chain link per completed step.
     pub hash_chain: Vec<Hash64>,
+    /// Every step's batch: the data-set rows in batch order (only with
+    /// `train --record-batches`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batches: Option<Vec<Vec<u32>>>,
     /// SHA-256 of the manifest's canonical JSON without this field.
     pub checksum: String,
 }
 
-/// Why a manifest could not be used (exit status 2 on the command line).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ManifestError(pub String);
-
-impl fmt::Display for ManifestError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ManifestError {}
-
-/// Reads sealed JSON (a manifest or a checkpoint): refuses text that is not
-/// JSON (truncated), not an object, of another `<what>_version`, or whose
-/// content no longer hashes to its `checksum` (`changed` says how, in words).
-pub(crate) fn read_sealed(text: &str, what: &str, version: u32, changed: &str) -> Result<Value, ManifestError> {
-    let v: Value = serde_json::from_str(text).map_err(|e| {
-        let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
-        ManifestError(format!("not a readable {what}: invalid JSON{hint}: {e}"))
-    })?;
-    let obj = v.as_object().ok_or_else(|| ManifestError(format!("not a {what}: expected a JSON object")))?;
-    let key = format!("{what}_version");
-    let found = obj.get(&key).ok_or_else(|| ManifestError(format!("not a {what}: no {key} field")))?;
-    if found.as_u64() != Some(u64::from(version)) {
-        return Err(ManifestError(format!(
-            "{what} version {found} is not supported: this reprolab {} reads version {version}",
-            spec::CRATE_VERSION
-        )));
-    }
-    let recorded = obj.get("checksum").and_then(Value::as_str).unwrap_or("").to_string();
-    let computed = checksum_of(&v);
-    if recorded != computed {
-        return Err(ManifestError(format!(
-            "the {what} {changed}: its checksum is {recorded:?} but its content hashes to {computed}"
-        )));
-    }
-    Ok(v)
-}
-
-/// SHA-256 of the canonical form of a manifest value: keys sorted, compact,
-/// without `checksum`.
-pub(crate) fn checksum_of(v: &Value) -> String {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("checksum");
-    }
-    // serde_json's Map is a BTreeMap (no preserve_order): keys come out sorted.
-    let text = serde_json::to_string(&v).expect("a JSON value serialises");
-    crate::data::sha256_hex(text.as_bytes())
-}
-
 impl Manifest {
-    /// The record of a trainer's run so far.
-    pub fn from_trainer(t: &Trainer) -> Manifest {
-        let last = t.val_curve.last().copied();
-        let final_val = match last {
-            Some(p) if p.step == t.step => p,
-            _ => t.evaluate(),
-        };
-        let backend_history = t.backend_history();
+    /// The sealed form of a record whose final weights hash to
+    /// `weights_hash` and score `final_val`.
+    pub fn from_record(rec: &RunRecord, weights_hash: Hash64, final_val: ValPoint) -> Manifest {
+        let backend_history = rec.backend_history();
         let mut m = Manifest {
             manifest_version: spec::MANIFEST_VERSION,
-            engine_version: t.settings.config.engine_version,
+            engine_version: rec.settings.config.engine_version,
             reprolab_version: spec::CRATE_VERSION.to_string(),
-            backend: backend_history.last().map_or("cpu", |s| s.backend.as_str()).to_string(),
-            adapter: t.adapter.clone(),
+            backend: backend_history.last().map_or(BackendKind::Cpu, |s| s.backend),
+            adapter: rec.adapter.clone(),
             backend_history,
-            gpu_reduction: t.gpu_reduction,
+            gpu_reduction: rec.gpu_reduction,
             user_agent: crate::platform::user_agent(),
-            // What was asked: every source pinned, or some set free.
-            level_requested: if t.free.is_empty() { DeterminismLevel::RunToRun } else { DeterminismLevel::None },
-            level_granted: t.level_granted(),
-            level_reason: t.level_reason(),
+            level_requested: rec.level_requested(),
+            level_granted: rec.level_granted(),
+            level_reason: rec.level_reason(),
             config_version: spec::CONFIG_VERSION,
-            config: t.settings.entries(),
-            free: t.free.iter().map(|s| s.name().to_string()).collect(),
-            seeds: t.seeds.clone(),
-            data: DataRecord {
-                name: t.data.name.clone(),
-                version: t.data.version,
-                size: t.data.len(),
-                dim: t.data.dim,
-                classes: t.data.classes,
-                fingerprint: t.data.fingerprint.clone(),
-            },
-            data_fingerprint: t.data.fingerprint.clone(),
-            parameters: t.net.n_params,
-            steps_completed: t.step,
-            stopped: t.stopped.clone(),
-            train_loss: t.train_loss.clone(),
-            val_error_curve: t.val_curve.clone(),
+            config: rec.settings.entries(),
+            free: rec.free.iter().map(|s| s.name().to_string()).collect(),
+            inert: rec.inert.clone(),
+            seeds: rec.seeds.clone(),
+            data: rec.data.clone(),
+            data_fingerprint: rec.data.fingerprint.clone(),
+            parameters: rec.parameters,
+            steps_completed: rec.step,
+            stopped: rec.stopped.clone(),
+            train_loss: rec.train_loss.clone(),
+            val_error_curve: rec.val_curve.clone(),
             val_error: final_val.val_error,
             val_loss: final_val.val_loss,
-            initial_weights_hash: t.initial_hash,
-            weights_hash: crate::hash::weights_hash(&t.params),
-            hash_chain: t.hash_chain.clone(),
+            initial_weights_hash: rec.initial_hash,
+            weights_hash,
+            hash_chain: rec.hash_chain.clone(),
+            batches: rec.batches.clone(),
             checksum: String::new(),
         };
         m.seal();
@@ -191,10 +116,7 @@ impl Manifest {
     /// Recomputes the checksum after a deliberate change (tools and tests
     /// that build a manifest by hand; a reader refuses a stale checksum).
     pub fn seal(&mut self) {
-        // Through the text form, as a reader sees it: f32 values print in
-        // their shortest form, which differs from their widened f64 value.
-        let text = serde_json::to_string(&*self).expect("a manifest serialises");
-        self.checksum = checksum_of(&serde_json::from_str(&text).expect("a manifest parses back"));
+        self.checksum = crate::sealed::seal(&*self);
     }
 
     /// Pretty JSON text.
@@ -203,32 +125,112 @@ impl Manifest {
     }
 
     /// Reads a manifest, refusing text that is not JSON (truncated), of an
-    /// unknown version, or edited after it was written (checksum).
-    pub fn from_json(text: &str) -> Result<Manifest, ManifestError> {
-        let v = read_sealed(text, "manifest", spec::MANIFEST_VERSION, "was edited after it was written")?;
-        let m: Manifest = serde_json::from_value(v).map_err(|e| ManifestError(format!("not a valid manifest: {e}")))?;
-        if m.backend != "cpu" && m.backend != "gpu" {
-            return Err(ManifestError(format!("backend {:?} is neither \"cpu\" nor \"gpu\"", m.backend)));
-        }
-        if m.hash_chain.len() != m.steps_completed || m.train_loss.len() != m.steps_completed {
-            return Err(ManifestError(format!(
-                "inconsistent manifest: {} steps completed but {} hash chain links and {} losses",
-                m.steps_completed,
-                m.hash_chain.len(),
-                m.train_loss.len()
-            )));
-        }
+    /// unknown version, edited after it was written (checksum), or whose
+    /// fields disagree with each other or exceed what a fresh run accepts.
+    pub fn from_json(text: &str) -> Result<Manifest> {
+        let v = crate::sealed::read(text, "manifest", spec::MANIFEST_VERSION, "was edited after it was written")?;
+        let m: Manifest = serde_json::from_value(v).map_err(|e| Error::Record(format!("not a valid manifest: {e}")))?;
+        m.validate()?;
         Ok(m)
     }
 
+    /// Checks every field against the others and against the limits a fresh
+    /// run would accept, before anything is built from the record.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Record(format!("inconsistent manifest: {m}")));
+        let n = self.steps_completed;
+        if self.hash_chain.len() != n || self.train_loss.len() != n {
+            return bad(format!(
+                "{n} steps completed but {} hash chain links and {} losses",
+                self.hash_chain.len(),
+                self.train_loss.len()
+            ));
+        }
+        let settings = self.settings()?;
+        let cfg = &settings.config;
+        if n > cfg.steps {
+            return bad(format!("{n} steps completed of a run of {} steps", cfg.steps));
+        }
+        if !crate::data::NAMES.contains(&self.data.name.as_str()) || self.data.name != cfg.dataset.name {
+            return bad(format!("data set \"{}\" is not the configured one", crate::error::echo(&self.data.name)));
+        }
+        let latest = crate::data::latest_version(&self.data.name);
+        if self.data.version == 0 || self.data.version > latest {
+            return bad(format!("{} has versions 1 to {latest}, not {}", self.data.name, self.data.version));
+        }
+        if cfg.dataset.version.is_some_and(|v| v != self.data.version) {
+            return bad(format!("the data version {} differs from the configured {}", self.data.version, cfg.dataset));
+        }
+        let mut pinned = cfg.clone();
+        pinned.dataset.pinned = Some(self.data.version);
+        pinned.validate().map_err(|e| Error::Record(format!("recorded configuration: {e}")))?;
+        let (dim, classes) = crate::data::shape(&self.data.name);
+        let mut widths = vec![dim];
+        widths.extend_from_slice(&cfg.hidden);
+        widths.push(classes);
+        let params: usize = widths.windows(2).map(|p| p[0] * p[1] + p[1]).sum();
+        if self.parameters != params || self.data.dim != dim || self.data.classes != classes {
+            return bad(format!(
+                "{} parameters, {} features and {} classes, but the configured network has {params}, {dim} and {classes}",
+                self.parameters, self.data.dim, self.data.classes
+            ));
+        }
+        if self.data.size != crate::data::size(&pinned.dataset) {
+            return bad(format!(
+                "data size {} is not the size of {}@{}",
+                self.data.size, self.data.name, self.data.version
+            ));
+        }
+        if self.engine_version != cfg.engine_version {
+            return bad(format!(
+                "engine version {} but the configuration says {}",
+                self.engine_version, cfg.engine_version
+            ));
+        }
+        let mut last = 0;
+        for p in &self.val_error_curve {
+            if p.step <= last || p.step > n || !(0.0..=1.0).contains(&p.val_error) {
+                return bad(format!("validation point at step {} is out of order or range", p.step));
+            }
+            last = p.step;
+        }
+        let mut next = 1;
+        for (i, s) in self.backend_history.iter().enumerate() {
+            let last_seg = i + 1 == self.backend_history.len();
+            if s.from_step != next || s.to_step + 1 < s.from_step || (last_seg && s.to_step != n) {
+                return bad(format!(
+                    "backend history stretch {}-{} does not continue at step {next} (of {n})",
+                    s.from_step, s.to_step
+                ));
+            }
+            next = s.to_step + 1;
+        }
+        if self.backend_history.is_empty() || self.backend_history.last().map(|s| s.backend) != Some(self.backend) {
+            return bad("the backend history does not end on the recorded backend".into());
+        }
+        if let Some(s) = &self.stopped {
+            if s.step != n + 1 {
+                return bad(format!("stopped at step {} after {n} completed steps", s.step));
+            }
+        }
+        if let Some(b) = &self.batches {
+            let rows = self.data.size as u32;
+            if b.len() != n || b.iter().any(|r| r.len() != cfg.batch_size || r.iter().any(|&x| x >= rows)) {
+                return bad("the recorded batches do not match the steps, batch size or data".into());
+            }
+        }
+        self.free_sources()?;
+        Ok(())
+    }
+
     /// The settings the run used.
-    pub fn settings(&self) -> Result<Settings, ManifestError> {
-        Settings::from_entries(&self.config).map_err(|e| ManifestError(format!("recorded configuration: {e}")))
+    pub fn settings(&self) -> Result<Settings> {
+        Settings::from_entries(&self.config).map_err(|e| Error::Record(format!("recorded configuration: {e}")))
     }
 
     /// The sources the run set free.
-    pub fn free_sources(&self) -> Result<Vec<Source>, ManifestError> {
-        crate::sources::parse_all(&self.free).map_err(ManifestError)
+    pub fn free_sources(&self) -> Result<Vec<Source>> {
+        crate::sources::parse_all(&self.free).map_err(|e| Error::Record(format!("recorded free sources: {e}")))
     }
 }
 
@@ -243,13 +245,26 @@ pub struct Difference {
 /// The result of comparing two manifests.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Diff {
+    /// The runs are the same run: same results, settings, seeds, data and
+    /// backends. Differences in where they ran ([`Diff::environment`]) do
+    /// not count.
     pub identical: bool,
+    /// The same hash chain (so the same weights after every step), the same
+    /// losses and the same final weights, whatever else differs.
+    pub results_identical: bool,
     /// First step (1-based) whose hash-chain links differ, if any.
     pub first_divergent_step: Option<usize>,
     pub differences: Vec<Difference>,
-    /// The sources (DETERMINISM.md section 1) that explain the differences.
+    /// The sources of run-to-run variation that explain the differences.
     pub causes: Vec<String>,
+    /// Differences in where the runs ran that do not bear on their results
+    /// (the browser or OS, the reprolab build, the adapter's description):
+    /// also listed in `differences`.
+    pub environment: Vec<Difference>,
 }
+
+/// Fields that describe where a run ran rather than what it computed.
+const ENVIRONMENT_FIELDS: [&str; 2] = ["user_agent", "reprolab_version"];
 
 /// The source a differing field is evidence of, if any.
 fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
@@ -258,7 +273,7 @@ fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
         (_, Some("dataset")) => Some(Source::DataDrift),
         (_, Some("engine_version")) => Some(Source::EngineVersion),
         (_, Some("threads" | "chunks")) => Some(Source::CpuThreads),
-        (_, Some(k)) if crate::train::HPARAM_KEYS.contains(&k) => {
+        (_, Some(k)) if crate::sources::HPARAM_KEYS.contains(&k) => {
             // A value that differs because an override was dropped (or added).
             let origin = |m: &Manifest| m.config.get(k).map(|e| e.source);
             if origin(a) != origin(b) || field.ends_with(".source") {
@@ -277,7 +292,7 @@ fn cause_of(field: &str, a: &Manifest, b: &Manifest) -> Option<Source> {
         ("gpu_reduction", _) => Some(Source::GpuReduction),
         ("backend_history", _) => {
             // Which backends ran, not where a longer run's last stretch ends.
-            let names = |m: &Manifest| m.backend_history.iter().map(|s| s.backend.clone()).collect::<Vec<_>>();
+            let names = |m: &Manifest| m.backend_history.iter().map(|s| s.backend).collect::<Vec<_>>();
             (names(a) != names(b)).then_some(Source::Backend)
         }
         ("level_granted" | "free", _) => None,
@@ -356,7 +371,17 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
         let at = |m: &Manifest| m.hash_chain.get(step - 1).map_or(Value::Null, |h| Value::from(h.to_string()));
         push(format!("hash_chain[step {step}]"), at(a), at(b));
     }
-    let identical = out.is_empty() && first.is_none();
+    let same_results = first.is_none()
+        && a.steps_completed == b.steps_completed
+        && a.weights_hash == b.weights_hash
+        && a.train_loss.iter().map(|l| l.to_bits()).eq(b.train_loss.iter().map(|l| l.to_bits()));
+    // The adapter's description is environment when both ran on the same
+    // kind of backend and their chains agree.
+    let is_env = |field: &str| {
+        ENVIRONMENT_FIELDS.contains(&field) || (field == "adapter" && a.backend == b.backend && same_results)
+    };
+    let environment: Vec<Difference> = out.iter().filter(|d| is_env(&d.field)).cloned().collect();
+    let identical = same_results && out.iter().all(|d| is_env(&d.field));
     let mut causes: Vec<Source> = out.iter().filter_map(|d| cause_of(&d.field, a, b)).collect();
     if first.is_some() {
         // A source free in either run varies by itself: float atomics and
@@ -368,7 +393,14 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     causes.sort();
     causes.dedup();
     let causes = causes.iter().map(|c| c.name().to_string()).collect();
-    Diff { identical, first_divergent_step: first, differences: out, causes }
+    Diff {
+        identical,
+        results_identical: same_results,
+        first_divergent_step: first,
+        differences: out,
+        causes,
+        environment,
+    }
 }
 
 mod erased {
@@ -406,78 +438,16 @@ pub struct Replay {
     pub facts: Vec<Difference>,
 }
 
-/// The trainer that re-runs a manifest, every source pinned to the record
-/// except `free`: seeded sources draw fresh seeds, `engine_version` takes the
-/// current version, `data_drift` whatever the data set's name means now,
-/// `hparam_drift` the code's defaults in place of overrides, `gpu_reduction`
-/// and `cpu_threads` the scheduler's order. Sources the record itself had
-/// free stay free (with their recorded seeds). Pinned data must match the
-/// recorded fingerprint, or the re-run is refused.
-pub fn rerun_trainer(m: &Manifest, free: &[Source]) -> Result<Trainer, ManifestError> {
-    if !spec::ENGINE_VERSIONS.contains(&m.engine_version) && !free.contains(&Source::EngineVersion) {
-        return Err(ManifestError(format!(
-            "the run used engine version {} but this build has only engine versions {:?} (set engine_version free to \
-             run it on the current one)",
-            m.engine_version,
-            spec::ENGINE_VERSIONS
-        )));
-    }
-    let mut settings = m.settings()?;
-    if !free.contains(&Source::DataDrift) {
-        settings.config.dataset.pinned = Some(m.data.version);
-    }
-    let mut all_free = m.free_sources()?;
-    all_free.extend_from_slice(free);
-    all_free.sort();
-    all_free.dedup();
-    let mut seeds = m.seeds.clone();
-    for stream in free.iter().filter_map(|s| s.stream()) {
-        seeds.set(stream, crate::rng::entropy_seed().map_err(ManifestError)?);
-    }
-    crate::train::apply_free_settings(&mut settings, free);
-    let t =
-        Trainer::new(settings, seeds, all_free).map_err(|e| ManifestError(format!("recorded configuration: {e}")))?;
-    if !free.contains(&Source::DataDrift) && t.data.fingerprint != m.data_fingerprint {
-        return Err(ManifestError(format!(
-            "data_drift pinned: {}@{} here has fingerprint {} but the run recorded {}; refusing to train on other data",
-            m.data.name, m.data.version, t.data.fingerprint, m.data_fingerprint
-        )));
-    }
-    Ok(t)
-}
-
-/// The trainer a manifest describes, everything pinned to the record.
-pub fn replay_trainer(m: &Manifest) -> Result<Trainer, ManifestError> {
-    rerun_trainer(m, &[])
-}
-
-/// The recorded facts that differ from this replay (backend, adapter, data,
-/// runtime).
-pub fn replay_facts(m: &Manifest, t: &Trainer, backend: &str, adapter: Option<&Adapter>) -> Vec<Difference> {
-    let mut facts = Vec::new();
-    let mut fact = |field: &str, a: Value, b: Value| {
-        if a != b {
-            facts.push(Difference { field: field.into(), a, b });
-        }
-    };
-    fact("backend", m.backend.clone().into(), backend.into());
-    fact(
-        "adapter",
-        serde_json::to_value(&m.adapter).unwrap_or(Value::Null),
-        serde_json::to_value(adapter).unwrap_or(Value::Null),
-    );
-    fact("data_fingerprint", m.data_fingerprint.clone().into(), t.data.fingerprint.clone().into());
-    fact("engine_version", m.engine_version.into(), t.settings.config.engine_version.into());
-    fact("level_granted", m.level_granted.name().into(), t.level_granted().name().into());
-    fact("user_agent", m.user_agent.clone().into(), crate::platform::user_agent().into());
-    facts
-}
-
 /// Compares a finished replay with the record: identical, or the first step
 /// whose link differs (a run that stops at another step parts there).
-pub fn compare(m: &Manifest, t: &Trainer) -> ReplayOutcome {
+pub fn compare(m: &Manifest, t: &RunRecord) -> ReplayOutcome {
     let step =
         if t.initial_hash != m.initial_weights_hash { Some(1) } else { first_divergence(&m.hash_chain, &t.hash_chain) };
+    // A run that stops at another step (or not at all) parts there too.
+    let step = step.or_else(|| {
+        let stop = |s: &Option<Stopped>| s.as_ref().filter(|s| s.is_non_finite()).map(|s| s.step);
+        (stop(&m.stopped) != stop(&t.stopped)).then_some(m.steps_completed + 1)
+    });
     match step {
         None => ReplayOutcome::Identical { steps: m.steps_completed },
         Some(step) => ReplayOutcome::Diverged {
@@ -488,29 +458,4 @@ pub fn compare(m: &Manifest, t: &Trainer) -> ReplayOutcome {
             replayed_loss: t.train_loss.get(step - 1).copied(),
         },
     }
-}
-
-/// Re-runs a manifest on this machine's CPU, step by step, stopping at the
-/// first step whose chain link differs. `progress` is called after every step.
-pub fn replay(m: &Manifest, mut progress: impl FnMut(usize, usize)) -> Result<Replay, ManifestError> {
-    let mut t = replay_trainer(m)?;
-    let facts = replay_facts(m, &t, "cpu", None);
-    let total = m.steps_completed;
-    if t.initial_hash == m.initial_weights_hash {
-        while t.step < total {
-            if t.step().is_none() {
-                break;
-            }
-            let s = t.step;
-            if t.hash_chain[s - 1] != m.hash_chain[s - 1] {
-                break;
-            }
-            progress(s, total);
-        }
-        // A recorded run that stopped early must stop at the same step here.
-        if t.step == total && m.stopped.as_ref().is_some_and(|s| s.is_non_finite()) {
-            t.step();
-        }
-    }
-    Ok(Replay { outcome: compare(m, &t), facts })
 }

@@ -7,11 +7,44 @@
 use std::fmt::Debug;
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
-use crate::config::Activation;
+use crate::spec;
+
+/// Hidden-layer activation. The maths owns it; the settings parse its name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Activation {
+    Relu,
+    Tanh,
+}
+
+impl Activation {
+    /// Every activation, in the order the settings list them.
+    pub const ALL: [Activation; 2] = [Activation::Relu, Activation::Tanh];
+
+    /// The name used in settings.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::Relu => "relu",
+            Activation::Tanh => "tanh",
+        }
+    }
+
+    /// The activation named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Activation> {
+        Activation::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// The mode code the GPU kernels take for it (spec: [`spec::ACT_RELU`]).
+    pub fn gpu_mode(self) -> u32 {
+        match self {
+            Activation::Relu => spec::ACT_RELU,
+            Activation::Tanh => spec::ACT_TANH,
+        }
+    }
+}
 
 /// The float type a kernel computes in. Transcendentals come from the pure
 /// Rust `libm` crate, so native and wasm builds give the same bits
-/// (DETERMINISM.md section 4).
+/// (spec: `LIBM_VERSION`).
 pub trait Real:
     Copy
     + Debug

@@ -1,4 +1,4 @@
-//! Named, counter-addressed random streams (DETERMINISM.md section 5).
+//! Named, counter-addressed random streams (spec: the stream items).
 //!
 //! Every value the engine draws is addressed by (stream, stream id, word
 //! position), never by how many values were drawn before, so a resumed run,
@@ -182,11 +182,6 @@ pub fn permutation(rng: &mut StreamRng, id: u64, n: usize) -> Vec<u32> {
         p.swap(i, j);
     }
     p
-}
-
-/// A fresh seed from the platform's entropy, for a source set free.
-pub fn entropy_seed() -> Result<u64, String> {
-    crate::platform::entropy_u64()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Every JavaScript export of the crate (wasm32 only). A thin layer: settings
-//! in as plain objects, reports out as plain objects, errors as `Error`s with
-//! a `field` property naming the offending setting.
+//! Every JavaScript export of the crate (wasm32 only). A thin layer over the
+//! driver: settings in as plain objects, reports out as plain objects,
+//! errors as `Error`s with a `code` (see [`crate::error::Error::code`]) and,
+//! where a setting is at fault, a `field` naming it.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -8,10 +9,14 @@ use std::rc::Rc;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::config::{self, ConfigError, Origin, Settings};
-use crate::gpu::{Gpu, GpuTrainer};
+use crate::config::{self, Origin, Settings};
+use crate::driver::{self, BackendRequest, Run};
+use crate::error::{echo, Error};
 use crate::manifest::{self, Manifest, ReplayOutcome};
-use crate::train::{self, Trainer as Engine};
+use crate::setup::Setup;
+use crate::sources::{self, Source};
+use crate::spec::{self, BackendKind};
+use crate::train::{CpuEngine, Partial};
 
 thread_local!(static PANIC_LISTENER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) });
 
@@ -44,23 +49,33 @@ pub fn set_panic_listener(f: js_sys::Function) {
     PANIC_LISTENER.with(|l| *l.borrow_mut() = Some(f));
 }
 
-fn js_error(message: &str, field: Option<&str>) -> JsValue {
-    let e = js_sys::Error::new(message);
-    if let Some(f) = field {
-        let _ = js_sys::Reflect::set(&e, &JsValue::from_str("field"), &JsValue::from_str(f));
+/// A JavaScript `Error` for an engine error: its message, its `code` and,
+/// where a setting is at fault, its `field`.
+fn err(e: &Error) -> JsValue {
+    let js = js_sys::Error::new(&e.to_string());
+    let _ = js_sys::Reflect::set(&js, &JsValue::from_str("code"), &JsValue::from_str(e.code()));
+    if let Some(f) = e.field() {
+        let _ = js_sys::Reflect::set(&js, &JsValue::from_str("field"), &JsValue::from_str(f));
     }
-    e.into()
-}
-
-fn config_error(e: &ConfigError) -> JsValue {
-    js_error(&e.to_string(), Some(&e.field))
+    js.into()
 }
 
 fn to_js<T: Serialize>(v: &T) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).expect("plain data converts to JS")
 }
 
-/// `reprolab 0.1.0, kernels v1`.
+/// Polls a future that never waits on anything outside (the CPU path of the
+/// driver) to its end; `None` if it would wait.
+fn ready<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// `reprolab 0.1.0, kernels v2`.
 #[wasm_bindgen(js_name = engineVersion)]
 pub fn engine_version() -> String {
     crate::engine_version()
@@ -83,6 +98,85 @@ pub fn setting_help() -> JsValue {
     to_js(&map)
 }
 
+/// What the engine knows, for pages and wrappers that must not re-list it:
+/// `{engine, kernel_version, engine_versions, levels, sources, settings,
+/// datasets, limits}`.
+#[wasm_bindgen(js_name = engineInfo)]
+pub fn engine_info() -> JsValue {
+    let d = Settings::default();
+    let sources: Vec<serde_json::Value> = Source::ALL
+        .iter()
+        .map(
+            |s| serde_json::json!({ "name": s.name(), "explanation": s.explanation(), "seeded": s.stream().is_some() }),
+        )
+        .collect();
+    let settings: Vec<serde_json::Value> = config::KEYS
+        .iter()
+        .map(|(k, h)| {
+            serde_json::json!({ "key": k, "default": d.config.get(k), "help": h, "hparam": sources::HPARAM_KEYS.contains(k) })
+        })
+        .collect();
+    let datasets: Vec<serde_json::Value> = crate::data::NAMES
+        .iter()
+        .map(|n| {
+            let latest = crate::data::latest_version(n);
+            let (dim, classes) = crate::data::shape(n);
+            serde_json::json!({ "name": n, "latest_version": latest, "versions": (1..=latest).collect::<Vec<_>>(),
+                                "dim": dim, "classes": classes })
+        })
+        .collect();
+    to_js(&serde_json::json!({
+        "engine": crate::engine_version(),
+        "kernel_version": spec::KERNEL_VERSION,
+        "engine_versions": spec::ENGINE_VERSIONS,
+        "levels": [spec::DeterminismLevel::None.name(), spec::DeterminismLevel::RunToRun.name(), spec::DeterminismLevel::Exact.name()],
+        "sources": sources,
+        "settings": settings,
+        "datasets": datasets,
+        "limits": {
+            "max_params": config::MAX_PARAMS, "max_layers": config::MAX_LAYERS, "max_width": config::MAX_WIDTH,
+            "max_activations": config::MAX_ACTIVATIONS, "max_batch_x_width": config::MAX_ACTIVATIONS,
+            "max_steps": config::MAX_STEPS, "max_threads": config::MAX_THREADS, "max_seed": config::MAX_SEED,
+            "max_record_bytes": config::MAX_FILE_BYTES, "max_echo": crate::error::ECHO_MAX,
+        },
+    }))
+}
+
+/// The nine sources of run-to-run variation: `[{name, explanation}]`.
+#[wasm_bindgen(js_name = sourceInfo)]
+pub fn source_info() -> JsValue {
+    let v: Vec<serde_json::Value> =
+        Source::ALL.iter().map(|s| serde_json::json!({ "name": s.name(), "explanation": s.explanation() })).collect();
+    to_js(&v)
+}
+
+fn parse_free(free: Option<Vec<String>>) -> Result<Vec<Source>, JsValue> {
+    sources::parse_all(&free.unwrap_or_default()).map_err(|e| err(&e))
+}
+
+/// For every source in `free`: whether setting it free can change anything
+/// with these settings on `backend` (`cpu`, `gpu`, or `auto` / undefined:
+/// not decided), why not, and the one change that would let it act:
+/// `[{source, acts, why, fix}]`, `fix` null, `{set: {key: value}}` or
+/// `{backend: "gpu"}`.
+#[wasm_bindgen(js_name = freeSourceEffects)]
+pub fn free_source_effects(
+    settings: JsValue,
+    free: Option<Vec<String>>,
+    backend: Option<String>,
+    gpu_available: bool,
+) -> Result<JsValue, JsValue> {
+    let s = settings_from_js(&settings)?;
+    let free = parse_free(free)?;
+    let backend = match backend.as_deref() {
+        Some("cpu") => Some(BackendKind::Cpu),
+        Some("gpu") => Some(BackendKind::Gpu),
+        _ => None,
+    };
+    let effects: Vec<_> = free.iter().map(|f| sources::effect(*f, &s, backend, gpu_available)).collect();
+    Ok(to_js(&effects))
+}
+
 /// Settings from a plain object. A value whose text equals the default is
 /// recorded as `default`, any other as `override` (a page has no notion of
 /// "passed on the command line").
@@ -92,7 +186,7 @@ fn settings_from_js(obj: &JsValue) -> Result<Settings, JsValue> {
         return Ok(s);
     }
     if !obj.is_object() {
-        return Err(js_error("settings: expected an object of settings", Some("settings")));
+        return Err(err(&Error::config("settings", "expected an object of settings")));
     }
     let defaults = Settings::default();
     for entry in js_sys::Object::entries(obj.unchecked_ref()).iter() {
@@ -104,16 +198,16 @@ fn settings_from_js(obj: &JsValue) -> Result<Settings, JsValue> {
         } else if let Some(n) = value.as_f64() {
             n.to_string()
         } else {
-            return Err(js_error(&format!("{key}: expected a string or a number, got {value:?}"), Some(&key)));
+            return Err(err(&Error::config(&echo(&key), "expected a string or a number")));
         };
         let origin = if config::KEYS.iter().any(|(k, _)| *k == key) && text.trim() == defaults.config.get_text(&key) {
             Origin::Default
         } else {
             Origin::Override
         };
-        s.set(&key, &text, origin).map_err(|e| config_error(&e))?;
+        s.set(&key, &text, origin).map_err(|e| err(&e))?;
     }
-    s.config.validate().map_err(|e| config_error(&e))?;
+    s.config.validate().map_err(|e| err(&e))?;
     Ok(s)
 }
 
@@ -127,287 +221,220 @@ struct StepOut {
     done: bool,
     stopped: Option<String>,
     weights_hash: String,
-    backend: String,
+    backend: BackendKind,
 }
 
-/// The engine behind a [`Trainer`]: the CPU, or the GPU (whose record and
-/// fallback is a CPU engine). `Busy` while a step is running, so a second
-/// call gets a clear error rather than a borrow panic.
-enum State {
-    Cpu(Box<Engine>),
-    Gpu(Box<GpuTrainer>),
-    Busy,
+fn report(run: &Run) -> JsValue {
+    let rec = &run.record;
+    let val = rec.val_curve.last();
+    to_js(&StepOut {
+        step: rec.step,
+        total_steps: rec.total_steps(),
+        train_loss: rec.train_loss.last().copied(),
+        val_error: val.map(|v| v.val_error),
+        val_loss: val.and_then(|v| v.val_loss),
+        done: rec.finished(),
+        stopped: rec.stopped.as_ref().map(|s| s.reason.clone()),
+        weights_hash: crate::hash::weights_hash(run.params()).to_string(),
+        backend: run.backend(),
+    })
 }
 
-const BUSY: &str = "this trainer is running a step: await the previous step() first";
-
-/// A training run, on the GPU (WebGPU) or the CPU.
+/// A training run, on the GPU (WebGPU) or the CPU. The run is `None` while
+/// an asynchronous step holds it, so a second call gets a clear `busy`
+/// error rather than a borrow panic.
 #[wasm_bindgen]
 pub struct Trainer {
-    state: Rc<RefCell<State>>,
-    reason: String,
-    /// A re-run of a record whose GPU handed over to the CPU after this step
-    /// does the same here, so it follows the recorded backends.
-    cpu_from: Rc<RefCell<Option<usize>>>,
+    run: Rc<RefCell<Option<Run>>>,
 }
 
 impl Trainer {
-    fn with_record<R>(&self, f: impl FnOnce(&Engine) -> R) -> Result<R, JsValue> {
-        match &*self.state.borrow() {
-            State::Cpu(t) => Ok(f(t)),
-            State::Gpu(g) => Ok(f(&g.cpu)),
-            State::Busy => Err(js_error(BUSY, None)),
+    fn new(run: Run) -> Trainer {
+        Trainer { run: Rc::new(RefCell::new(Some(run))) }
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&Run) -> R) -> Result<R, JsValue> {
+        match &*self.run.borrow() {
+            Some(r) => Ok(f(r)),
+            None => Err(err(&Error::Busy)),
         }
     }
 }
 
-fn report(t: &Engine, backend: &str) -> JsValue {
-    let val = t.val_curve.last();
-    to_js(&StepOut {
-        step: t.step,
-        total_steps: t.total_steps(),
-        train_loss: t.train_loss.last().copied(),
-        val_error: val.map(|v| v.val_error),
-        val_loss: val.and_then(|v| v.val_loss),
-        done: t.finished(),
-        stopped: t.stopped.as_ref().map(|s| s.reason.clone()),
-        weights_hash: crate::hash::weights_hash(&t.params).to_string(),
-        backend: backend.to_string(),
-    })
+fn request(backend: Option<String>) -> Result<Option<BackendRequest>, JsValue> {
+    backend.map(|b| BackendRequest::parse(&b)).transpose().map_err(|e| err(&e))
 }
 
 #[wasm_bindgen]
 impl Trainer {
     /// Starts a run. `settings` maps setting names to values (strings or
-    /// numbers); `free` lists the sources set free (`init`, `shuffle`,
-    /// `dropout`, `gpu_reduction`); `backend` is `auto` (default: WebGPU when
-    /// the browser has it, else the CPU, saying why), `gpu` (strict) or
-    /// `cpu`. Rejects with an `Error` whose `field` names a refused setting.
+    /// numbers); `free` lists the sources set free; `backend` is `auto`
+    /// (default: a hardware GPU when the browser has one that can take the
+    /// run, else the CPU, saying why), `gpu` (strict) or `cpu`. Rejects with
+    /// an `Error` whose `code` says why and `field` names a refused setting.
     pub async fn create(
         settings: JsValue,
         free: Option<Vec<String>>,
         backend: Option<String>,
     ) -> Result<Trainer, JsValue> {
         let s = settings_from_js(&settings)?;
-        let free = train::parse_free(&free.unwrap_or_default()).map_err(|e| config_error(&e))?;
-        let engine = Engine::with_free(s, &free).map_err(|e| config_error(&e))?;
-        let mut backend = backend.unwrap_or_else(|| "auto".into());
-        if free.contains(&crate::sources::Source::Backend) {
+        let free = parse_free(free)?;
+        let mut req = request(backend)?.unwrap_or(BackendRequest::Auto);
+        if free.contains(&Source::Backend) {
             // backend free: whatever this browser offers.
-            backend = "auto".into();
+            req = BackendRequest::Any;
         }
-        Trainer::start(engine, &backend).await
+        let setup = driver::new_setup(s, &free).map_err(|e| err(&e))?;
+        Run::start(setup, req).await.map(Trainer::new).map_err(|e| err(&e))
     }
-}
 
-impl Trainer {
-    /// Puts a prepared run on `backend` (`auto`, `gpu` strict, `cpu`).
-    async fn start(mut engine: Engine, backend: &str) -> Result<Trainer, JsValue> {
-        let reduction = engine.gpu_reduction;
-        if backend == "cpu" {
-            engine.switch_backend("cpu", "backend cpu");
-            return Ok(Trainer {
-                state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))),
-                reason: "backend cpu".into(),
-                cpu_from: Rc::default(),
-            });
-        }
-        if backend != "gpu" && backend != "auto" {
-            return Err(js_error(&format!("backend: expected auto, gpu or cpu, got {backend:?}"), Some("backend")));
-        }
-        let opened = match Gpu::open().await {
-            Ok(gpu) => {
-                let why = format!("{}: WebGPU adapter {}", backend, gpu.adapter.description);
-                GpuTrainer::new(gpu, engine.clone(), reduction, &why).map(|g| (g, why))
-            }
-            Err(e) => Err(e),
-        };
-        match opened {
-            Ok((g, why)) => Ok(Trainer {
-                state: Rc::new(RefCell::new(State::Gpu(Box::new(g)))),
-                reason: why,
-                cpu_from: Rc::default(),
-            }),
-            Err(e) if backend == "gpu" => Err(js_error(&format!("backend gpu: {e}"), Some("backend"))),
-            Err(e) => {
-                let why = format!("auto: running on the CPU because {e}");
-                engine.switch_backend("cpu", why.clone());
-                Ok(Trainer {
-                    state: Rc::new(RefCell::new(State::Cpu(Box::new(engine)))),
-                    reason: why,
-                    cpu_from: Rc::default(),
-                })
-            }
-        }
-    }
-}
-
-#[wasm_bindgen]
-impl Trainer {
     /// Runs up to `n` steps; resolves to where the run stands
     /// (`{step, total_steps, train_loss, val_error, val_loss, done, stopped,
     /// weights_hash, backend}`). A GPU that fails mid-run hands the run to the
-    /// CPU from the last state read back.
+    /// CPU from the last state read back (not under a strict `gpu`).
     pub fn step(&self, n: u32) -> js_sys::Promise {
         // CPU steps run right here, so a panic reaches the caller's stack
         // (and the wrapper's catch) rather than a microtask.
-        if let Ok(mut guard) = self.state.try_borrow_mut() {
-            if let State::Cpu(t) = &mut *guard {
-                t.run(n as usize);
-                return js_sys::Promise::resolve(&report(t, "cpu"));
+        if let Ok(mut guard) = self.run.try_borrow_mut() {
+            if let Some(run) = guard.as_mut() {
+                if run.advance_now(n as usize).is_some() {
+                    return js_sys::Promise::resolve(&report(run));
+                }
             }
         }
-        let state = self.state.clone();
-        let cpu_from = *self.cpu_from.borrow();
+        let cell = self.run.clone();
         wasm_bindgen_futures::future_to_promise(async move {
-            let taken = std::mem::replace(&mut *state.borrow_mut(), State::Busy);
-            let (next, out) = match taken {
-                State::Busy => return Err(js_error(BUSY, None)),
-                State::Cpu(mut t) => {
-                    t.run(n as usize);
-                    let out = report(&t, "cpu");
-                    (State::Cpu(t), out)
-                }
-                State::Gpu(mut g) => {
-                    // Stop at the recorded hand-over, if this re-runs one.
-                    let n = match cpu_from {
-                        Some(at) => (n as usize).min(at.saturating_sub(g.step())),
-                        None => n as usize,
-                    };
-                    match g.run(n).await {
-                        Ok(_) if cpu_from.is_some_and(|at| g.step() >= at) => {
-                            let t = g.into_cpu("re-run: the recorded run went on on the CPU from here");
-                            let out = report(&t, "cpu");
-                            (State::Cpu(Box::new(t)), out)
-                        }
-                        Ok(_) => {
-                            let out = report(&g.cpu, "gpu");
-                            (State::Gpu(g), out)
-                        }
-                        Err(e) => {
-                            let at = g.step();
-                            let why = format!(
-                            "the GPU failed after step {at} ({e}); continuing on the CPU from the state read back at step {at}"
-                        );
-                            let t = g.into_cpu(&why);
-                            let out = report(&t, "cpu");
-                            (State::Cpu(Box::new(t)), out)
-                        }
-                    }
-                }
-            };
-            *state.borrow_mut() = next;
-            Ok(out)
+            let taken = cell.borrow_mut().take();
+            let Some(mut run) = taken else { return Err(err(&Error::Busy)) };
+            let result = run.advance(n as usize).await;
+            let out = report(&run);
+            *cell.borrow_mut() = Some(run);
+            result.map(|_| out).map_err(|e| err(&e))
         })
     }
 
     /// `"gpu"` or `"cpu"`: where the next step runs.
     #[wasm_bindgen(getter)]
-    pub fn backend(&self) -> String {
-        match &*self.state.borrow() {
-            State::Gpu(_) => "gpu".into(),
-            _ => "cpu".into(),
-        }
+    pub fn backend(&self) -> Result<String, JsValue> {
+        self.with(|r| r.backend().name().to_string())
     }
 
-    /// Why this backend, in words (e.g. "auto: running on the CPU because no
-    /// GPU adapter: ...").
+    /// Why this backend, in words.
     #[wasm_bindgen(getter, js_name = backendReason)]
     pub fn backend_reason(&self) -> Result<String, JsValue> {
-        self.with_record(|t| t.segments.last().map_or(self.reason.clone(), |s| s.reason.clone()))
+        self.with(|r| r.decision().text.clone())
+    }
+
+    /// Why this backend, as data: `{backend, kind, text}` (see the driver's
+    /// `DecisionKind`: requested, auto_gpu, auto_no_gpu, auto_software_gpu,
+    /// auto_gpu_refused, device_lost, recorded).
+    #[wasm_bindgen(getter, js_name = backendDecision)]
+    pub fn backend_decision(&self) -> Result<JsValue, JsValue> {
+        self.with(|r| to_js(r.decision()))
+    }
+
+    /// The free sources that could not act in this run: `[{source, why}]`.
+    #[wasm_bindgen(getter, js_name = inertSources)]
+    pub fn inert_sources(&self) -> Result<JsValue, JsValue> {
+        self.with(|r| {
+            let effects: Vec<_> = r
+                .record
+                .inert
+                .iter()
+                .filter_map(|i| Source::parse(&i.source).ok())
+                .map(|s| sources::effect(s, &r.record.settings, Some(r.backend()), r.adapter().is_some()))
+                .collect();
+            to_js(&effects)
+        })
+    }
+
+    /// The determinism level granted: `none`, `run-to-run` or `exact`.
+    #[wasm_bindgen(getter)]
+    pub fn level(&self) -> Result<String, JsValue> {
+        self.with(|r| r.record.level_granted().name().to_string())
+    }
+
+    /// True when the run trains on a software GPU (SwiftShader, lavapipe).
+    #[wasm_bindgen(getter, js_name = adapterIsSoftware)]
+    pub fn adapter_is_software(&self) -> Result<bool, JsValue> {
+        self.with(|r| r.record.adapter.as_ref().is_some_and(|a| a.is_software()))
     }
 
     /// The GPU adapter (`{vendor, architecture, description, graphics_backend}`) or null.
     #[wasm_bindgen(getter)]
     pub fn adapter(&self) -> Result<JsValue, JsValue> {
-        self.with_record(|t| to_js(&t.adapter))
+        self.with(|r| to_js(&r.record.adapter))
     }
 
     /// Steps completed.
     #[wasm_bindgen(getter, js_name = stepsDone)]
     pub fn steps_done(&self) -> Result<usize, JsValue> {
-        self.with_record(|t| t.step)
+        self.with(|r| r.record.step)
     }
 
     /// Steps the run asks for.
     #[wasm_bindgen(getter, js_name = totalSteps)]
     pub fn total_steps(&self) -> Result<usize, JsValue> {
-        self.with_record(|t| t.total_steps())
+        self.with(|r| r.record.total_steps())
     }
 
     /// The training loss of every completed step.
     #[wasm_bindgen(js_name = trainLoss)]
     pub fn train_loss(&self) -> Result<Vec<f32>, JsValue> {
-        self.with_record(|t| t.train_loss.clone())
+        self.with(|r| r.record.train_loss.clone())
     }
 
     /// The validation curve: `[{step, val_error, val_loss}]`.
     #[wasm_bindgen(js_name = valCurve)]
     pub fn val_curve(&self) -> Result<JsValue, JsValue> {
-        self.with_record(|t| to_js(&t.val_curve))
+        self.with(|r| to_js(&r.record.val_curve))
     }
 
     /// A copy of the weights as they stand (the last state read back from the
     /// GPU), for distances between runs.
     pub fn params(&self) -> Result<Vec<f32>, JsValue> {
-        self.with_record(|t| t.params.clone())
+        self.with(|r| r.params().to_vec())
     }
 
     /// The hash chain, one 16-hex-digit link per completed step.
     #[wasm_bindgen(js_name = hashChain)]
     pub fn hash_chain(&self) -> Result<Vec<String>, JsValue> {
-        self.with_record(|t| t.hash_chain.iter().map(|h| h.to_string()).collect())
+        self.with(|r| r.record.hash_chain.iter().map(|h| h.to_string()).collect())
     }
 
     /// The run's manifest as JSON text.
     pub fn manifest(&self) -> Result<String, JsValue> {
-        self.with_record(|t| Manifest::from_trainer(t).to_json())
+        self.with(|r| r.manifest().to_json())
     }
 
     /// A checkpoint of the run as it stands (JSON text): weights, optimizer,
     /// streams, step and the manifest so far. `Trainer.resume` continues it
     /// bit for bit.
     pub fn checkpoint(&self) -> Result<String, JsValue> {
-        self.with_record(|t| crate::checkpoint::Checkpoint::of(t).to_json())
+        self.with(|r| r.checkpoint().to_json())
     }
 
-    /// Continues a checkpointed run on the backend it ran on (`auto`: the GPU
-    /// if it ran there and this browser has one). Rejects a corrupted or
-    /// mismatched checkpoint with a readable `Error`.
+    /// Continues a checkpointed run on the backend it ran on (`backend`
+    /// overrides). Rejects a corrupted or mismatched checkpoint (`code`
+    /// `invalid_record`).
     pub async fn resume(checkpoint: String, backend: Option<String>) -> Result<Trainer, JsValue> {
-        let ck = crate::checkpoint::Checkpoint::from_json(&checkpoint).map_err(|e| js_error(&e.to_string(), None))?;
-        let t = ck.resume(None).map_err(|e| js_error(&e.to_string(), None))?;
-        let on_gpu = t.segments.last().is_some_and(|s| s.backend == "gpu");
-        let backend = backend.unwrap_or_else(|| if on_gpu { "gpu".into() } else { "cpu".into() });
-        Trainer::start(t, &backend).await
+        let ck = crate::checkpoint::Checkpoint::from_json(&checkpoint).map_err(|e| err(&e))?;
+        Run::resume(&ck, None, request(backend)?).await.map(Trainer::new).map_err(|e| err(&e))
     }
 
     /// Re-runs a recorded manifest with the sources in `free` set free (the
-    /// others pinned to the record), as `reprolab rerun` does; `replay` is a
-    /// re-run with nothing free. Resolves to a new trainer, before its first step.
+    /// others pinned to the record), as `reprolab rerun` does: pinned, on the
+    /// recorded backends (a GPU stretch needs a GPU here: `code`
+    /// `backend_unavailable` otherwise). Resolves to a new trainer, before
+    /// its first step.
     pub async fn rerun(
         manifest: String,
         free: Option<Vec<String>>,
         backend: Option<String>,
     ) -> Result<Trainer, JsValue> {
         let m = read(&manifest)?;
-        let free = train::parse_free(&free.unwrap_or_default()).map_err(|e| config_error(&e))?;
-        let t = manifest::rerun_trainer(&m, &free).map_err(|e| js_error(&e.to_string(), None))?;
-        // Pinned: the recorded backends, stretch by stretch (a GPU that
-        // handed over to the CPU mid-run does so here at the same step).
-        let first = m.backend_history.first().map_or("cpu", |s| s.backend.as_str());
-        let hand_over = m.backend_history.iter().skip(1).find(|s| s.backend == "cpu").map(|s| s.from_step - 1);
-        let pinned = backend.is_none() && !free.contains(&crate::sources::Source::Backend);
-        let backend = match backend {
-            Some(b) => b,
-            None if !pinned => "auto".into(),
-            None => first.into(),
-        };
-        let trainer = Trainer::start(t, &backend).await?;
-        if pinned && first == "gpu" {
-            *trainer.cpu_from.borrow_mut() = hand_over;
-        }
-        Ok(trainer)
+        let free = parse_free(free)?;
+        Run::rerun(&m, &free, request(backend)?).await.map(Trainer::new).map_err(|e| err(&e))
     }
 
     /// The model's prediction over an `n x n` grid of the 2-D input square
@@ -415,8 +442,8 @@ impl Trainer {
     #[wasm_bindgen(js_name = decisionGrid)]
     pub fn decision_grid(&self, n: u32, lo: f32, hi: f32) -> Result<JsValue, JsValue> {
         let (predicted, confidence, classes) = self
-            .with_record(|t| t.predict_grid(n as usize, lo, hi).map(|(p, c)| (p, c, t.data.classes)))?
-            .map_err(|e| js_error(&e, None))?;
+            .with(|r| r.predict_grid(n as usize, lo, hi).map(|(p, c)| (p, c, r.setup().data.classes)))?
+            .map_err(|e| err(&e))?;
         let o = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
         set("n", &JsValue::from_f64(f64::from(n)))?;
@@ -430,13 +457,14 @@ impl Trainer {
     /// free sources), as JSON text for `new ChunkWorker(setup)`.
     #[wasm_bindgen(js_name = workerSetup)]
     pub fn worker_setup(&self) -> Result<String, JsValue> {
-        self.with_record(|t| {
+        self.with(|r| {
+            let rec = &r.record;
             serde_json::json!({
-                "settings": t.settings.entries(),
+                "settings": rec.settings.entries(),
                 // A re-run pins a bare data-set name to the recorded version.
-                "dataset_pinned": t.settings.config.dataset.pinned,
-                "seeds": t.seeds,
-                "free": t.free.iter().map(|s| s.name()).collect::<Vec<_>>(),
+                "dataset_pinned": rec.settings.config.dataset.pinned,
+                "seeds": rec.seeds,
+                "free": rec.free.iter().map(|s| s.name()).collect::<Vec<_>>(),
             })
             .to_string()
         })
@@ -446,18 +474,18 @@ impl Trainer {
     /// null when the run is finished, on the GPU, or not cut into chunks.
     #[wasm_bindgen(js_name = chunkJob)]
     pub fn chunk_job(&self) -> Result<JsValue, JsValue> {
-        match &*self.state.borrow() {
-            State::Cpu(t) if !t.finished() && t.settings.config.chunks > 1 && t.settings.config.threads > 1 => {
-                let o = js_sys::Object::new();
-                let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
-                set("step", &JsValue::from_f64(t.step as f64))?;
-                set("chunks", &JsValue::from_f64(t.settings.config.chunks as f64))?;
-                set("params", &js_sys::Float32Array::from(&t.params[..]).into())?;
-                Ok(o.into())
+        self.with(|r| {
+            let cfg = &r.record.settings.config;
+            if r.backend() != BackendKind::Cpu || r.finished() || cfg.chunks <= 1 || cfg.threads <= 1 {
+                return Ok(JsValue::NULL);
             }
-            State::Busy => Err(js_error(BUSY, None)),
-            _ => Ok(JsValue::NULL),
-        }
+            let o = js_sys::Object::new();
+            let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
+            set("step", &JsValue::from_f64(r.record.step as f64))?;
+            set("chunks", &JsValue::from_f64(cfg.chunks as f64))?;
+            set("params", &js_sys::Float32Array::from(r.params()).into())?;
+            Ok(o.into())
+        })?
     }
 
     /// Finishes the current step from the workers' partial results
@@ -465,39 +493,38 @@ impl Trainer {
     /// order when `cpu_threads` is free, in chunk order when pinned.
     #[wasm_bindgen(js_name = applyPartials)]
     pub fn apply_partials(&self, partials: js_sys::Array) -> Result<JsValue, JsValue> {
-        let current = self.with_record(|t| t.step)?;
+        let current = self.with(|r| r.record.step)?;
+        let bad = |m: &str| err(&Error::config("partials", m));
         let mut parsed = Vec::new();
         for p in partials.iter() {
             let get = |k: &str| js_sys::Reflect::get(&p, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
             // A partial result of another step (a stale message) is refused.
             if let Some(step) = get("step").as_f64() {
                 if step as usize != current {
-                    return Err(js_error(&format!("a partial result of step {step} arrived for step {current}"), None));
+                    return Err(bad(&format!("a partial result of step {step} arrived for step {current}")));
                 }
             }
-            let chunk = get("chunk").as_f64().ok_or_else(|| js_error("a partial result has no chunk number", None))?;
-            let loss_sum =
-                get("loss_sum").as_f64().ok_or_else(|| js_error("a partial result has no loss_sum", None))?;
+            let chunk = get("chunk").as_f64().ok_or_else(|| bad("a partial result has no chunk number"))?;
+            let loss_sum = get("loss_sum").as_f64().ok_or_else(|| bad("a partial result has no loss_sum"))?;
             let grads = get("grads")
                 .dyn_into::<js_sys::Float32Array>()
-                .map_err(|_| js_error("a partial result's grads is not a Float32Array", None))?
+                .map_err(|_| bad("a partial result's grads is not a Float32Array"))?
                 .to_vec();
-            parsed.push(train::Partial { chunk: chunk as usize, loss_sum: loss_sum as f32, grads });
+            parsed.push(Partial { chunk: chunk as usize, loss_sum: loss_sum as f32, grads });
         }
-        match &mut *self.state.borrow_mut() {
-            State::Cpu(t) => {
-                t.apply_partials(parsed).map_err(|e| js_error(&e, None))?;
-                Ok(report(t, "cpu"))
-            }
-            State::Gpu(_) => Err(js_error("this run trains on the GPU: it takes no partial results", None)),
-            State::Busy => Err(js_error(BUSY, None)),
-        }
+        let mut guard = self.run.borrow_mut();
+        let run = guard.as_mut().ok_or_else(|| err(&Error::Busy))?;
+        let Some((engine, rec)) = run.cpu_engine() else {
+            return Err(err(&Error::config("partials", "this run trains on the GPU: it takes no partial results")));
+        };
+        engine.apply_partials(rec, parsed).map_err(|e| err(&e))?;
+        Ok(report(run))
     }
 
     /// True when `cpu_threads` is free: partial sums combine in order of arrival.
     #[wasm_bindgen(getter, js_name = arrivalOrder)]
     pub fn arrival_order(&self) -> Result<bool, JsValue> {
-        self.with_record(|t| t.arrival_order())
+        self.with(|r| r.record.free.contains(&Source::CpuThreads))
     }
 }
 
@@ -505,7 +532,7 @@ impl Trainer {
 /// one step from the coordinator's weights.
 #[wasm_bindgen]
 pub struct ChunkWorker {
-    inner: Engine,
+    inner: CpuEngine,
 }
 
 #[wasm_bindgen]
@@ -513,23 +540,24 @@ impl ChunkWorker {
     /// Rebuilds the run from `Trainer.workerSetup()`.
     #[wasm_bindgen(constructor)]
     pub fn new(setup: &str) -> Result<ChunkWorker, JsValue> {
+        let bad = |m: String| err(&Error::config("setup", m));
         let v: serde_json::Value =
-            serde_json::from_str(setup).map_err(|e| js_error(&format!("worker setup: not JSON: {e}"), None))?;
-        let entries = serde_json::from_value(v["settings"].clone())
-            .map_err(|e| js_error(&format!("worker setup: settings: {e}"), None))?;
-        let mut settings = Settings::from_entries(&entries).map_err(|e| config_error(&e))?;
+            serde_json::from_str(setup).map_err(|e| bad(format!("worker setup: not JSON: {e}")))?;
+        let entries =
+            serde_json::from_value(v["settings"].clone()).map_err(|e| bad(format!("worker setup: settings: {e}")))?;
+        let mut settings = Settings::from_entries(&entries).map_err(|e| err(&e))?;
         settings.config.dataset.pinned = v["dataset_pinned"].as_u64().map(|v| v as u32);
-        let seeds = serde_json::from_value(v["seeds"].clone())
-            .map_err(|e| js_error(&format!("worker setup: seeds: {e}"), None))?;
+        let seeds = serde_json::from_value(v["seeds"].clone()).map_err(|e| bad(format!("worker setup: seeds: {e}")))?;
         let free: Vec<String> = serde_json::from_value(v["free"].clone()).unwrap_or_default();
-        let free = train::parse_free(&free).map_err(|e| config_error(&e))?;
-        let inner = Engine::new(settings, seeds, free).map_err(|e| config_error(&e))?;
-        Ok(ChunkWorker { inner })
+        let free = sources::parse_all(&free).map_err(|e| err(&e))?;
+        let setup = std::sync::Arc::new(Setup::new(settings, seeds, free).map_err(|e| err(&e))?);
+        let state = setup.initial_state();
+        Ok(ChunkWorker { inner: CpuEngine::new(setup, state) })
     }
 
     /// The partial result `{chunk, loss_sum, grads}` of chunk `chunk` of step `step`.
     pub fn partial(&mut self, step: u32, chunk: u32, params: &[f32]) -> Result<JsValue, JsValue> {
-        let p = self.inner.partial(step as usize, chunk as usize, params).map_err(|e| js_error(&e, None))?;
+        let p = self.inner.partial(step as usize, chunk as usize, params).map_err(|e| err(&e))?;
         let o = js_sys::Object::new();
         let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
         set("step", &JsValue::from_f64(f64::from(step)))?;
@@ -541,17 +569,10 @@ impl ChunkWorker {
 }
 
 fn read(text: &str) -> Result<Manifest, JsValue> {
-    Manifest::from_json(text).map_err(|e| js_error(&e.to_string(), None))
-}
-
-/// The nine sources of run-to-run variation: `[{name, explanation}]`.
-#[wasm_bindgen(js_name = sourceInfo)]
-pub fn source_info() -> JsValue {
-    let v: Vec<serde_json::Value> = crate::sources::Source::ALL
-        .iter()
-        .map(|s| serde_json::json!({ "name": s.name(), "explanation": s.explanation() }))
-        .collect();
-    to_js(&v)
+    if text.len() as u64 > config::MAX_FILE_BYTES {
+        return Err(err(&Error::limit("manifest", format!("larger than {} bytes", config::MAX_FILE_BYTES))));
+    }
+    Manifest::from_json(text).map_err(|e| err(&e))
 }
 
 /// Test hook: panics on purpose, so the JavaScript wrapper's recovery from a
@@ -561,23 +582,46 @@ pub fn debug_panic() {
     panic!("debugPanic: a deliberate panic for tests");
 }
 
-/// Compares two manifests: `{identical, first_divergent_step, differences, causes}`.
+/// Compares two manifests: `{identical, results_identical,
+/// first_divergent_step, differences, causes, environment}`.
 #[wasm_bindgen(js_name = diffManifests)]
 pub fn diff_manifests(a: &str, b: &str) -> Result<JsValue, JsValue> {
     Ok(to_js(&manifest::diff(&read(a)?, &read(b)?)))
 }
 
-/// Re-runs a manifest: `{identical, steps}` or `{identical: false, step,
-/// recorded, replayed}`.
+/// Where a replay of `manifest` must run to be comparable:
+/// `{backend, can_replay, reason, level}`.
+#[wasm_bindgen(js_name = replayPlan)]
+pub fn replay_plan(manifest: &str, gpu_available: bool) -> Result<JsValue, JsValue> {
+    Ok(to_js(&driver::replay_plan(&read(manifest)?, gpu_available)))
+}
+
+/// Re-runs a manifest recorded on the CPU, here and now: `{identical: true,
+/// steps, reason, level}` or `{identical: false, step, recorded, replayed,
+/// reason, level}`. A manifest recorded on the GPU cannot be replayed
+/// synchronously: `{identical: null, can_replay: false, reason, level}` (use
+/// `Trainer.rerun` on a machine with WebGPU).
 #[wasm_bindgen(js_name = replayManifest)]
 pub fn replay_manifest(text: &str) -> Result<JsValue, JsValue> {
     let m = read(text)?;
-    let r = manifest::replay(&m, |_, _| {}).map_err(|e| js_error(&e.to_string(), None))?;
+    let plan = driver::replay_plan(&m, false);
+    if plan.backend != BackendKind::Cpu {
+        return Ok(to_js(&serde_json::json!({
+            "identical": null, "can_replay": false, "reason": plan.reason, "level": plan.level.name(),
+        })));
+    }
+    let r = ready(Run::replay(&m, |_, _| {}))
+        .ok_or_else(|| err(&Error::Backend("this replay needs the GPU: use Trainer.rerun".into())))?
+        .map_err(|e| err(&e))?;
     let v = match r.outcome {
-        ReplayOutcome::Identical { steps } => serde_json::json!({ "identical": true, "steps": steps }),
+        ReplayOutcome::Identical { steps } => serde_json::json!({
+            "identical": true, "steps": steps, "reason": plan.reason, "level": plan.level.name(),
+        }),
         ReplayOutcome::Diverged { step, recorded, replayed, .. } => serde_json::json!({
             "identical": false, "step": step,
             "recorded": recorded.map(|h| h.to_string()), "replayed": replayed.map(|h| h.to_string()),
+            "reason": format!("the replay on the CPU engine parts from the record at step {step}"),
+            "level": plan.level.name(),
         }),
     };
     Ok(to_js(&v))

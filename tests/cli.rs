@@ -12,7 +12,7 @@ fn bin() -> Command {
 }
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reprolab-cli-{}", std::process::id()));
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reprolab-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -294,9 +294,21 @@ fn gpu_runs_record_their_adapter_and_replay_on_the_gpu() {
 }
 
 #[test]
-fn a_lost_device_under_auto_continues_on_the_cpu_and_loses_no_step() {
+fn a_lost_device_under_any_continues_on_the_cpu_and_loses_no_step() {
     let (a, b) = (tmp("lost.json"), tmp("gpu-only.json"));
-    let o = run(&["train", "-q", "--steps", "200", "--lose-device-at", "100", "--out", a.to_str().unwrap()]);
+    // `any` takes the software GPU here (`auto` would prefer the CPU).
+    let o = run(&[
+        "train",
+        "-q",
+        "--steps",
+        "200",
+        "--backend",
+        "any",
+        "--lose-device-at",
+        "100",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = run(&["train", "-q", "--steps", "200", "--backend", "gpu", "--out", b.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
@@ -357,10 +369,12 @@ fn a_gpu_run_that_overflows_stops_at_the_failing_step_and_replays() {
 #[test]
 fn auto_hands_a_run_the_gpu_cannot_take_to_the_cpu() {
     // cpu_threads free only varies on CPU threads: the GPU refuses it, and
-    // auto trains on the CPU, saying why.
+    // any (auto with software GPUs allowed) trains on the CPU, saying why.
     let out = tmp("auto-threads.json");
     let o = run(&[
         "train",
+        "--backend",
+        "any",
         "--steps",
         "20",
         "--threads",

@@ -2,18 +2,19 @@
 //! of seeds 1 to 5 (timings are in `make bench`, not here).
 #![cfg(not(target_arch = "wasm32"))]
 
-use reprolab::{Origin, Settings, Trainer};
+use reprolab::driver::{new_setup, Run};
+use reprolab::{Origin, Settings};
 
 #[test]
 fn defaults_reach_four_percent_for_seeds_1_to_5() {
     for seed in 1..=5u64 {
         let mut s = Settings::default();
         s.set("seed", &seed.to_string(), Origin::Override).unwrap();
-        let mut t = Trainer::with_free(s, &[]).unwrap();
-        while t.step().is_some() {}
-        assert!(t.stopped.is_none(), "seed {seed}: {:?}", t.stopped);
+        let mut t = Run::cpu(new_setup(s, &[]).unwrap());
+        while t.step_now().is_some() {}
+        assert!(t.record.stopped.is_none(), "seed {seed}: {:?}", t.record.stopped);
         let v = t.evaluate();
-        eprintln!("seed {seed}: val_error {:.2}% after {} steps", v.val_error * 100.0, t.step);
+        eprintln!("seed {seed}: val_error {:.2}% after {} steps", v.val_error * 100.0, t.record.step);
         assert!(v.val_error <= 0.04, "seed {seed}: validation error {:.2}% is above 4%", v.val_error * 100.0);
     }
 }
@@ -27,8 +28,8 @@ fn synthetic_sets_learn() {
         s.set("steps", "3000", Origin::Override).unwrap();
         s.set("learning_rate", "0.05", Origin::Override).unwrap();
         s.set("dropout", "0", Origin::Override).unwrap();
-        let mut t = Trainer::with_free(s, &[]).unwrap();
-        while t.step().is_some() {}
+        let mut t = Run::cpu(new_setup(s, &[]).unwrap());
+        while t.step_now().is_some() {}
         let v = t.evaluate();
         eprintln!("{name}: val_error {:.2}%", v.val_error * 100.0);
         assert!(v.val_error <= bar, "{name}: validation error {:.2}% above {:.0}%", v.val_error * 100.0, bar * 100.0);

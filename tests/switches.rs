@@ -10,7 +10,8 @@ use std::process::{Command, Output};
 use reprolab::Manifest;
 
 fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("reprolab-switches-{}", std::process::id()));
+    let dir =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("reprolab-switches-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
@@ -164,10 +165,16 @@ fn cpu_threads_pinned_is_independent_of_the_thread_count_and_free_is_measured() 
     let (l1, _) = reprolab::train::combine(&ps);
     let (l2, _) = reprolab::train::combine(&[ps[0].clone(), ps[2].clone(), ps[1].clone()]);
     assert_ne!(l1.to_bits(), l2.to_bits(), "arrival order cannot change a sum of 3: the switch would be empty");
-    // Refused where it cannot change anything.
-    let o =
-        run(&["train", "-q", "--backend", "cpu", "--free", "cpu_threads", "--out", tmp("x.json").to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    // Where it cannot change anything (one thread, one chunk) it is accepted
+    // and recorded as inert, with the reason and what would let it act.
+    let x = tmp("x.json");
+    let o = run(&["train", "--backend", "cpu", "--steps", "5", "--free", "cpu_threads", "--out", x.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("cpu_threads is free but cannot act here"), "{}", text(&o));
+    let m = read(&x);
+    assert_eq!(m.inert.len(), 1, "{:?}", m.inert);
+    assert_eq!(m.inert[0].source, "cpu_threads");
+    assert!(m.inert[0].why.contains("threads >= 2"), "{}", m.inert[0].why);
     let o = run(&["train", "-q", "--backend", "cpu", "--chunks", "2", "--out", tmp("x.json").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

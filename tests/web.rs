@@ -13,15 +13,19 @@ wasm_bindgen_test_configure!(run_in_browser);
 #[path = "golden/common.rs"]
 mod common;
 
-const GOLDEN: &str = include_str!("golden/pinned-200.json");
+/// The golden files, in the order of `common::GOLDEN`.
+const GOLDEN_FILES: [&str; 2] = [include_str!("golden/pinned-200.json"), include_str!("golden/pinned-200-v2.json")];
 
 #[wasm_bindgen_test]
-fn wasm_matches_the_native_golden_trajectory_bit_for_bit() {
-    let run = common::golden_run();
-    if let Err(e) = common::check_golden(GOLDEN, &run) {
-        panic!("wasm in {} differs from the native golden run: {e}", reprolab::platform::user_agent());
+fn wasm_matches_the_native_golden_trajectories_bit_for_bit() {
+    for ((file, dataset, version), text) in common::GOLDEN.iter().zip(GOLDEN_FILES) {
+        let run = common::golden_run(dataset, version);
+        if let Err(e) = common::check_golden(text, &run) {
+            panic!("wasm in {} differs from the native golden run {file}: {e}", reprolab::platform::user_agent());
+        }
+        let ua = reprolab::platform::user_agent();
+        web_sys::console::log_1(&format!("golden 200-step chain {file} identical in {ua}").into());
     }
-    web_sys::console::log_1(&format!("golden 200-step chain identical in {}", reprolab::platform::user_agent()).into());
 }
 
 fn object(pairs: &[(&str, JsValue)]) -> JsValue {
@@ -85,18 +89,29 @@ async fn free_sources_draw_browser_entropy_and_still_replay() {
 }
 
 #[wasm_bindgen_test]
-async fn a_second_step_while_one_runs_is_refused_in_words() {
+async fn cpu_steps_run_in_call_order() {
+    // CPU steps run synchronously inside step(): two calls in a row both run,
+    // in order (the GPU's refusal of a second call is in tests/web_gpu.rs).
     let t = create(object(&[("steps", JsValue::from_f64(20.0))]), &[], "cpu").await.unwrap();
     let first = t.step(10);
-    let second = wasm_bindgen_futures::JsFuture::from(t.step(10)).await;
+    let second = t.step(10);
     wasm_bindgen_futures::JsFuture::from(first).await.unwrap();
-    // Either the second ran after the first (promises run one at a time here)
-    // or it was refused with a readable message: never a borrow panic.
-    if let Err(e) = second {
-        let msg = js_sys::Reflect::get(&e, &JsValue::from_str("message")).unwrap().as_string().unwrap();
-        assert!(msg.contains("await the previous step"), "{msg}");
-    }
-    assert!(t.steps_done().unwrap() >= 10);
+    wasm_bindgen_futures::JsFuture::from(second).await.unwrap();
+    assert_eq!(t.steps_done().unwrap(), 20);
+}
+
+#[wasm_bindgen_test]
+async fn inert_sources_are_recorded_not_refused() {
+    // cpu_threads free with one thread cannot act: the run trains and says so.
+    let t = create(object(&[("steps", JsValue::from_f64(5.0))]), &["cpu_threads"], "cpu").await.unwrap();
+    step(&t, 5).await;
+    let inert: Vec<serde_json::Value> = serde_wasm_bindgen::from_value(t.inert_sources().unwrap()).unwrap();
+    assert_eq!(inert.len(), 1, "{inert:?}");
+    assert_eq!(inert[0]["source"], "cpu_threads");
+    assert_eq!(inert[0]["acts"], false);
+    assert!(inert[0]["fix"]["set"]["threads"].is_string(), "{inert:?}");
+    let d: serde_json::Value = serde_wasm_bindgen::from_value(t.backend_decision().unwrap()).unwrap();
+    assert_eq!((d["backend"].as_str(), d["kind"].as_str()), (Some("cpu"), Some("requested")));
 }
 
 #[wasm_bindgen_test]
@@ -124,4 +139,6 @@ async fn rerun_and_resume_in_the_browser() {
     let e = reprolab::wasm::Trainer::resume(bad, None).await.err().expect("refused");
     let msg = js_sys::Reflect::get(&e, &JsValue::from_str("message")).unwrap().as_string().unwrap();
     assert!(msg.contains("corrupted"), "{msg}");
+    let code = js_sys::Reflect::get(&e, &JsValue::from_str("code")).unwrap().as_string();
+    assert_eq!(code.as_deref(), Some("invalid_record"));
 }

@@ -4,12 +4,14 @@
 //! never passes without a GPU.
 #![cfg(target_arch = "wasm32")]
 
-use reprolab::gpu::{probe, Gpu, GpuTrainer};
+use reprolab::driver::{new_setup, BackendRequest, Run};
+use reprolab::gpu::{probe, Gpu};
 use reprolab::hash::{chain_link, weights_hash};
 use reprolab::manifest::first_divergence;
 use reprolab::rng::{stream_key, Stream, StreamRng};
+use reprolab::sources::Source;
 use reprolab::spec::GpuReduction;
-use reprolab::{Origin, Settings, Trainer};
+use reprolab::{Origin, Settings};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
 
@@ -53,7 +55,11 @@ async fn webgpu_dropout_masks_and_hash_equal_the_cpu() {
         let threshold = 429_496_730u32;
         let got = probe::dropout_masks(&g, key, step, layer, rows, width, threshold).await.unwrap();
         let mut words = vec![0u32; rows * width];
-        StreamRng::new(Stream::Dropout, seed).fill_words(((layer as u64) << 40) | step as u64, 0, &mut words);
+        StreamRng::new(Stream::Dropout, seed).fill_words(
+            ((layer as u64) << reprolab::spec::DROPOUT_LAYER_SHIFT) | step as u64,
+            0,
+            &mut words,
+        );
         for (i, (gm, w)) in got.iter().zip(&words).enumerate() {
             assert_eq!(*gm, u32::from(*w >= threshold), "seed {seed} step {step}: first mismatch at element {i}");
         }
@@ -70,11 +76,14 @@ fn settings(steps: usize) -> Settings {
     s
 }
 
-async fn gpu_run(steps: usize, reduction: GpuReduction) -> GpuTrainer {
-    let cpu = Trainer::with_free(settings(steps), &[]).unwrap();
-    let mut t = GpuTrainer::new(gpu().await, cpu, reduction, "test").unwrap();
-    t.run(usize::MAX).await.unwrap();
-    assert_eq!(t.step(), steps);
+async fn gpu_run(steps: usize, reduction: GpuReduction) -> Run {
+    let free = if reduction == GpuReduction::Atomic { vec![Source::GpuReduction] } else { vec![] };
+    let mut t = match Run::start(new_setup(settings(steps), &free).unwrap(), BackendRequest::Gpu).await {
+        Ok(t) => t,
+        Err(e) => panic!("no WebGPU adapter in {}: {e}", reprolab::platform::user_agent()),
+    };
+    t.advance(usize::MAX).await.unwrap();
+    assert_eq!(t.record.step, steps);
     t
 }
 
@@ -85,17 +94,17 @@ async fn webgpu_pinned_runs_are_identical_three_times() {
         runs.push(gpu_run(100, GpuReduction::Fixed).await);
     }
     for (i, r) in runs.iter().enumerate().skip(1) {
-        if let Some(step) = first_divergence(&runs[0].cpu.hash_chain, &r.cpu.hash_chain) {
+        if let Some(step) = first_divergence(&runs[0].record.hash_chain, &r.record.hash_chain) {
             panic!("run {i} parts from run 0 at step {step}");
         }
     }
     let t = &runs[0];
-    let n = t.cpu.hash_chain.len();
-    let params = t.read_params().await.unwrap();
-    assert_eq!(chain_link(t.cpu.hash_chain[n - 2], weights_hash(&params)), t.cpu.hash_chain[n - 1]);
-    let mut c = Trainer::with_free(settings(100), &[]).unwrap();
-    while c.step().is_some() {}
-    match first_divergence(&t.cpu.hash_chain, &c.hash_chain) {
+    let n = t.record.hash_chain.len();
+    let params = t.params().to_vec();
+    assert_eq!(chain_link(t.record.hash_chain[n - 2], weights_hash(&params)), t.record.hash_chain[n - 1]);
+    let mut c = Run::cpu(new_setup(settings(100), &[]).unwrap());
+    while c.step_now().is_some() {}
+    match first_divergence(&t.record.hash_chain, &c.record.hash_chain) {
         None => log("WebGPU and CPU chains identical over 100 steps"),
         Some(s) => log(&format!("WebGPU and CPU chains part at step {s} (run-to-run holds per stack)")),
     }
@@ -105,7 +114,7 @@ async fn webgpu_pinned_runs_are_identical_three_times() {
         atomic.push(gpu_run(64, GpuReduction::Atomic).await);
     }
     for w in atomic.windows(2) {
-        parted += usize::from(first_divergence(&w[0].cpu.hash_chain, &w[1].cpu.hash_chain).is_some());
+        parted += usize::from(first_divergence(&w[0].record.hash_chain, &w[1].record.hash_chain).is_some());
     }
     log(&format!("WebGPU atomic reduction: {parted}/2 consecutive pairs of runs parted"));
 }
@@ -117,7 +126,7 @@ async fn the_js_trainer_uses_webgpu_when_asked_strictly() {
     let t = reprolab::wasm::Trainer::create(o.into(), None, Some("gpu".into()))
         .await
         .expect("WebGPU must be available here");
-    assert_eq!(t.backend(), "gpu");
+    assert_eq!(t.backend().unwrap(), "gpu");
     wasm_bindgen_futures::JsFuture::from(t.step(70)).await.unwrap();
     let m = reprolab::Manifest::from_json(&t.manifest().unwrap()).unwrap();
     assert_eq!(m.backend, "gpu");
@@ -125,4 +134,20 @@ async fn the_js_trainer_uses_webgpu_when_asked_strictly() {
     let a = m.adapter.expect("adapter recorded");
     assert_eq!(a.graphics_backend, "WebGPU");
     log(&format!("manifest adapter: {a:?}"));
+}
+
+#[wasm_bindgen_test]
+async fn a_second_gpu_step_while_one_runs_is_refused_as_busy() {
+    let o = js_sys::Object::new();
+    js_sys::Reflect::set(&o, &JsValue::from_str("steps"), &JsValue::from_f64(20.0)).unwrap();
+    let t = reprolab::wasm::Trainer::create(o.into(), None, Some("gpu".into())).await.expect("WebGPU here");
+    // The first call's future takes the run before the second one's runs:
+    // the second is refused with code "busy", never a borrow panic.
+    let first = t.step(10);
+    let second = wasm_bindgen_futures::JsFuture::from(t.step(10)).await;
+    wasm_bindgen_futures::JsFuture::from(first).await.unwrap();
+    let e = second.expect_err("the second step ran while the first held the run");
+    let code = js_sys::Reflect::get(&e, &JsValue::from_str("code")).unwrap().as_string();
+    assert_eq!(code.as_deref(), Some("busy"));
+    assert_eq!(t.steps_done().unwrap(), 10);
 }

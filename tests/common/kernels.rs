@@ -41,18 +41,28 @@ pub async fn matrix_kernels(g: &Gpu, log: &dyn Fn(String)) {
         let mut cpu = vec![0.0f32; rows * n];
         model::matmul_bias(&a, &w, &vec![0.0; n], rows, k, n, &mut cpu);
         let gpu_mm = probe::matmul(g, &a, &w, rows, k, n).await.unwrap();
-        let mut cpu_gw = vec![0.0f32; k * n];
-        let mut cpu_gb = vec![0.0f32; n];
-        model::grad_weights(&a, &d, rows, k, n, &mut cpu_gw, &mut cpu_gb, model::RowOrder::Ascending);
-        let gpu_gw = probe::matmul_grad(g, &a, &d, rows, k, n, GpuReduction::Fixed).await.unwrap();
+        let max = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| ulps(*a, *b)).max().unwrap_or(0);
+        // The weight gradient in both engine versions' row orders (1:
+        // ascending, 2: descending): each must match its own CPU order.
+        let mut u2 = [0u32; 2];
+        for (i, order) in [model::RowOrder::Ascending, model::RowOrder::Descending].into_iter().enumerate() {
+            let mut cpu_gw = vec![0.0f32; k * n];
+            let mut cpu_gb = vec![0.0f32; n];
+            model::grad_weights(&a, &d, rows, k, n, &mut cpu_gw, &mut cpu_gb, order);
+            let descending = order == model::RowOrder::Descending;
+            let gpu_gw = probe::matmul_grad(g, &a, &d, rows, k, n, GpuReduction::Fixed, descending).await.unwrap();
+            u2[i] = max(&cpu_gw, &gpu_gw);
+        }
         let mut cpu_bp = vec![0.0f32; rows * k];
         model::backprop(&d, &w, rows, k, n, &mut cpu_bp);
         let gpu_bp = probe::backprop(g, &d, &w, rows, k, n).await.unwrap();
-        let max = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(a, b)| ulps(*a, *b)).max().unwrap_or(0);
-        let (u1, u2, u3) = (max(&cpu, &gpu_mm), max(&cpu_gw, &gpu_gw), max(&cpu_bp, &gpu_bp));
-        log(format!("shape rows={rows} k={k} n={n}: max ULP vs CPU: matmul {u1}, grad {u2}, backprop {u3}"));
+        let (u1, u3) = (max(&cpu, &gpu_mm), max(&cpu_bp, &gpu_bp));
+        log(format!(
+            "shape rows={rows} k={k} n={n}: max ULP vs CPU: matmul {u1}, grad v1 {}, grad v2 {}, backprop {u3}",
+            u2[0], u2[1]
+        ));
         // The order is the CPU's; only fusion or rounding differences remain.
-        for (name, u) in [("matmul", u1), ("grad", u2), ("backprop", u3)] {
+        for (name, u) in [("matmul", u1), ("grad v1", u2[0]), ("grad v2", u2[1]), ("backprop", u3)] {
             assert!(u <= 64, "{name} at {rows}x{k}x{n}: {u} ULP from the CPU: the summation order is off");
         }
     }
@@ -164,38 +174,42 @@ pub async fn every_kernel(g: &Gpu, log: &dyn Fn(String)) {
         let (ul, ug) = (max_ulps(&back(&out[3]), &cpu_loss), max_ulps(&back(&out[4]), &cpu_grad));
         log(format!("softmax_xent {rows}x{classes}: losses max {ul} ULP, gradient max {ug} ULP"));
         assert!(ul <= 1024 && ug <= 1024, "softmax_xent: {ul} / {ug} ULP");
-        // Bias gradient (rows ascending) and the batch loss sum.
+        // Bias gradient and the batch loss sum, in both engine versions' row
+        // orders (mode 0: ascending, version 1; mode 1: descending, version 2).
         let d = random(24, rows * n, 1.0);
-        let out = probe::kernel(
-            g,
-            "bias_grad",
-            dims(rows, 0, n, 0, [0; 4], [0.0; 4], [0; 4]),
-            vec![Storage(f32s(&d)), Storage(f32s(&vec![0.0; n]))],
-            (n, 1),
-        )
-        .await
-        .unwrap();
-        let mut cpu_gw = vec![0.0f32; n];
-        let mut cpu_gb = vec![0.0f32; n];
-        model::grad_weights(&vec![0.0; rows], &d, rows, 1, n, &mut cpu_gw, &mut cpu_gb, model::RowOrder::Ascending);
-        let u = max_ulps(&back(&out[2]), &cpu_gb);
-        log(format!("bias_grad {rows}x{n}: max {u} ULP"));
-        assert_eq!(u, 0, "a plain sum in a fixed order must be bit-exact");
         let losses = random(25, rows, 2.0).iter().map(|v| v.abs()).collect::<Vec<f32>>();
-        let out = probe::kernel(
-            g,
-            "loss_sum",
-            dims(rows, 0, 0, 0, [0; 4], [inv, 0.0, 0.0, 0.0], [0; 4]),
-            vec![Uniform(u32s(&[0, 0, 0, 0])), Storage(f32s(&losses)), Storage(f32s(&[0.0; 64]))],
-            (1, 1),
-        )
-        .await
-        .unwrap();
-        let mut s = 0.0f32;
-        for l in &losses {
-            s += l;
+        for (mode, order) in [(0u32, model::RowOrder::Ascending), (1, model::RowOrder::Descending)] {
+            let out = probe::kernel(
+                g,
+                "bias_grad",
+                dims(rows, 0, n, mode, [0; 4], [0.0; 4], [0; 4]),
+                vec![Storage(f32s(&d)), Storage(f32s(&vec![0.0; n]))],
+                (n, 1),
+            )
+            .await
+            .unwrap();
+            let mut cpu_gw = vec![0.0f32; n];
+            let mut cpu_gb = vec![0.0f32; n];
+            model::grad_weights(&vec![0.0; rows], &d, rows, 1, n, &mut cpu_gw, &mut cpu_gb, order);
+            let u = max_ulps(&back(&out[2]), &cpu_gb);
+            log(format!("bias_grad mode {mode} {rows}x{n}: max {u} ULP"));
+            assert_eq!(u, 0, "bias_grad mode {mode}: a plain sum in a fixed order must be bit-exact");
+            let out = probe::kernel(
+                g,
+                "loss_sum",
+                dims(rows, 0, 0, mode, [0; 4], [inv, 0.0, 0.0, 0.0], [0; 4]),
+                vec![Uniform(u32s(&[0, 0, 0, 0])), Storage(f32s(&losses)), Storage(f32s(&[0.0; 64]))],
+                (1, 1),
+            )
+            .await
+            .unwrap();
+            let mut s = 0.0f32;
+            let idx: Vec<usize> = if mode == 0 { (0..rows).collect() } else { (0..rows).rev().collect() };
+            for i in idx {
+                s += losses[i];
+            }
+            assert_eq!(back(&out[3])[0].to_bits(), (s * inv).to_bits(), "loss_sum mode {mode} {rows}");
         }
-        assert_eq!(back(&out[3])[0].to_bits(), (s * inv).to_bits(), "loss_sum {rows}");
         // Activation backward through dropout (ReLU and tanh).
         let gin = random(26, rows * n, 1.0);
         let h = random(27, rows * n, 1.0);

@@ -1,0 +1,413 @@
+//! The `exact` arithmetic: f32 operations and elementary functions whose bits
+//! are the same on the CPU (native and wasm32) and on every GPU stack that
+//! passes the start-up probe, because each one is built only from operations
+//! that are exact or correctly rounded everywhere. The WGSL twin is
+//! `shaders/lib_exact.wgsl` (same names with an `ex_` prefix); the device
+//! check is [`PROBE`] / [`judge`]. docs/EXACT.md has the measurements.
+//!
+//! # Spec (everything a re-implementation needs)
+//!
+//! **Values.** f32 bit patterns. `flush(v)`: if the biased exponent field
+//! `(bits >> 23) & 0xff` is 0 (±0 or subnormal) the value becomes +0
+//! (`0x00000000`), else it is unchanged. Zeros are therefore unsigned at this
+//! level. The canonical NaN is `0x7fc00000`.
+//!
+//! **The three operations.** `add(a, b) = flush(a + b)`, `sub(a, b) =
+//! flush(a - b)`, `mul(a, b) = flush(a * b)`, where `+ - *` are IEEE 754
+//! binary32 with round to nearest, ties to even, and gradual underflow. No
+//! other float operation exists at this level: no division (reciprocals of
+//! constants are exact f32 constants), no `fma`, `mix`, `dot`, `sqrt`, `exp`,
+//! `log`, `tanh` builtins, and no contraction or reassociation: every result
+//! is materialised before the next operation uses it. Comparisons and range
+//! tests are done on the integer bits. On the GPU each result is "fenced":
+//! its bits are XORed with a zero the kernel read from a buffer at run time,
+//! so no compiler can fuse or reorder across it (a `const` zero is folded
+//! away). Where an operand is subnormal or the exact result lies below
+//! 2^-126, stacks differ (SwiftShader flushes inputs and results, lavapipe
+//! and CPUs do not): the functions below never let that happen (their
+//! inputs are range-tested first, and every intermediate is provably 0 or at
+//! least 2^-100 in magnitude); other kernels must keep operands of `mul` at 0
+//! or at least 2^-63 in magnitude (docs/EXACT.md, "Rules for kernels").
+//! A NaN produced by `add`, `sub` or `mul` has an unspecified payload (runs
+//! stop on non-finite values); the functions below return the canonical NaN.
+//!
+//! **The grid rule** (hot loops): `tiny(v)` is +0 when the biased exponent
+//! is below 76 (|v| < 2^-51, ±0 and subnormals included), else v. Plain
+//! fenced `+ - *` without a flush (`ex_addg`, `ex_subg`, `ex_mulg`) are
+//! allowed on values where every multiply operand has passed `tiny`: then no
+//! operation can underflow (docs/EXACT.md, section 6).
+//!
+//! **exp(x).** Constants (bits): LOG2E `0x3fb8aa3b`, C1 `0x3f318000`
+//! (0.693359375), C2 `0xb95e8083`, MAGIC `0x4b400000` (1.5 * 2^23),
+//! P0..P5 = `0x39506967 0x3ab743ce 0x3c088908 0x3d2aa9c1 0x3e2aaaaa
+//! 0x3f000000` (Cephes `expf`).
+//! 1. NaN -> NaN. `|x| < 2^-25` (bits `& 0x7fffffff < 0x33000000`: ±0 and
+//!    subnormals included) -> 1.0. `x >= 89` -> +inf. `x <= -104` -> +0.
+//! 2. `t = mul(x, LOG2E)`; `j = add(t, MAGIC)`; `k = bits(j) - 0x4b400000`
+//!    (wrapping i32: `t` rounded to the nearest integer, ties to even);
+//!    `kf = sub(j, MAGIC)` (= k exactly).
+//! 3. `r = sub(sub(x, mul(kf, C1)), mul(kf, C2))`; `z = mul(r, r)`.
+//! 4. `p = P0`; for c in P1..P5: `p = add(mul(p, r), c)`;
+//!    `y = add(add(mul(p, z), r), 1.0)` (y lies in [0.7, 1.5]).
+//! 5. `e = ((bits(y) >> 23) & 0xff) + k`. `e >= 255` -> +inf; `e <= 0` -> +0;
+//!    else the result is `bits(y) + (k << 23)` (wrapping integer add: y * 2^k
+//!    exactly, no float operation).
+//!
+//! **ln(x)** (natural logarithm). Constants: SQRTH `0x3f3504f3`, C1 and C2
+//! as for exp, Q0..Q8 = `0x3d9021bb 0xbdebd1b8 0x3def251a 0xbdfe5d4f
+//! 0x3e11e9bf 0xbe2aae50 0x3e4cceac 0xbe7ffffc 0x3eaaaaaa` (Cephes `logf`).
+//! 1. NaN -> NaN; exponent field 0 (±0, subnormals) -> -inf; other negative
+//!    values (sign bit set) -> NaN; +inf -> +inf.
+//! 2. `k = (bits(x) - 0x3f3504f3) >> 23` (i32, arithmetic shift);
+//!    `m = f32::from_bits(bits(x) - (k << 23))` (m in [SQRTH, 2 * SQRTH));
+//!    `kf = k as f32` (exact); `f = sub(m, 1.0)` (exact).
+//! 3. `z = mul(f, f)`; `p = Q0`; for c in Q1..Q8: `p = add(mul(p, f), c)`;
+//!    `y = mul(mul(p, f), z)`; `y = add(y, mul(kf, C2))`;
+//!    `y = add(y, mul(z, -0.5))`; `s = add(f, y)`; result `add(s, mul(kf, C1))`.
+//!
+//! **div(a, b)**: the IEEE quotient, round to nearest even, on flushed
+//! operands, computed with 32-bit integers only.
+//! 1. `a = flush(a)`, `b = flush(b)`. NaN operand, 0/0 or inf/inf -> NaN.
+//!    `inf / finite` -> inf with sign `sa ^ sb`; `x / 0` (x != 0) -> inf with
+//!    the sign of x; `0 / y` and `finite / inf` -> +0.
+//! 2. Both normal: significands `ma`, `mb` (24 bits, implicit bit set),
+//!    `e = ea - eb + 127` from the exponent fields. If `ma < mb`:
+//!    `ma <<= 1`, `e -= 1`. Restoring division, 25 steps: `q = 0; r = ma;`
+//!    each step `q <<= 1; if r >= mb { r -= mb; q |= 1 }; r <<= 1`.
+//! 3. `g = q & 1`, `q >>= 1` (24 bits), round up `u = g & (r != 0 | q & 1)`.
+//!    `e < 0` -> +0. Else `v = (e << 23) + (q & 0x7fffff) + u` (a carry moves
+//!    into the exponent); `v >= 0x7f800000` -> inf; `flush` (so a quotient
+//!    that rounds to below 2^-126 is +0); then the sign `sa ^ sb` is ORed in.
+//!
+//! On the CPU, when both operands are normal and the hardware quotient
+//! `a / b` has an exponent field of at least 2 (or is infinite), it equals
+//! the above, and is used (a fast path; `tests/exact_math.rs` checks it).
+//!
+//! **tanh(x).** Constants T0..T4 = `0xbbbaf0ea 0x3ca9134e 0xbd5c1e2d
+//! 0x3e088393 0xbeaaaa99` (Cephes `tanhf`).
+//! 1. NaN -> NaN. `|x| < 2^-13` (bits `< 0x39000000`) -> `flush(x)`.
+//!    `|x| >= 10` (infinities included) -> ±1 with the sign of x.
+//! 2. `|x| < 0.625` (bits `< 0x3f200000`): `s = mul(x, x)`; `p = T0`; for c
+//!    in T1..T4: `p = add(mul(p, s), c)`; result `add(mul(mul(p, s), x), x)`.
+//! 3. Else with `a = |x|`: `E = exp(add(a, a))`; `q = div(2.0, add(E, 1.0))`;
+//!    `t = sub(1.0, q)`; the result is t with the sign bit of x.
+
+mod probe;
+
+pub use probe::{bytes_words, words_bytes};
+
+pub use probe::{
+    cpu_answers, device_notes, eval as probe_eval, judge, probe_words, Op, ProbeCase, ProbeFailure, PROBE,
+};
+
+/// The canonical NaN of this level.
+pub const NAN_BITS: u32 = 0x7fc0_0000;
+const INF: u32 = 0x7f80_0000;
+const EXP_MASK: u32 = 0x7f80_0000;
+const ABS: u32 = 0x7fff_ffff;
+const SIGN: u32 = 0x8000_0000;
+
+const LOG2E: u32 = 0x3fb8_aa3b;
+const C1: u32 = 0x3f31_8000;
+const C2: u32 = 0xb95e_8083;
+const MAGIC: u32 = 0x4b40_0000;
+const EXP_P: [u32; 6] = [0x3950_6967, 0x3ab7_43ce, 0x3c08_8908, 0x3d2a_a9c1, 0x3e2a_aaaa, 0x3f00_0000];
+const SQRTH: u32 = 0x3f35_04f3;
+const LN_Q: [u32; 9] = [
+    0x3d90_21bb,
+    0xbdeb_d1b8,
+    0x3def_251a,
+    0xbdfe_5d4f,
+    0x3e11_e9bf,
+    0xbe2a_ae50,
+    0x3e4c_ceac,
+    0xbe7f_fffc,
+    0x3eaa_aaaa,
+];
+const TANH_T: [u32; 5] = [0xbbba_f0ea, 0x3ca9_134e, 0xbd5c_1e2d, 0x3e08_8393, 0xbeaa_aa99];
+
+#[inline(always)]
+fn f(bits: u32) -> f32 {
+    f32::from_bits(bits)
+}
+
+/// Subnormals and -0 become +0; every other value is unchanged.
+#[inline(always)]
+pub fn flush(v: f32) -> f32 {
+    if v.to_bits() & EXP_MASK == 0 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// The grid rule's flush (docs/EXACT.md, "Rules for kernels"): +0 when
+/// `|v| < 2^-51` (biased exponent below [`TINY_EXP`]), -0 included. Products
+/// of such values are 0 or at least 2^-102 in magnitude, multiples of
+/// 2^-125, and sums of multiples of 2^-125 are never subnormal: plain
+/// `+ - *` on them (fenced on the GPU: `ex_addg`, `ex_subg`, `ex_mulg`) give
+/// the same bits on every stack without a flush per operation.
+#[inline(always)]
+pub fn tiny(v: f32) -> f32 {
+    if v.to_bits() & EXP_MASK < TINY_EXP << 23 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// The biased exponent below which [`tiny`] flushes (2^-51).
+pub const TINY_EXP: u32 = 76;
+
+/// `flush(a + b)`. Rust never contracts or reassociates f32 operations and
+/// wasm has no FMA, so on the CPU the plain operation is the fenced one.
+#[inline(always)]
+pub fn add(a: f32, b: f32) -> f32 {
+    flush(a + b)
+}
+
+/// `flush(a - b)`.
+#[inline(always)]
+pub fn sub(a: f32, b: f32) -> f32 {
+    flush(a - b)
+}
+
+/// `flush(a * b)`.
+#[inline(always)]
+pub fn mul(a: f32, b: f32) -> f32 {
+    flush(a * b)
+}
+
+/// e^x, pinned (algorithm in the module docs).
+pub fn exp(x: f32) -> f32 {
+    let b = x.to_bits();
+    let ax = b & ABS;
+    if ax > INF {
+        return f(NAN_BITS);
+    }
+    if ax < 0x3300_0000 {
+        return 1.0;
+    }
+    if b & SIGN == 0 && ax >= 0x42b2_0000 {
+        return f(INF);
+    }
+    if b & SIGN != 0 && ax >= 0x42d0_0000 {
+        return 0.0;
+    }
+    let t = mul(x, f(LOG2E));
+    let j = add(t, f(MAGIC));
+    let k = j.to_bits().wrapping_sub(MAGIC) as i32;
+    let kf = sub(j, f(MAGIC));
+    let r = sub(sub(x, mul(kf, f(C1))), mul(kf, f(C2)));
+    let z = mul(r, r);
+    let mut p = f(EXP_P[0]);
+    for c in &EXP_P[1..] {
+        p = add(mul(p, r), f(*c));
+    }
+    let y = add(add(mul(p, z), r), 1.0);
+    scale(y, k)
+}
+
+/// `y * 2^k` for a positive normal `y`, by adding k to the exponent field:
+/// +inf above the range, +0 where the result would be subnormal.
+#[inline(always)]
+fn scale(y: f32, k: i32) -> f32 {
+    let yb = y.to_bits();
+    let e = ((yb >> 23) & 0xff) as i32 + k;
+    if e >= 255 {
+        f(INF)
+    } else if e <= 0 {
+        0.0
+    } else {
+        f(yb.wrapping_add((k as u32) << 23))
+    }
+}
+
+/// The natural logarithm, pinned (algorithm in the module docs).
+pub fn ln(x: f32) -> f32 {
+    let b = x.to_bits();
+    if b & ABS > INF {
+        return f(NAN_BITS);
+    }
+    if b & EXP_MASK == 0 {
+        return f(INF | SIGN);
+    }
+    if b & SIGN != 0 {
+        return f(NAN_BITS);
+    }
+    if b == INF {
+        return f(INF);
+    }
+    let k = (b.wrapping_sub(SQRTH) as i32) >> 23;
+    let m = f(b.wrapping_sub((k as u32) << 23));
+    let kf = k as f32;
+    let fr = sub(m, 1.0);
+    let z = mul(fr, fr);
+    let mut p = f(LN_Q[0]);
+    for c in &LN_Q[1..] {
+        p = add(mul(p, fr), f(*c));
+    }
+    let mut y = mul(mul(p, fr), z);
+    y = add(y, mul(kf, f(C2)));
+    y = add(y, mul(z, -0.5));
+    let s = add(fr, y);
+    add(s, mul(kf, f(C1)))
+}
+
+/// The hyperbolic tangent, pinned (algorithm in the module docs).
+pub fn tanh(x: f32) -> f32 {
+    let b = x.to_bits();
+    let ax = b & ABS;
+    if ax > INF {
+        return f(NAN_BITS);
+    }
+    if ax < 0x3900_0000 {
+        return flush(x);
+    }
+    if ax >= 0x4120_0000 {
+        return f(0x3f80_0000 | (b & SIGN));
+    }
+    if ax < 0x3f20_0000 {
+        let s = mul(x, x);
+        let mut p = f(TANH_T[0]);
+        for c in &TANH_T[1..] {
+            p = add(mul(p, s), f(*c));
+        }
+        return add(mul(mul(p, s), x), x);
+    }
+    let a = f(ax);
+    let e = exp(add(a, a));
+    let q = div(2.0, add(e, 1.0));
+    let t = sub(1.0, q);
+    f(t.to_bits() | (b & SIGN))
+}
+
+/// `a / b` rounded to nearest even on flushed operands, with the result
+/// flushed (algorithm in the module docs). Uses the hardware quotient where
+/// it provably equals the integer algorithm.
+pub fn div(a: f32, b: f32) -> f32 {
+    let (a, b) = (flush(a), flush(b));
+    let (ea, eb) = (a.to_bits() & EXP_MASK, b.to_bits() & EXP_MASK);
+    if ea != 0 && ea != EXP_MASK && eb != 0 && eb != EXP_MASK {
+        let q = a / b;
+        if q.to_bits() & EXP_MASK >= 2 << 23 {
+            return q;
+        }
+    }
+    div_integer(a, b)
+}
+
+/// The integer-only quotient of the spec (the GPU's algorithm; [`div`] uses
+/// it where the hardware quotient could differ).
+pub fn div_integer(a: f32, b: f32) -> f32 {
+    let (ba, bb) = (flush(a).to_bits(), flush(b).to_bits());
+    let sign = (ba ^ bb) & SIGN;
+    let (aa, ab) = (ba & ABS, bb & ABS);
+    if aa > INF || ab > INF || (aa == 0 && ab == 0) || (aa == INF && ab == INF) {
+        return f(NAN_BITS);
+    }
+    if aa == INF {
+        return f(INF | sign);
+    }
+    if ab == 0 {
+        return f(INF | (ba & SIGN));
+    }
+    if aa == 0 || ab == INF {
+        return 0.0;
+    }
+    let mut ma = (aa & 0x7f_ffff) | 0x80_0000;
+    let mb = (ab & 0x7f_ffff) | 0x80_0000;
+    let mut e = (aa >> 23) as i32 - (ab >> 23) as i32 + 127;
+    if ma < mb {
+        ma <<= 1;
+        e -= 1;
+    }
+    let (mut q, mut r) = (0u32, ma);
+    for _ in 0..25 {
+        q <<= 1;
+        if r >= mb {
+            r -= mb;
+            q |= 1;
+        }
+        r <<= 1;
+    }
+    let g = q & 1;
+    q >>= 1;
+    let up = g & (u32::from(r != 0) | (q & 1));
+    if e < 0 {
+        return 0.0;
+    }
+    let v = ((e as u32) << 23) + (q & 0x7f_ffff) + up;
+    if v >= INF {
+        return f(INF | sign);
+    }
+    if v & EXP_MASK == 0 {
+        return 0.0;
+    }
+    f(v | sign)
+}
+
+/// A function of this module, numbered as the evaluation kernel
+/// (`shaders/exact_eval.wgsl`) numbers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Func {
+    Exp = 0,
+    Ln = 1,
+    Tanh = 2,
+    Div = 3,
+    Add = 4,
+    Sub = 5,
+    Mul = 6,
+    /// Plain `a + b` on grid values (`ex_addg` on the GPU).
+    AddGrid = 7,
+    /// Plain `a * b` on grid values (`ex_mulg` on the GPU).
+    MulGrid = 8,
+    Tiny = 9,
+}
+
+impl Func {
+    pub const ALL: [Func; 10] = [
+        Func::Exp,
+        Func::Ln,
+        Func::Tanh,
+        Func::Div,
+        Func::Add,
+        Func::Sub,
+        Func::Mul,
+        Func::AddGrid,
+        Func::MulGrid,
+        Func::Tiny,
+    ];
+
+    /// The CPU's value (`b` is ignored by the one-argument functions).
+    pub fn cpu(self, a: f32, b: f32) -> f32 {
+        match self {
+            Func::Exp => exp(a),
+            Func::Ln => ln(a),
+            Func::Tanh => tanh(a),
+            Func::Div => div(a, b),
+            Func::Add => add(a, b),
+            Func::Sub => sub(a, b),
+            Func::Mul => mul(a, b),
+            Func::AddGrid => a + b,
+            Func::MulGrid => a * b,
+            Func::Tiny => tiny(a),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Exp => "exp",
+            Func::Ln => "ln",
+            Func::Tanh => "tanh",
+            Func::Div => "div",
+            Func::Add => "add",
+            Func::Sub => "sub",
+            Func::Mul => "mul",
+            Func::AddGrid => "addg",
+            Func::MulGrid => "mulg",
+            Func::Tiny => "tiny",
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The kernels: one WGSL file per kernel in `shaders/`, the prelude of
+//! constants injected from [`crate::spec`] (so every number shared with the
+//! CPU lives there), the typed uniforms and the dispatch shapes.
+
+use crate::spec;
+
+/// Every kernel: (name, source). One kernel per file.
+pub(crate) const KERNELS: [(&str, &str); 17] = [
+    ("gather", include_str!("../../shaders/gather.wgsl")),
+    ("matmul", include_str!("../../shaders/matmul.wgsl")),
+    ("bias_activation", include_str!("../../shaders/bias_activation.wgsl")),
+    ("dropout", include_str!("../../shaders/dropout.wgsl")),
+    ("softmax_xent", include_str!("../../shaders/softmax_xent.wgsl")),
+    ("loss_sum", include_str!("../../shaders/loss_sum.wgsl")),
+    ("val_metrics", include_str!("../../shaders/val_metrics.wgsl")),
+    ("matmul_grad", include_str!("../../shaders/matmul_grad.wgsl")),
+    ("matmul_grad_atomic", include_str!("../../shaders/matmul_grad_atomic.wgsl")),
+    ("bias_grad", include_str!("../../shaders/bias_grad.wgsl")),
+    ("matmul_backprop", include_str!("../../shaders/matmul_backprop.wgsl")),
+    ("activation_backward", include_str!("../../shaders/activation_backward.wgsl")),
+    ("sgd", include_str!("../../shaders/sgd.wgsl")),
+    ("hash_leaves", include_str!("../../shaders/hash_leaves.wgsl")),
+    ("hash_root", include_str!("../../shaders/hash_root.wgsl")),
+    ("exact_probe", include_str!("../../shaders/exact_probe.wgsl")),
+    ("exact_eval", include_str!("../../shaders/exact_eval.wgsl")),
+];
+
+const LIB_MURMUR: &str = include_str!("../../shaders/lib_murmur.wgsl");
+
+/// The `exact` level's fenced operations and pinned functions (`ex_*`),
+/// available to every kernel; unused by the others.
+const LIB_EXACT: &str = include_str!("../../shaders/lib_exact.wgsl");
+
+/// The prelude prepended to every kernel: the spec's constants and the two
+/// shared structs, so every number lives in `spec.rs`.
+pub fn prelude() -> String {
+    format!(
+        "const WG: u32 = {wg}u;\nconst TILE: u32 = {tile}u;\nconst MAX_GROUPS_X: u32 = {mgx}u;\n\
+         const HASH_CHUNK_WORDS: u32 = {chunk}u;\nconst HASH_SEED_LO: u32 = {lo}u;\nconst HASH_SEED_HI: u32 = {hi}u;\n\
+         const CHACHA_DOUBLE_ROUNDS: u32 = {dr}u;\nconst CHACHA_BLOCK_WORDS: u32 = {cbw}u;\n\
+         const DROPOUT_LAYER_SHIFT: u32 = {dls}u;\nconst ACT_NONE: u32 = {an}u;\nconst ACT_RELU: u32 = {ar}u;\n\
+         const ACT_TANH: u32 = {at}u;\n\
+         struct Dims {{ rows: u32, k: u32, n: u32, mode: u32, off_a: u32, off_b: u32, off_c: u32, off_d: u32, \
+         f0: f32, f1: f32, f2: f32, f3: f32, u0: u32, u1: u32, u2: u32, u3: u32 }}\n\
+         struct Step {{ t: u32, batch_offset: u32, slot: u32, val_slot: u32 }}\n{LIB_MURMUR}\n{LIB_EXACT}\n",
+        wg = spec::GPU_WG,
+        tile = spec::GPU_TILE,
+        mgx = spec::GPU_MAX_GROUPS_X,
+        chunk = spec::HASH_CHUNK_WORDS,
+        lo = spec::HASH_LANE_SEEDS[0],
+        hi = spec::HASH_LANE_SEEDS[1],
+        dr = spec::CHACHA_ROUNDS / 2,
+        cbw = spec::CHACHA_BLOCK_WORDS,
+        dls = spec::DROPOUT_LAYER_SHIFT,
+        an = spec::ACT_NONE,
+        ar = spec::ACT_RELU,
+        at = spec::ACT_TANH,
+    )
+}
+
+/// The uniform of one dispatch site (layout: `struct Dims` in the prelude):
+/// sizes, offsets into buffers, four float and four integer parameters.
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct Dims {
+    pub rows: u32,
+    pub k: u32,
+    pub n: u32,
+    pub mode: u32,
+    pub off_a: u32,
+    pub off_b: u32,
+    pub off_c: u32,
+    pub off_d: u32,
+    pub f: [f32; 4],
+    pub u: [u32; 4],
+}
+
+impl Dims {
+    /// The uniform's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+
+    /// The uniform as 16 words (the probe runner's form).
+    pub fn words(&self) -> [u32; 16] {
+        bytemuck::cast(*self)
+    }
+}
+
+/// The per-step uniform (layout: `struct Step` in the prelude).
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct StepUniform {
+    /// The step (0-based).
+    pub t: u32,
+    /// Position of the step's first example in the epoch's rows.
+    pub batch_offset: u32,
+    /// Ring slot of the step's loss and hashes.
+    pub slot: u32,
+    /// Ring slot of the step's validation metrics.
+    pub val_slot: u32,
+}
+
+impl StepUniform {
+    /// The uniform's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        bytemuck::bytes_of(self)
+    }
+}
+
+/// Bytes of a slice of plain values.
+pub(crate) fn bytes_of<T: bytemuck::Pod>(v: &[T]) -> &[u8] {
+    bytemuck::cast_slice(v)
+}
+
+/// f32 values from little-endian bytes.
+pub(crate) fn bytes_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// u32 values from little-endian bytes.
+pub(crate) fn bytes_u32(b: &[u8]) -> Vec<u32> {
+    b.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// One recorded dispatch of a step.
+pub(crate) struct Dispatch {
+    pub kernel: &'static str,
+    pub bind: wgpu::BindGroup,
+    pub groups: (u32, u32),
+}
+
+pub(crate) fn groups_1d(threads: usize) -> (u32, u32) {
+    let g = (threads as u32).div_ceil(spec::GPU_WG).max(1);
+    let x = g.min(spec::GPU_MAX_GROUPS_X);
+    (x, g.div_ceil(x))
+}
+
+pub(crate) fn groups_2d(cols: usize, rows: usize) -> (u32, u32) {
+    ((cols as u32).div_ceil(spec::GPU_TILE).max(1), (rows as u32).div_ceil(spec::GPU_TILE).max(1))
+}

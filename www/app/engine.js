@@ -19,7 +19,9 @@
 
 import * as api from '../../js/index.js';
 import * as glue from '../pkg/reprolab.js';
+import { resolveBackend } from './env.js';
 import * as fallback from './fallback.js';
+import { checkLimits } from './limits.js';
 import { toText } from './format.js';
 
 export { createRun, rerun, diff, ConfigError, EngineCrashError } from '../../js/index.js';
@@ -85,10 +87,22 @@ export async function info() {
 }
 
 // [{source, acts, why, fix}] for every free source, for run 1's settings and
-// backend here. `gpu` is what the page found: {available, software}.
+// backend here. `gpu` is what the page found: {available, software}; the
+// engine is told where run 1 will train (auto: the CPU on a software GPU,
+// as its own policy does), since that decides gpu_reduction and cpu_threads.
 export function freeSourceEffects(settings, free, backend, gpu, engineInfo) {
-  if (capabilities().freeSourceEffects) return plain(glue.freeSourceEffects(settings, free, backend, gpu.available));
+  if (capabilities().freeSourceEffects) {
+    return plain(glue.freeSourceEffects(settings, free, resolveBackend(backend, gpu), gpu.available));
+  }
   return fallback.freeSourceEffects(settings, free, backend, gpu, engineInfo);
+}
+
+// A network or batch too big for a tab, refused before any run is made:
+// null or {field, message}. The engine checks its own limits when it reads
+// settings (freeSourceEffects does, on the page, before any worker starts);
+// an older engine allocates first, so the page checks conservatively.
+export function checkSettings(settings, engineInfo) {
+  return capabilities().freeSourceEffects ? null : checkLimits(settings, engineInfo);
 }
 
 // {backend, can_replay, reason, level} for replaying `manifest` here.

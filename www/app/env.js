@@ -20,6 +20,15 @@ export async function probeGpu() {
   return { available: true, software, adapter: named, why: software ? 'software' : 'gpu' };
 }
 
+// Where a run asking for `backend` trains here: the engine's policy (auto
+// passes a software GPU by, for the CPU engine), as the page can foresee it
+// from the adapter it found.
+export function resolveBackend(backend, gpu) {
+  if (backend === 'cpu' || !gpu.available) return 'cpu';
+  if (backend === 'gpu') return 'gpu';
+  return gpu.software ? 'cpu' : 'gpu';
+}
+
 export function adapterName(a) {
   if (!a) return '';
   // Firefox withholds the adapter's names: "(not reported by the browser)".

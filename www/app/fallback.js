@@ -4,6 +4,7 @@
 // engines refuse or accept, and the limits are deliberately small. Delete
 // this file once engineInfo, freeSourceEffects and replayPlan have landed.
 
+import { resolveBackend } from './env.js';
 import { toText } from './format.js';
 
 // Older engines list neither their data sets nor their engine versions.
@@ -45,13 +46,6 @@ export function info({ config, help, sources, version }) {
 
 const number = (v) => Number(String(v).trim());
 
-// Where run 1 trains for a requested backend, by the page's own rule while
-// the engine has none for software adapters: auto passes a software GPU by.
-export function resolveBackend(backend, gpu) {
-  if (backend === 'cpu' || !gpu.available) return 'cpu';
-  if (backend === 'gpu') return 'gpu';
-  return gpu.software ? 'cpu' : 'gpu';
-}
 
 export function freeSourceEffects(settings, free, backend, gpu, engineInfo) {
   const defaults = Object.fromEntries(engineInfo.settings.map((s) => [s.key, s.default]));

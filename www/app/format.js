@@ -11,11 +11,13 @@ export function cap(value, max = 48) {
   return `${text.slice(0, head)}…${text.slice(-6)} (${text.length} characters)`;
 }
 
-// A message from the engine or the page: every long unbroken run of
-// characters capped (the engine quotes the value it refuses), and the whole
-// at most `max` characters.
-export function capMessage(message, max = 400) {
-  const text = String(message).replace(/[^\s,;()[\]{}]{49,}/g, (run) => cap(run, 48));
+// A message from the engine or the page: every unbroken run of more than
+// twice `echo` characters capped to `echo` (older engines quote the value
+// they refuse whole; newer ones cap it themselves at
+// engineInfo().limits.max_echo, which callers that know it pass as `echo`,
+// quotes and an ellipsis around it), and the whole at most `max` characters.
+export function capMessage(message, max = 400, echo = 80) {
+  const text = String(message).replace(new RegExp(`[^\\s,;()[\\]{}]{${2 * echo + 1},}`, 'g'), (run) => cap(run, echo));
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 

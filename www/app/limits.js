@@ -1,8 +1,9 @@
-// What a browser tab can hold, checked before any run is made: the engine's
-// stated limits (engineInfo().limits), so that a network or batch too big is
+// What a browser tab can hold, checked before any run is made, for engines
+// that allocate before they check (engine.js checkSettings: newer engines
+// refuse on their own, with their own arithmetic, when the page first reads
+// the settings). Limits from engineInfo().limits where stated, else
+// fallback.js's conservative ones, so that a network or batch too big is
 // refused with the limit named instead of allocating until the tab dies.
-// The engine checks the same limits itself; this check only keeps the page
-// from starting workers for a run the engine will refuse.
 
 const fmt = (n) => Number(n).toLocaleString('en-US');
 

@@ -32,7 +32,6 @@ import * as engine from './engine.js';
 import { bannerText, probeGpu } from './env.js';
 import { capMessage, toText } from './format.js';
 import { GRID } from './heatmap.js';
-import { checkLimits } from './limits.js';
 import { RunSet } from './runs.js';
 import { formatState } from './state.js';
 import { Story } from './story.js';
@@ -171,7 +170,7 @@ class App {
   }
 
   say(text, isError = false) {
-    this.ui.status.textContent = capMessage(text);
+    this.ui.status.textContent = capMessage(text, 400, this.info?.limits?.max_echo ?? undefined);
     this.ui.status.classList.toggle('error', isError);
   }
 
@@ -194,7 +193,7 @@ class App {
     this.controls.clearInvalid();
     const state = this.controls.read();
     this.controls.writeUrl();
-    const refused = checkLimits(state.settings, this.info);
+    const refused = engine.checkSettings(state.settings, this.info);
     if (refused) {
       this.runset.clear('refused');
       this.clearOutputs();

@@ -16,7 +16,7 @@
 // was stopped first (another start, a reset).
 
 import * as engine from './engine.js';
-import { resolveBackend } from './fallback.js';
+import { resolveBackend } from './env.js';
 
 const WORKER_URL = new URL('./run-worker.js', import.meta.url);
 // Free sources that are facts recorded by run 1 (what it was trained with):
@@ -429,34 +429,46 @@ export class RunSet extends EventTarget {
     this.settleWith(outcome);
   }
 
-  // For each free source: could it act in these runs (the engine's
-  // inertSources of the runs where it reports them, else what was found
-  // before the start, corrected by where the runs actually trained), and did
-  // the diff name it as a cause.
+  // For each free source: could it act in these runs, and did the diff name
+  // it as a cause. What the runs record wins: the engine's inertSources
+  // where the wrapper passes them on, else each manifest's `inert` list;
+  // what was found before the start only where no run says. Where the runs
+  // show a source had nothing to act on (every run on one backend, none on
+  // the GPU), a "can act" becomes "could not act", with what the runs show.
   finalEffects(causes) {
     if (this.plan.kind !== 'runs') return [];
-    const reported = this.slots.filter((s) => Array.isArray(s.facts.inert));
+    const lists = this.slots.map((s) => (Array.isArray(s.facts.inert) ? s.facts.inert : s.manifest ? JSON.parse(s.manifest).inert : undefined));
+    const said = lists.filter(Array.isArray);
+    const recorded = said.flat();
     const backends = new Set(this.slots.map((s) => s.backend));
+    const run1 = this.slots[0].backend;
+    const engineFix = (source) => {
+      try {
+        return engine.freeSourceEffects(this.plan.settings, [source], run1, this.gpu, this.info)[0]?.fix ?? null;
+      } catch {
+        return null;
+      }
+    };
     return (this.plan.effects ?? []).map((e) => {
       let { acts, why, fix } = e;
-      if (reported.length) {
-        const found = reported.flatMap((s) => s.facts.inert).find((x) => x.source === e.source);
+      if (said.length) {
+        const found = recorded.find((x) => x.source === e.source);
         acts = !found;
-        why = found?.why ?? '';
-        fix = found?.fix ?? null;
-      } else if (e.source === 'backend' && this.gpu.available) {
-        acts = backends.size > 1;
-        if (!acts) {
-          const on = [...backends][0];
-          why = `every run trained on the ${on === 'gpu' ? 'GPU' : 'CPU'}: free, the re-runs took what auto picks here, as run 1 has`;
-          fix = { backend: on === 'gpu' ? 'cpu' : 'gpu' };
+        if (found) {
+          why = found.why;
+          fix = found.fix ?? fix ?? engineFix(e.source);
         }
-      } else if (e.source === 'gpu_reduction' && this.gpu.available) {
-        acts = backends.has('gpu');
-        if (!acts) {
-          why = 'every run trained on the CPU, where no GPU reduction takes place';
-          fix = { backend: 'gpu' };
-        }
+      }
+      if (acts && e.source === 'backend' && backends.size === 1) {
+        acts = false;
+        const on = run1 === 'gpu' ? 'GPU' : 'CPU';
+        why = `every run trained on the ${on}: free, the re-runs took what auto picks here, and that is run 1's backend`;
+        fix = this.gpu.available ? { backend: run1 === 'gpu' ? 'cpu' : 'gpu' } : null;
+      }
+      if (acts && e.source === 'gpu_reduction' && !backends.has('gpu')) {
+        acts = false;
+        why = 'every run trained on the CPU, which has no GPU reduction';
+        fix = this.gpu.available ? { backend: 'gpu' } : null;
       }
       return { source: e.source, acts, why: acts ? '' : why, fix: acts ? null : fix, parted: acts && causes.has(e.source) };
     });

@@ -105,7 +105,7 @@ function startServer() {
     for (const line of lines) {
       const m = line.match(/"(GET|HEAD) (\S+) HTTP\/[\d.]+" (\d{3})/);
       if (m) requests.push({ method: m[1], path: m[2], status: Number(m[3]) });
-      else if (line.trim()) process.stderr.write(`serve.py: ${line}\n`);
+      else if (line.trim() && !/dropped the connection/.test(line)) process.stderr.write(`serve.py: ${line}\n`);
     }
   });
   const address = new Promise((resolve, reject) => {

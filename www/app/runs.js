@@ -437,9 +437,15 @@ export class RunSet extends EventTarget {
   // the GPU), a "can act" becomes "could not act", with what the runs show.
   finalEffects(causes) {
     if (this.plan.kind !== 'runs') return [];
-    const lists = this.slots.map((s) => (Array.isArray(s.facts.inert) ? s.facts.inert : s.manifest ? JSON.parse(s.manifest).inert : undefined));
-    const said = lists.filter(Array.isArray);
-    const recorded = said.flat();
+    // Per run: its free sources and those of them that could not act there.
+    const runs = this.slots
+      .map((s) => {
+        const m = s.manifest ? JSON.parse(s.manifest) : null;
+        // Engines that record inert sources leave the list out when it is empty.
+        const inert = Array.isArray(s.facts.inert) ? s.facts.inert : (m?.inert ?? (engine.acceptsInertSources() ? [] : undefined));
+        return Array.isArray(inert) && m ? { free: m.free ?? [], inert } : null;
+      })
+      .filter(Boolean);
     const backends = new Set(this.slots.map((s) => s.backend));
     const run1 = this.slots[0].backend;
     const engineFix = (source) => {
@@ -451,12 +457,14 @@ export class RunSet extends EventTarget {
     };
     return (this.plan.effects ?? []).map((e) => {
       let { acts, why, fix } = e;
-      if (said.length) {
-        const found = recorded.find((x) => x.source === e.source);
-        acts = !found;
-        if (found) {
-          why = found.why;
-          fix = found.fix ?? fix ?? engineFix(e.source);
+      // It could act if it could in any run that had it free.
+      const having = runs.filter((r) => r.free.includes(e.source));
+      if (having.length) {
+        const found = having.map((r) => r.inert.find((x) => x.source === e.source));
+        acts = found.some((x) => !x);
+        if (!acts) {
+          why = found[0].why;
+          fix = found[0].fix ?? fix ?? engineFix(e.source);
         }
       }
       if (acts && e.source === 'backend' && backends.size === 1) {

@@ -25,6 +25,9 @@ export function decisionText(slot, gpu) {
   const name = adapterName(slot.adapter);
   const on = slot.backend === 'gpu' ? `the GPU (WebGPU${name ? `: ${name}` : ''})` : 'the CPU (WebAssembly)';
   const software = slot.facts?.software ?? (gpu.available && gpu.software);
+  if (slot.asked === 'any' && d.kind !== 'device_lost') {
+    return `backend free: ${on}, whatever this machine offers${slot.backend === 'gpu' && software ? ' (a software adapter, emulated on the CPU)' : ''}`;
+  }
   switch (d.kind) {
     case 'requested':
       return `${on}, as Backend ${slot.asked ?? d.backend} asks${slot.backend === 'gpu' && software ? '; a software adapter, emulated on the CPU' : ''}`;

@@ -115,9 +115,6 @@ export function replayPlan(text, gpu) {
 // record it as inert; older ones refuse cpu_threads free with threads < 2).
 export const acceptsInertSources = () => capabilities().freeSourceEffects;
 
-// Whether the engine itself prefers the CPU to a software GPU under `auto`.
-export const decidesSoftwareGpu = () => capabilities().backendDecision;
-
 // A copy of a run's weights as they stand (the last state read back from the
 // GPU on a GPU run), for the distance between runs.
 export function paramsOf(run) {

@@ -54,7 +54,7 @@ export function freeSourceEffects(settings, free, backend, gpu, engineInfo) {
   const ds = engineInfo.datasets.find((d) => d.name === name);
   const latestEngine = Math.max(...engineInfo.engine_versions);
   const run1 = resolveBackend(backend, gpu);
-  const rerunFree = resolveBackend('auto', gpu);
+  const rerunFree = gpu.available ? 'gpu' : 'cpu'; // free, the re-runs take whatever this machine offers
   const other = run1 === 'gpu' ? 'cpu' : 'gpu';
   const effect = (source, acts, why = '', fix = null) => ({ source, acts, why: acts ? '' : why, fix: acts ? null : fix });
   return free.map((source) => {
@@ -105,9 +105,7 @@ export function freeSourceEffects(settings, free, backend, gpu, engineInfo) {
         return effect(
           source,
           run1 !== rerunFree,
-          rerunFree === 'cpu'
-            ? 'free, the re-runs take what auto picks here, the CPU (the only GPU is a software one), as run 1 does'
-            : 'free, the re-runs take what auto picks here, the GPU, as run 1 does',
+          'free, the re-runs take whatever this machine offers, the GPU, where run 1 trains too',
           { backend: other },
         );
       default:

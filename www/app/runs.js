@@ -16,7 +16,6 @@
 // was stopped first (another start, a reset).
 
 import * as engine from './engine.js';
-import { resolveBackend } from './env.js';
 
 const WORKER_URL = new URL('./run-worker.js', import.meta.url);
 // Free sources that are facts recorded by run 1 (what it was trained with):
@@ -201,20 +200,23 @@ export class RunSet extends EventTarget {
       engine.acceptsInertSources() ? [] : (plan.effects ?? []).filter((e) => !e.acts && e.source === 'cpu_threads').map((e) => e.source),
     );
     const passed = plan.free.filter((s) => !inert.has(s));
-    // An older engine takes a software GPU under auto: the page passes it by.
-    const pick = (b) => (b === 'auto' && !engine.decidesSoftwareGpu() && this.gpu.software ? resolveBackend('auto', this.gpu) : b);
-    const run1 = pick(plan.backend);
-    const reruns = plan.free.includes('backend') ? pick('auto') : undefined;
+    // Auto passes a software GPU by for the CPU engine. The page applies that
+    // rule itself where it knows the adapter is a software one: an older
+    // engine has no such rule, and a newer one cannot always tell (Firefox
+    // withholds the adapter's names; the page sees isFallbackAdapter).
+    const run1 = plan.backend === 'auto' && this.gpu.available && this.gpu.software ? 'cpu' : plan.backend;
+    // Free, the backend of the re-runs is whatever this machine offers.
+    const reruns = plan.free.includes('backend') ? 'auto' : undefined;
     return {
       free: { run1: passed.filter((s) => !RECORDED_SOURCES.includes(s)), reruns: passed },
       backend: { run1, reruns },
       // Where the page, not the engine, chose the CPU for auto.
-      pageChose: { run1: run1 !== plan.backend, reruns: reruns !== undefined && reruns !== 'auto' },
+      pageChose: { run1: run1 !== plan.backend, reruns: false },
     };
   }
 
   launch(slot, { asked, pageChose = false, ...init }) {
-    slot.asked = asked; // what the page means: auto, gpu, cpu, or undefined (the record's)
+    slot.asked = asked; // what the page means: auto, gpu, cpu, any (backend free), or undefined (the record's)
     slot.pageChose = pageChose; // the page chose the backend for auto (a software GPU here)
     slot.requested = init.backend; // what the engine is asked for
     const worker = new Worker(WORKER_URL, { type: 'module', name: slot.label });
@@ -328,7 +330,7 @@ export class RunSet extends EventTarget {
     const { free, backend, pageChose } = this.enginePlan(this.plan);
     for (const slot of this.slots.slice(1)) {
       this.launch(slot, {
-        asked: this.plan.free.includes('backend') ? 'auto' : undefined,
+        asked: this.plan.free.includes('backend') ? 'any' : undefined,
         pageChose: pageChose.reruns,
         mode: 'rerun',
         manifest: first.startManifest,
@@ -470,7 +472,7 @@ export class RunSet extends EventTarget {
       if (acts && e.source === 'backend' && backends.size === 1) {
         acts = false;
         const on = run1 === 'gpu' ? 'GPU' : 'CPU';
-        why = `every run trained on the ${on}: free, the re-runs took what auto picks here, and that is run 1's backend`;
+        why = `every run trained on the ${on}: free, the re-runs took what this machine offers, and that is run 1's backend`;
         fix = this.gpu.available ? { backend: run1 === 'gpu' ? 'cpu' : 'gpu' } : null;
       }
       if (acts && e.source === 'gpu_reduction' && !backends.has('gpu')) {

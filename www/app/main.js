@@ -95,8 +95,9 @@ class App {
     this.showBanner();
     this.ui.version.textContent = this.info.engine;
     const caps = engine.capabilities();
-    this.ui.capabilities.textContent = Object.entries(caps)
-      .map(([k, v]) => `${k} ${v ? 'from the engine' : 'not in this engine yet'}`)
+    this.ui.capabilities.textContent = ['engineInfo', 'freeSourceEffects', 'replayPlan']
+      .map((k) => `${k}: ${caps[k] ? "the engine's" : "the page's stand-in"}`)
+      .concat(caps.dataPoints ? [] : ['no training points on the heat maps (the engine has no dataPoints yet)'])
       .join('; ');
     this.ui.capabilities.dataset.capabilities = JSON.stringify(caps);
 

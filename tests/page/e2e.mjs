@@ -8,20 +8,46 @@
 // WebGPU: --enable-unsafe-webgpu, Dawn on SwiftShader); Firefox ESR through
 // puppeteer-core over WebDriver BiDi (WebGPU: the prefs dom.webgpu.enabled and
 // gfx.webgpu.ignore-blocklist, wgpu on lavapipe). In each browser, with
-// WebGPU on and then off (the CPU fallback, stated on the page):
-//   - two pinned runs: the page says "identical", no first divergent step;
-//   - shuffle set free: "diverged", with a first divergent step;
+// WebGPU on and then off (issue 12's items in brackets):
+//   - the banner says what asking for an adapter gave [7], the Backend
+//     select's choices fit in it [7]; two pinned runs: "identical" (on the
+//     GPU with WebGPU on, Backend gpu), each card saying why it is where it is;
+//   - the time from Start to the first plotted step is measured and printed,
+//     never asserted [3]; so are the engine exports the page found;
+//   - the master switch unticked on the default settings (fewer steps): a
+//     verdict, no error, every free source named with whether it could act,
+//     cpu_threads and gpu_reduction inert on the CPU with a fix button; with
+//     WebGPU off in Chromium, the cpu_threads fix in one click re-runs with
+//     it acting [1, 2];
+//   - backend and gpu_reduction free with Backend cpu: run 1 stays on the
+//     CPU, and the verdict's "could act" for backend matches where the runs
+//     trained [2];
+//   - shuffle free: "diverged" with the first step and cause; the loss
+//     difference chart shows it [8];
 //   - a link with state in the URL: every control matches it;
-//   - an exported manifest imported: its replay is "identical";
-//   - with WebGPU on: the guided story runs to its end, whose verdict is
-//     identical; in Chromium, the page opened over plain http from another
-//     host name (no secure context) says why it has no WebGPU and trains on the CPU;
-//   - with WebGPU off: a refused setting is named and marked; Step from idle
-//     advances both runs one step at a time, Resume ends them; the curves
-//     export as CSV and the charts as PNG; with threads 3 and chunks 6 (nested
-//     Web Workers) a pinned run gives the native CLI's weights hash
-//     (target/release/reprolab, built by cargo build --release); no sideways
-//     scrolling at phone width;
+//   - an exported manifest imported: its replay is "identical", the record's
+//     card has no comparison row and no heat map, the banner names the
+//     replay's backend [7]; the same manifest edited: refused, no curve [6];
+//   - with WebGPU on: the guided story, with Start pressed during chapter 2:
+//     the story pauses (chapter 2 not recorded), the charts stay in view,
+//     "Resume the story" runs it to the end; each chapter shows its numbers
+//     and is kept in the story's table [4]; in Chromium, the page opened over
+//     plain http from another host (no secure context) says why it has no
+//     WebGPU and trains on the CPU;
+//   - with WebGPU off: a refused setting is named and marked; bad input from
+//     the URL (a 200,000-digit seed, runs=99, an unknown backend and source,
+//     an oversized network) is corrected with visible notes or refused with
+//     the limit named, the echo capped, the page no wider [6]; Step from idle
+//     advances both runs one step at a time, the status saying so [7];
+//     Resume ends them; a changed setting re-runs by itself, the hover
+//     cursor reads every chart at one step, every chart has its table, the
+//     2-D heat maps are redrawn while training [8]; CSV and PNG exports; with
+//     threads 3 and chunks 6 (nested Web Workers) a pinned run gives the
+//     native CLI's weights hash (target/release/reprolab); the WebAssembly is
+//     fetched once per page, gzip-compressed, with an ETag that answers 304
+//     (issue 13 item 5); no sideways scrolling at phone width;
+//   - at 390x844: after Start the verdict and the first chart are in view [5]
+//     (screenshots of the viewport);
 // and throughout: no console error or warning, no uncaught error, no request
 // outside the page's origin. Screenshots go to tests/page/screenshots/.
 // Exit code 0 when every flow passed; the last line is "N passed, N failed".
@@ -37,17 +63,22 @@ const SHOTS = path.join(ROOT, 'tests/page/screenshots');
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FIREFOX = process.env.FIREFOX ?? '/usr/bin/firefox-esr';
 const LOAD_MS = 30_000;
-const RUN_MS = 90_000;
-const STORY_MS = 150_000;
-const WHOLE_MS = 420_000;
-const PHONE = { width: 360, height: 740 };
+const RUN_MS = 120_000;
+const STORY_MS = 240_000;
+const WHOLE_MS = 1_800_000;
+const DESK = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
 // Small runs, so that every flow takes seconds even on a software GPU.
 const SMALL = { dataset: 'digits', hidden: '32', steps: '60', eval_every: '20' };
 const SMALL_2D = { dataset: 'spiral', hidden: '16', steps: '80', eval_every: '20' };
+// The master switch on the default settings, shortened (the switch does not
+// depend on the run's length).
+const DEFAULTS_SHORT = { steps: '150' };
 // Chromium's own words when a page asks for an adapter and there is none:
 // expected, and allowed, only with WebGPU off.
 const NO_ADAPTER = 'No available adapters.';
 const INSECURE_HOST = 'reprolab-demo.test';
+const WASM_PATH = '/www/pkg/reprolab_bg.wasm';
 
 class Failure extends Error {}
 const check = (ok, message) => {
@@ -56,11 +87,26 @@ const check = (ok, message) => {
 
 // ---- the server ---------------------------------------------------------------
 
+// scripts/serve.py with VERBOSE=1: every request is logged, so the test can
+// count how often the WebAssembly was fetched.
 function startServer() {
   const server = spawn('python3', [path.join(ROOT, 'scripts/serve.py')], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, PORT: '0', VERBOSE: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const requests = [];
+  let errBuf = '';
+  server.stderr.setEncoding('utf8');
+  server.stderr.on('data', (chunk) => {
+    errBuf += chunk;
+    const lines = errBuf.split('\n');
+    errBuf = lines.pop();
+    for (const line of lines) {
+      const m = line.match(/"(GET|HEAD) (\S+) HTTP\/[\d.]+" (\d{3})/);
+      if (m) requests.push({ method: m[1], path: m[2], status: Number(m[3]) });
+      else if (line.trim() && !/dropped the connection/.test(line)) process.stderr.write(`serve.py: ${line}\n`);
+    }
   });
   const address = new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Failure('scripts/serve.py printed no address within 10 s')), 10_000);
@@ -79,7 +125,7 @@ function startServer() {
       reject(new Failure(`scripts/serve.py exited (code ${code})`));
     });
   });
-  return { server, address };
+  return { server, address, requests };
 }
 
 // ---- one driver interface over playwright-core and puppeteer-core ----------------
@@ -94,7 +140,7 @@ async function launchChromium(webgpu) {
     executablePath: CHROMIUM,
     args: webgpu ? [...common, hosts, '--enable-unsafe-webgpu'] : [...common, hosts, '--disable-gpu'],
   });
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 1000 } });
+  const context = await browser.newContext({ acceptDownloads: true, viewport: DESK });
   const page = await context.newPage();
   return {
     name: 'chromium',
@@ -111,9 +157,10 @@ async function launchChromium(webgpu) {
     evaluate: (fn, arg) => page.evaluate(fn, arg),
     waitFor: (fn, arg, timeout) => page.waitForFunction(fn, arg, { timeout, polling: 100 }),
     click: (sel) => page.click(sel),
+    mouse: (x, y) => page.mouse.move(x, y),
     upload: (sel, file) => page.setInputFiles(sel, file),
     viewport: (size) => page.setViewportSize(size),
-    screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
+    screenshot: (file, fullPage) => page.screenshot({ path: file, fullPage }),
     close: () => browser.close(),
   };
 }
@@ -130,7 +177,7 @@ async function launchFirefox(webgpu) {
       : { 'dom.webgpu.enabled': false },
   });
   const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 1000 });
+  await page.setViewport(DESK);
   return {
     name: 'firefox',
     browser,
@@ -143,9 +190,10 @@ async function launchFirefox(webgpu) {
     evaluate: (fn, arg) => page.evaluate(fn, arg),
     waitFor: (fn, arg, timeout) => page.waitForFunction(fn, { timeout, polling: 100 }, arg),
     click: (sel) => page.click(sel),
+    mouse: (x, y) => page.mouse.move(x, y),
     upload: async (sel, file) => (await page.$(sel)).uploadFile(file),
     viewport: (size) => page.setViewport(size),
-    screenshot: (file) => page.screenshot({ path: file, fullPage: true }),
+    screenshot: (file, fullPage) => page.screenshot({ path: file, fullPage }),
     close: () => browser.close(),
   };
 }
@@ -159,31 +207,56 @@ async function waitState(d, wanted, timeout) {
   try {
     await d.waitFor((ends) => ends.includes(document.body.dataset.state), [wanted, 'error', 'done'], timeout);
   } catch {
-    throw new Failure(`timed out after ${timeout / 1000} s waiting for state ${wanted}: state ${await state(d)}, status "${await status(d)}"`);
+    const progress = await d.evaluate(() =>
+      [document.querySelector('#progress-text').textContent, ...[...document.querySelectorAll('.run-card [data-field="progress"]')].map((e) => e.textContent)].join(' · '),
+    );
+    throw new Failure(`timed out after ${timeout / 1000} s waiting for state ${wanted}: state ${await state(d)}, status "${await status(d)}", ${progress}`);
   }
   const got = await state(d);
   check(got === wanted, `expected state ${wanted}, got ${got}: "${await status(d)}"`);
+}
+
+// A fresh load of the page at `hash` (a reload races with the old page's state).
+async function open(d, base, hash) {
+  await d.goto('about:blank');
+  await d.goto(`${base}${hash}`);
+  await waitState(d, 'idle', LOAD_MS);
 }
 
 function hashOf(settings, extra) {
   return `#${new URLSearchParams({ ...settings, ...extra })}`;
 }
 
-// The text of every hook of item 9, and what the run cards say.
+// The text of every hook, and what the run cards say.
 function readPage(d) {
   return d.evaluate(() => ({
     verdict: document.querySelector('[data-verdict]').textContent,
     first: document.querySelector('[data-first-divergent-step]').textContent,
     status: document.querySelector('#status').textContent,
     causes: document.querySelector('#causes').textContent,
+    effects: [...document.querySelectorAll('#free-effects li')].map((li) => ({
+      source: li.dataset.source,
+      acts: li.dataset.acts,
+      parted: li.dataset.parted,
+      text: li.textContent,
+      fix: li.querySelector('button[data-fix]')?.textContent ?? null,
+    })),
     cards: [...document.querySelectorAll('.run-card')].map((c) => ({
+      kind: c.dataset.kind,
+      title: c.querySelector('h3').textContent,
+      progress: c.querySelector('[data-field="progress"]').textContent,
       backend: c.querySelector('[data-field="backend"]').textContent,
+      backendKind: c.querySelector('[data-field="backend"]').dataset.kind ?? null,
+      trainedOn: c.querySelector('[data-field="backend"]').dataset.backend ?? null,
       level: c.querySelector('[data-field="level"]').textContent,
-      vs: c.querySelector('[data-field="vs-run-1"]').textContent,
+      vs: c.querySelector('[data-field="vs-reference"]')?.textContent ?? null,
+      inert: c.querySelector('[data-field="inert"]')?.textContent ?? null,
       hash: c.querySelector('[data-field="weights-hash"]').textContent,
-      manifest: c.querySelector('a.manifest-link')?.href ?? null,
+      manifest: c.querySelector('a.manifest-link:not([hidden])')?.href ?? null,
     })),
     env: document.querySelector('#env').textContent,
+    envGpu: document.querySelector('#env').dataset.gpu,
+    points: Object.fromEntries([...document.querySelectorAll('.chart[data-points]')].map((c) => [c.id, Number(c.dataset.points)])),
   }));
 }
 
@@ -197,10 +270,23 @@ async function setSource(d, name, pinned) {
   );
 }
 
-async function shot(d, mode, name) {
+// Clicks Start and returns the milliseconds from the click to the first
+// plotted step (measured on the page's clock), once the runs are done.
+async function startTimed(d, wanted = 'done', timeout = RUN_MS) {
+  const t0 = await d.evaluate(() => {
+    const t = performance.now();
+    document.querySelector('[data-action="start"]').click();
+    return t;
+  });
+  await waitState(d, wanted, timeout);
+  const at = await d.evaluate(() => Number(document.querySelector('#charts').dataset.firstPointAt));
+  return Number.isFinite(at) ? at - t0 : null;
+}
+
+async function shot(d, mode, name, fullPage = true) {
   await mkdir(SHOTS, { recursive: true });
   const file = path.join(SHOTS, `${d.name}-${mode}-${name}.png`);
-  await d.screenshot(file);
+  await d.screenshot(file, fullPage);
   return path.relative(ROOT, file);
 }
 
@@ -226,35 +312,105 @@ async function nativeHash(settings) {
 
 // ---- the flows -------------------------------------------------------------------------
 
-async function flows(d, base, webgpu, log) {
+async function flows(d, base, webgpu, log, server) {
   const mode = webgpu ? 'webgpu' : 'cpu';
   const small = webgpu ? SMALL : SMALL_2D;
 
-  // Two pinned runs.
-  await d.goto(`${base}${hashOf(small, { runs: '2', backend: 'auto', free: '' })}`);
-  await waitState(d, 'idle', LOAD_MS);
+  // Two pinned runs; with WebGPU on, on the GPU (Backend gpu: auto passes a
+  // software adapter by). The WebAssembly is fetched once for the page and
+  // its two run workers.
+  const fetchedBefore = server.requests.length;
+  await open(d, base, hashOf(small, { runs: '2', backend: webgpu ? 'gpu' : 'auto', free: '' }));
+  let p = await readPage(d);
+  if (webgpu) check(['software', 'gpu'].includes(p.envGpu) && /adapter/.test(p.env), `WebGPU on: the banner should name the adapter it got: [${p.envGpu}] "${p.env}"`);
+  else check(['no-api', 'no-adapter'].includes(p.envGpu) && /CPU/.test(p.env), `WebGPU off: the banner should say there is no adapter: [${p.envGpu}] "${p.env}"`);
+  log(`banner [${p.envGpu}]: "${p.env.slice(0, 110)}…"`);
+  const caps = await d.evaluate(() => document.querySelector('#engine-capabilities').dataset.capabilities);
+  log(`engine exports found: ${caps}`);
+  const cut = await d.evaluate(() => {
+    const sel = document.querySelector('[data-setting="backend"]');
+    const cs = getComputedStyle(sel);
+    const ctx = document.createElement('canvas').getContext('2d');
+    ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const room = sel.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 20; // the arrow
+    return [...sel.options].filter((o) => ctx.measureText(o.text).width > room).map((o) => o.text);
+  });
+  check(cut.length === 0, `the Backend select cuts off ${JSON.stringify(cut)}`);
   const boxes = await d.evaluate(() => [...document.querySelectorAll('input[type=checkbox][data-source]')].map((b) => [b.dataset.source, b.checked]));
   check(boxes.length === 9 && boxes.every(([, c]) => c), `nine pinned source switches expected, got ${JSON.stringify(boxes)}`);
-  await d.click('[data-action="start"]');
-  await waitState(d, 'done', RUN_MS);
-  let p = await readPage(d);
+  const firstPoint = await startTimed(d);
+  p = await readPage(d);
   check(p.verdict === 'identical', `two pinned runs: verdict "${p.verdict}" (${p.status})`);
   check(p.first === '', `two pinned runs: first divergent step "${p.first}"`);
-  for (const c of p.cards) {
-    if (webgpu) check(c.backend.startsWith('GPU (WebGPU'), `WebGPU on: a run should say it trained on the GPU: "${c.backend}"`);
-    else check(c.backend.startsWith('CPU') && /running on the CPU because/.test(c.backend), `WebGPU off: the fallback should be stated: "${c.backend}"`);
+  check(p.effects.length === 0, `two pinned runs: no free source to name, got ${JSON.stringify(p.effects)}`);
+  for (const [i, c] of p.cards.entries()) {
+    if (webgpu) check(c.trainedOn === 'gpu' && c.backend.includes('GPU (WebGPU'), `WebGPU on, Backend gpu: a run should say it trained on the GPU: "${c.backend}"`);
+    else if (i === 0) check(c.trainedOn === 'cpu' && c.backendKind === 'auto_no_gpu' && /auto: the CPU/.test(c.backend), `WebGPU off: the fallback should be stated: [${c.backendKind}] "${c.backend}"`);
+    else check(c.trainedOn === 'cpu', `WebGPU off: "${c.backend}"`);
+    if (i > 0) check(c.backendKind === 'recorded' && /run 1's backend/.test(c.backend), `a pinned re-run should follow run 1's backend: [${c.backendKind}] "${c.backend}"`);
     check(c.level === 'run-to-run', `a pinned run should be granted run-to-run, got "${c.level}"`);
   }
-  if (!webgpu) check(/no WebGPU|navigator\.gpu is missing/i.test(p.env) || /WebGPU/.test(p.env), `the page should say what it found: "${p.env}"`);
-  log(`two pinned runs: identical (${p.cards[0].backend.slice(0, 60)}…); ${await shot(d, mode, 'pinned-identical')}`);
+  const wasmFetches = server.requests.slice(fetchedBefore).filter((r) => r.path.startsWith(WASM_PATH));
+  check(wasmFetches.length === 1, `the WebAssembly should be fetched once for the page and its 2 run workers, was ${wasmFetches.length} times: ${JSON.stringify(wasmFetches)}`);
+  log(`two pinned runs: identical (${p.cards[0].backend.slice(0, 70)}…); first step plotted ${firstPoint?.toFixed(0)} ms after Start ` +
+    `(${p.cards[0].trainedOn} engine; measured, not asserted); WebAssembly fetched ${wasmFetches.length}x (HTTP ${wasmFetches[0].status}); ${await shot(d, mode, 'pinned-identical')}`);
   const manifestUrl = p.cards[0].manifest;
   check(manifestUrl?.startsWith('blob:'), `run 1's manifest link should be a blob: URL, is ${manifestUrl}`);
   const manifest = await d.evaluate((u) => fetch(u).then((r) => r.text()), manifestUrl);
 
-  // Shuffle free.
-  await setSource(d, 'shuffle', false);
-  const hash = await d.evaluate(() => location.hash);
-  check(hash.includes('free=shuffle'), `the URL should hold free=shuffle: ${hash}`);
+  // The master switch unticked on the default settings: no error, a
+  // verdict that names every free source and whether it could act.
+  await open(d, base, hashOf(DEFAULTS_SHORT, {}));
+  await d.click('#reproducible');
+  const freed = await d.evaluate(() => [...document.querySelectorAll('input[data-source]')].filter((b) => !b.checked).map((b) => b.dataset.source));
+  const firstCpu = await startTimed(d);
+  p = await readPage(d);
+  check(!/error/i.test(await state(d)), `master switch: ${p.status}`);
+  check(p.verdict === 'diverged', `master switch unticked: verdict "${p.verdict}" (${p.status})`);
+  check(p.effects.map((e) => e.source).join(',') === freed.join(','), `the verdict should name every free source (${freed}), names ${p.effects.map((e) => e.source)}`);
+  const eff = Object.fromEntries(p.effects.map((e) => [e.source, e]));
+  for (const s of ['init', 'shuffle']) check(eff[s].acts === 'true' && eff[s].parted === 'true', `${s} free should act and part the runs: ${JSON.stringify(eff[s])}`);
+  check(eff.cpu_threads.acts === 'false' && /thread/.test(eff.cpu_threads.text) && /threads \d+/.test(eff.cpu_threads.fix ?? ''),
+    `cpu_threads with one thread: could not act, with a fix: ${JSON.stringify(eff.cpu_threads)}`);
+  const onGpu = p.cards.some((c) => c.trainedOn === 'gpu');
+  check(eff.gpu_reduction.acts === String(onGpu) && (onGpu || /CPU/.test(eff.gpu_reduction.text)),
+    `gpu_reduction should act only where a run trained on the GPU (${onGpu}): ${JSON.stringify(eff.gpu_reduction)}`);
+  check(/cpu_threads/.test(p.cards[0].inert ?? '') && /cpu_threads/.test(p.cards[1].inert ?? ''), `the run cards should say cpu_threads could not act: ${p.cards.map((c) => c.inert)}`);
+  log(`master switch on the defaults (steps ${DEFAULTS_SHORT.steps}): ${p.verdict}, ${p.effects.map((e) => `${e.source} ${e.acts === 'true' ? 'acts' : 'inert'}`).join(', ')}; ` +
+    `first step plotted ${firstCpu?.toFixed(0)} ms after Start (${p.cards[0].trainedOn} engine, auto; measured, not asserted); ${await shot(d, mode, 'master-switch')}`);
+  // Firefox: js/threads.js's pool of nested Web Workers now and then never
+  // starts (a pre-existing hang, reported; the threaded flow below meets it
+  // too), so the one-click fix, which starts such a pool, runs in Chromium.
+  if (!webgpu && d.name === 'chromium') {
+    // The fix, one click: more threads and chunks, re-run; now cpu_threads acts.
+    const [, threads] = eff.cpu_threads.fix.match(/threads (\d+)/);
+    await d.click('#free-effects button[data-fix="cpu_threads"]');
+    await d.waitFor((t) => document.querySelector('[data-setting="threads"]').value === t && document.body.dataset.state === 'running', threads, 10_000);
+    await waitState(d, 'done', RUN_MS);
+    p = await readPage(d);
+    const fixed = p.effects.find((e) => e.source === 'cpu_threads');
+    check(fixed?.acts === 'true', `after the fix cpu_threads should act: ${JSON.stringify(fixed)} (${p.status})`);
+    check(p.cards.every((c) => new RegExp(`${threads} Web Workers compute the \\d+ chunks`).test(c.backend) && /order of arrival/.test(c.backend)), `after the fix: ${p.cards.map((c) => c.backend)}`);
+    log(`the cpu_threads fix, one click ("${eff.cpu_threads.fix}"), re-run: cpu_threads ${fixed.parted === 'true' ? 'acted and parted the runs' : 'could act'}`);
+  }
+
+  // Backend and gpu_reduction free, Backend cpu: run 1 stays on the CPU.
+  await open(d, base, hashOf(small, { runs: '3', backend: 'cpu', free: 'backend,gpu_reduction' }));
+  await d.click('[data-action="start"]');
+  await waitState(d, 'done', RUN_MS);
+  p = await readPage(d);
+  check(p.cards[0].trainedOn === 'cpu' && p.cards[0].backendKind === 'requested', `Backend cpu with backend free: run 1 must stay on the CPU: [${p.cards[0].backendKind}] ${p.cards[0].backend}`);
+  const where = new Set(p.cards.map((c) => c.trainedOn));
+  const backendFx = p.effects.find((e) => e.source === 'backend');
+  check(backendFx && backendFx.acts === String(where.size > 1), `backend free: "could act" (${backendFx?.acts}) should match where the runs trained (${[...where]}): ${backendFx?.text}`);
+  const reductionFx = p.effects.find((e) => e.source === 'gpu_reduction');
+  check(reductionFx && reductionFx.acts === String(where.has('gpu')), `gpu_reduction free: "could act" (${reductionFx?.acts}) should match ${[...where]}: ${reductionFx?.text}`);
+  check((p.verdict === 'identical') === (where.size === 1), `backend free: verdict ${p.verdict} with runs on ${[...where]}`);
+  log(`backend free, Backend cpu: run 1 on the CPU, the re-runs on ${p.cards.slice(1).map((c) => c.trainedOn)}; verdict ${p.verdict}; ` +
+    `backend ${backendFx.acts === 'true' ? 'acts' : `inert ("${backendFx.text.slice(0, 80)}")`}`);
+
+  // Shuffle free; the difference chart shows the parting.
+  await open(d, base, hashOf(small, { runs: '2', backend: 'auto', free: 'shuffle' }));
   await d.click('[data-action="start"]');
   await waitState(d, 'done', RUN_MS);
   p = await readPage(d);
@@ -262,10 +418,10 @@ async function flows(d, base, webgpu, log) {
   check(/^\d+$/.test(p.first) && Number(p.first) >= 1, `shuffle free: first divergent step "${p.first}"`);
   check(p.causes.includes('shuffle'), `shuffle free: the causes should name shuffle: "${p.causes}"`);
   check(p.cards.every((c) => c.level === 'none'), `shuffle free: level none expected, got ${p.cards.map((c) => c.level)}`);
+  check(p.points['chart-diff'] >= Number(small.steps), `the loss difference chart should plot run 2's every step: ${JSON.stringify(p.points)}`);
   log(`shuffle free: diverged at step ${p.first}; ${await shot(d, mode, 'shuffle-diverged')}`);
 
-  // State in the URL.
-  // autostart=1 (what "Copy link to this view" adds) starts the runs on load.
+  // State in the URL; autostart=1 (what "Copy link to this view" adds) starts the runs on load.
   const want = { ...small, learning_rate: '0.03', seed: '11', runs: '3', backend: 'cpu', free: 'dropout,data_drift', autostart: '1' };
   await d.goto('about:blank');
   await d.goto(`${base}${hashOf(want, {})}`);
@@ -285,67 +441,107 @@ async function flows(d, base, webgpu, log) {
   );
   p = await readPage(d);
   check(p.cards.length === 3 && p.verdict === 'diverged', `the linked view: ${p.cards.length} runs, verdict "${p.verdict}"`);
-  log('state restored from the URL, and the linked view started: 3 runs, dropout free, diverged');
+  const drift = p.effects.find((e) => e.source === 'data_drift');
+  check(drift?.acts === 'false', `data_drift free on the latest data version should say it could not act: ${JSON.stringify(drift)}`);
+  log('state restored from the URL, and the linked view started: 3 runs, dropout free (data_drift said inert), diverged');
 
-  // Import the exported manifest: its replay is identical.
+  // Import the exported manifest: its replay is identical. Then an edited copy: refused, nothing plotted.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'reprolab-e2e-'));
   try {
     const file = path.join(dir, 'run-1.json');
     await writeFile(file, manifest);
     await d.upload('[data-action="import"]', file);
     // The page was already "done": wait for the replay's own closing words.
-    await d.waitFor(() => /^Replayed /.test(document.querySelector('#status').textContent) || document.body.dataset.state === 'error', null, RUN_MS);
+    await d.waitFor(() => /^Replayed run-1\.json/.test(document.querySelector('#status').textContent) || document.body.dataset.state === 'error', null, RUN_MS);
     await waitState(d, 'done', 1000);
+    p = await readPage(d);
+    check(p.verdict === 'identical', `the imported manifest's replay: verdict "${p.verdict}" (${p.status})`);
+    const [record, replay] = p.cards;
+    check(record.kind === 'record' && record.title === 'Record (run-1.json)' && record.vs === null, `the record's card: ${JSON.stringify(record)}`);
+    check(replay.kind === 'replay' && replay.vs === 'identical at every step' && /record/.test(replay.backend), `the replay's card: ${JSON.stringify(replay)}`);
+    const boxes2 = await d.evaluate(() => ({
+      heat: [...document.querySelectorAll('#heatmaps .heat')].map((f) => f.dataset.run),
+      empty: [...document.querySelectorAll('.run-card dd')].filter((dd) => dd.textContent.trim() === '').map((dd) => dd.dataset.field),
+      distShown: getComputedStyle(document.querySelector('#chart-dist').closest('figure')).display !== 'none',
+    }));
+    check(!boxes2.heat.includes('1') && !boxes2.distShown, `a replay should draw no heat map for the record and no distance chart: ${JSON.stringify(boxes2)}`);
+    check(boxes2.empty.length === 0, `a replay's cards should have no empty boxes: ${boxes2.empty}`);
+    check(/Last replay: record on the (CPU|GPU), replay on the (CPU|GPU)/.test(p.env), `the banner should name the replay's backends: "${p.env}"`);
+    log(`imported manifest replayed: identical; ${await shot(d, mode, 'import-identical')}`);
+
+    const edited = JSON.parse(manifest);
+    edited.train_loss[3] = edited.train_loss[3] * 1.5;
+    const bad = path.join(dir, 'edited.json');
+    await writeFile(bad, JSON.stringify(edited));
+    await d.upload('[data-action="import"]', bad);
+    // The page was "done": wait for the words about this file (a refusal, or a replay's end).
+    await d.waitFor(
+      () => ['error', 'done'].includes(document.body.dataset.state) && /edited\.json/.test(document.querySelector('#status').textContent),
+      null,
+      RUN_MS,
+    );
+    await waitState(d, 'error', 1000);
+    p = await readPage(d);
+    const plotted = Object.values(p.points).reduce((a, b) => a + b, 0);
+    check(/edited\.json/.test(p.status) && plotted === 0 && p.verdict === '' && (p.cards.length === 0 || /refused/.test(p.cards[0].progress)) && p.cards.every((c) => !c.manifest && c.hash === ''),
+      `an edited manifest should be refused with nothing plotted: "${p.status}", ${JSON.stringify(p.points)}`);
+    log(`edited manifest refused, nothing plotted: "${p.status.slice(0, 100)}…"`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  p = await readPage(d);
-  check(p.verdict === 'identical', `the imported manifest's replay: verdict "${p.verdict}" (${p.status})`);
-  log(`imported manifest replayed: identical; ${await shot(d, mode, 'import-identical')}`);
 
   if (webgpu) {
-    // The guided story, one click, on the backend the page chooses.
-    // A fresh load (a reload races with the old page's state).
-    await d.goto('about:blank');
-    await d.goto(`${base}#`);
-    await waitState(d, 'idle', LOAD_MS);
+    // The guided story; Start during chapter 2 pauses it.
+    await open(d, base, '#');
+    await d.click('[data-action="story"]');
+    await d.waitFor(() => document.body.dataset.story === '2' && document.body.dataset.state === 'running', null, STORY_MS);
+    const inView = await d.evaluate(() => document.querySelector('#chart-loss').getBoundingClientRect().top < window.innerHeight);
+    check(inView, 'during the story the training loss chart should start above the fold');
+    await d.click('[data-action="start"]');
+    await d.waitFor(() => document.body.dataset.storyState === 'paused', null, 10_000);
+    let story = await d.evaluate(() => ({
+      verdicts: [...document.querySelectorAll('#story-steps li')].map((li) => li.dataset.verdict ?? ''),
+      results: [...document.querySelectorAll('#story-steps .story-result')].map((r) => r.textContent),
+      button: document.querySelector('[data-action="story"]').textContent,
+    }));
+    check(story.verdicts[0] === 'identical' && story.verdicts[1] === 'paused' && /^Paused/.test(story.results[1]) && story.button === 'Resume the story',
+      `Start during chapter 2 should pause the story: ${JSON.stringify(story)}`);
+    await waitState(d, 'done', RUN_MS); // the reader's own runs
+    check((await d.evaluate(() => document.body.dataset.storyState)) === 'paused', 'the story should stay paused while the reader\'s runs finish');
     await d.click('[data-action="story"]');
     try {
-      await d.waitFor(() => ['done', undefined].includes(document.body.dataset.story) && document.body.dataset.state !== 'running', null, STORY_MS);
+      await d.waitFor(() => document.body.dataset.story === 'done', null, STORY_MS);
     } catch {
       throw new Failure(`the story did not finish in ${STORY_MS / 1000} s: chapter ${await d.evaluate(() => document.body.dataset.story)}, "${await status(d)}"`);
     }
-    const story = await d.evaluate(() => ({
-      chapter: document.body.dataset.story,
+    story = await d.evaluate(() => ({
       verdicts: [...document.querySelectorAll('#story-steps li')].map((li) => li.dataset.verdict ?? ''),
-      last: document.querySelector('#story-steps li:last-child .story-result')?.textContent,
+      results: [...document.querySelectorAll('#story-steps .story-result')].map((r) => r.textContent),
+      rows: document.querySelectorAll('#story-table tbody tr').length,
+      series: document.querySelectorAll('#story-chart .u-legend .u-series').length,
       verdict: document.querySelector('[data-verdict]').textContent,
     }));
-    check(story.chapter === 'done', `the story stopped: ${JSON.stringify(story)} "${await status(d)}"`);
-    check(
-      story.verdicts.join(',') === 'identical,diverged,diverged,diverged,identical' && story.verdict === 'identical',
-      `story verdicts ${story.verdicts.join(',')}; the last should be identical`,
-    );
-    log(`story: ${story.verdicts.join(', ')}; ${await shot(d, mode, 'story-done')}`);
+    check(story.verdicts.join(',') === 'identical,diverged,diverged,diverged,identical' && story.verdict === 'identical',
+      `story verdicts ${story.verdicts.join(',')}; the last should be identical`);
+    check(story.results.every((r) => /run 1 \d+\.\d\d %, run 2 \d+\.\d\d %/.test(r)) && /number the colleague reported/.test(story.results[0]),
+      `each chapter should show its own numbers: ${JSON.stringify(story.results)}`);
+    check(story.rows === 5 && story.series === 7, `every chapter's re-run should be kept: ${story.rows} table rows, ${story.series} chart series (step + 6)`);
+    log(`story: paused by Start in chapter 2, resumed: ${story.verdicts.join(', ')}; "${story.results[3].slice(0, 90)}…"; ${await shot(d, mode, 'story-done')}`);
 
     if (d.name === 'chromium') {
       // Plain http from another machine: no secure context, so no WebGPU; the page says so and trains on the CPU.
       const insecure = base.replace('127.0.0.1', INSECURE_HOST);
-      await d.goto(`${insecure}${hashOf(small, { runs: '2', backend: 'auto', free: '' })}`);
-      await waitState(d, 'idle', LOAD_MS);
+      await open(d, insecure, hashOf(small, { runs: '2', backend: 'auto', free: '' }));
       await d.click('[data-action="start"]');
       await waitState(d, 'done', RUN_MS);
       p = await readPage(d);
       check(/plain http from another machine/.test(p.env) && /secure contexts/.test(p.env), `no secure context: the page should say why there is no WebGPU: "${p.env}"`);
-      check(p.verdict === 'identical' && p.cards.every((c) => c.backend.startsWith('CPU')), `no secure context: ${p.verdict}, ${p.cards.map((c) => c.backend)}`);
+      check(p.verdict === 'identical' && p.cards.every((c) => c.trainedOn === 'cpu'), `no secure context: ${p.verdict}, ${p.cards.map((c) => c.backend)}`);
       log(`plain http from another host: "${p.env.slice(0, 80)}…", runs on the CPU; ${await shot(d, mode, 'insecure-context')}`);
     }
   } else {
     // A refused setting, named and marked.
-    // A fresh load (a reload races with the old page's state).
-    await d.goto('about:blank');
-    await d.goto(`${base}${hashOf(small, { learning_rate: '-1', runs: '2', backend: 'auto', free: '' })}`);
-    await waitState(d, 'idle', LOAD_MS);
+    await open(d, base, hashOf(small, { learning_rate: '-1', runs: '2', backend: 'auto', free: '' }));
     await d.click('[data-action="start"]');
     await waitState(d, 'error', 20_000);
     const err = await d.evaluate(() => ({
@@ -355,22 +551,106 @@ async function flows(d, base, webgpu, log) {
     check(err.status.includes('learning_rate') && err.invalid === 'true', `learning rate -1: ${JSON.stringify(err)}`);
     log(`learning rate -1 refused: "${err.status}"`);
 
-    // Step from idle: both runs advance one step at a time, paused; Resume ends them.
-    // A fresh load (a reload races with the old page's state).
-    await d.goto('about:blank');
-    await d.goto(`${base}${hashOf(small, { runs: '2', backend: 'cpu', free: '' })}`);
-    await waitState(d, 'idle', LOAD_MS);
+    // Bad input in the URL: corrected with notes, refused with the limit named, echo capped.
+    const longSeed = '9'.repeat(200_000);
+    await open(d, base, hashOf(small, { seed: longSeed, runs: '99', backend: 'warp', free: 'shuffle,bogus', colour: 'red' }));
+    let bad = await d.evaluate(() => ({
+      notes: [...document.querySelectorAll('#url-notes li')].map((li) => li.textContent),
+      runs: document.querySelector('[data-setting="runs"]').value,
+      backend: document.querySelector('[data-setting="backend"]').value,
+      wider: document.documentElement.scrollWidth - window.innerWidth,
+    }));
+    check(bad.runs === '4' && bad.backend === 'auto', `runs=99 and backend=warp: the form shows runs ${bad.runs}, backend ${bad.backend}`);
+    for (const word of ['runs=99', 'backend=warp', 'bogus', 'colour']) check(bad.notes.some((n) => n.includes(word)), `a visible note should say what became of ${word}: ${JSON.stringify(bad.notes)}`);
+    check(bad.notes.join(' ').length < 1500 && bad.wider <= 0, `the notes should be short and the page no wider: ${bad.notes.join(' ').length} characters, ${bad.wider} px wider`);
+    await d.click('[data-action="start"]');
+    await waitState(d, 'error', 20_000);
+    bad = await d.evaluate(() => ({
+      status: document.querySelector('#status').textContent,
+      invalid: document.querySelector('[data-setting="seed"]').getAttribute('aria-invalid'),
+      wider: document.documentElement.scrollWidth - window.innerWidth,
+      longest: Math.max(...[...document.querySelectorAll('body *')].filter((e) => !['INPUT', 'SCRIPT', 'STYLE'].includes(e.tagName) && e.children.length === 0).map((e) => e.textContent.length)),
+    }));
+    check(/seed/.test(bad.status) && /200000 characters/.test(bad.status) && bad.status.length <= 400 && bad.invalid === 'true' && bad.wider <= 0 && bad.longest < 2000,
+      `a 200,000-digit seed should be refused with the echo capped: ${JSON.stringify({ ...bad, status: bad.status.slice(0, 300) })}`);
+    log(`200,000-digit seed refused, echo capped: "${bad.status}"`);
+    // Networks too big for a tab: refused before any run is made, the limit named.
+    for (const hidden of ['16384,16384', '16384,16384,16384,16384']) {
+      await d.evaluate((h) => {
+        document.querySelector('[data-setting="seed"]').value = '7';
+        document.querySelector('[data-setting="hidden"]').value = h;
+      }, hidden);
+      await d.click('[data-action="start"]');
+      await waitState(d, 'error', 20_000);
+      bad = await d.evaluate(() => ({
+        status: document.querySelector('#status').textContent,
+        invalid: document.querySelector('[data-setting="hidden"]').getAttribute('aria-invalid'),
+        workers: document.querySelectorAll('.run-card').length,
+      }));
+      // The engine's words (MAX_PARAMS) where it checks its limits, else the page's (max_params).
+      check(/^hidden: .*(at most|more than) [\d,]+ .*(max_params|MAX_PARAMS)/.test(bad.status) && bad.invalid === 'true' && bad.workers === 0,
+        `hidden ${hidden} should be refused before any run is made, the limit named: ${JSON.stringify(bad)}`);
+      log(`hidden ${hidden} refused: "${bad.status}"`);
+    }
+
+    // Step from idle: both runs advance one step at a time, paused, the status saying so; Resume ends them.
+    await open(d, base, hashOf(small, { runs: '2', backend: 'cpu', free: '' }));
     const progressIs = (text) => d.waitFor((t) => document.querySelector('#progress-text').textContent === t, text, 20_000);
     await d.click('[data-action="step"]');
     await progressIs(`run 1: step 1 / ${small.steps} · run 2: step 1 / ${small.steps}`);
+    await d.waitFor((t) => document.querySelector('#status').textContent.startsWith(t), `Paused at step 1 of ${small.steps}`, 5000);
     await d.click('[data-action="step"]');
     await progressIs(`run 1: step 2 / ${small.steps} · run 2: step 2 / ${small.steps}`);
+    await d.waitFor((t) => document.querySelector('#status').textContent.startsWith(t), `Paused at step 2 of ${small.steps}`, 5000);
     check((await state(d)) === 'paused', `after Step the page should be paused, is ${await state(d)}`);
     await d.click('[data-action="pause"]'); // reads "Resume" while paused
     await waitState(d, 'done', RUN_MS);
     p = await readPage(d);
     check(p.verdict === 'identical', `stepped pinned runs: verdict "${p.verdict}"`);
-    log('Step twice, then Resume: identical');
+    log('Step twice ("Paused at step 2 of 80…"), then Resume: identical');
+
+    // Playground's habits: the heat maps were redrawn while training (2-D
+    // data), the shared cursor, a table per chart, a change re-runs.
+    const heat = await d.evaluate(() => [...document.querySelectorAll('#heatmaps canvas')].map((c) => ({ w: c.clientWidth, live: Number(c.dataset.drawsLive ?? 0), points: Number(c.dataset.points ?? 0) })));
+    check(heat.length === 2 && heat.every((h) => h.w >= 240 && h.live >= 1), `2-D data: a heat map per run, at least 240 px, redrawn while training: ${JSON.stringify(heat)}`);
+    const box = await d.evaluate(() => {
+      const r = document.querySelector('#chart-loss .u-over').getBoundingClientRect();
+      return { x: r.left + r.width * 0.5, y: r.top + r.height * 0.5 };
+    });
+    await d.mouse(box.x, box.y);
+    await d.waitFor(() => /^Step \d+:/.test(document.querySelector('#cursor-readout').textContent), null, 5000);
+    const cursor = await d.evaluate(() => ({
+      readout: document.querySelector('#cursor-readout').textContent,
+      valLegend: [...document.querySelectorAll('#chart-val .u-legend .u-value')].map((e) => e.textContent),
+      distLegend: [...document.querySelectorAll('#chart-dist .u-legend .u-value')].map((e) => e.textContent),
+    }));
+    check(/loss: run 1 [\d.e-]+, run 2/.test(cursor.readout) && /validation error/.test(cursor.readout) && /distance/.test(cursor.readout) && /\|Δ loss\|/.test(cursor.readout),
+      `the hover cursor should read every chart at one step: "${cursor.readout}"`);
+    check(cursor.valLegend.some((v) => /%/.test(v)) && cursor.distLegend.some((v) => v === 'identical'), `the other charts' cursors should follow: ${JSON.stringify(cursor)}`);
+    log(`hover cursor: "${cursor.readout.slice(0, 140)}…"`);
+    const tables = await d.evaluate(() =>
+      [...document.querySelectorAll('details[data-table]')].map((det) => {
+        det.open = true;
+        det.dispatchEvent(new Event('toggle'));
+        return det.dataset.table;
+      }),
+    );
+    await d.waitFor(() => [...document.querySelectorAll('details[data-table] tbody')].length === 4, null, 5000);
+    const rows = await d.evaluate(() => Object.fromEntries([...document.querySelectorAll('details[data-table]')].map((det) => [det.dataset.table, det.querySelectorAll('tbody tr').length])));
+    check(tables.length === 4 && Object.values(rows).every((n) => n > 0), `every chart should have a table of its values: ${JSON.stringify(rows)}`);
+    log(`tables: ${JSON.stringify(rows)}`);
+    // A changed setting re-runs by itself (debounced), with the new value.
+    await d.evaluate(() => {
+      const lr = document.querySelector('[data-setting="learning_rate"]');
+      lr.value = '0.04';
+      lr.dispatchEvent(new Event('input', { bubbles: true }));
+      lr.dispatchEvent(new Event('change', { bubbles: true }));
+    });
+    await d.waitFor(() => document.body.dataset.state === 'running', null, 5000);
+    await waitState(d, 'done', RUN_MS);
+    const rerun = await d.evaluate(() => location.hash.includes('learning_rate=0.04'));
+    check(rerun, 'the re-run should carry the changed learning rate');
+    log('a changed setting re-ran by itself (debounced)');
 
     // Exports: the curves as CSV and the charts as PNG, caught at the link's click.
     const exported = await d.evaluate(async () => {
@@ -402,10 +682,7 @@ async function flows(d, base, webgpu, log) {
 
     // CPU threads as nested Web Workers: pinned, the native CLI's weights hash.
     const threaded = { dataset: 'digits', steps: '60', threads: '3', chunks: '6' };
-    // A fresh load (a reload races with the old page's state).
-    await d.goto('about:blank');
-    await d.goto(`${base}${hashOf(threaded, { runs: '2', backend: 'cpu', free: '' })}`);
-    await waitState(d, 'idle', LOAD_MS);
+    await open(d, base, hashOf(threaded, { runs: '2', backend: 'cpu', free: '' }));
     await d.click('[data-action="start"]');
     await waitState(d, 'done', RUN_MS);
     p = await readPage(d);
@@ -416,17 +693,45 @@ async function flows(d, base, webgpu, log) {
     check(p.cards[0].hash === native, `threads 3, chunks 6: the page gives ${p.cards[0].hash}, the native CLI ${native}`);
     log(`3 Web Workers per run, cpu_threads pinned: identical, the native CLI's hash ${native}`);
 
+    // The server: gzip, an ETag, and 304 for an unchanged file.
+    const wasmUrl = new URL(WASM_PATH, base);
+    const first = await fetch(wasmUrl, { headers: { 'accept-encoding': 'gzip' } });
+    const body = await first.arrayBuffer();
+    const etag = first.headers.get('etag');
+    const again = await fetch(wasmUrl, { headers: { 'accept-encoding': 'gzip', 'if-none-match': etag } });
+    check(first.headers.get('content-encoding') === 'gzip' && etag && /no-cache/.test(first.headers.get('cache-control')) && again.status === 304,
+      `serve.py: ${first.headers.get('content-encoding')}, ETag ${etag}, Cache-Control ${first.headers.get('cache-control')}, then ${again.status}`);
+    log(`serve.py: the wasm goes out gzip (${first.headers.get('content-length')} bytes on the wire, ${body.byteLength} unpacked), ETag ${etag}, then 304`);
+
     // Phone width: nothing pushes the page wider than the screen.
-    await d.viewport(PHONE);
+    await d.viewport({ width: 360, height: 740 });
     await d.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 200))));
     const overflow = await d.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
-    check(overflow <= 0, `at ${PHONE.width} px the page scrolls sideways by ${overflow} px`);
-    log(`no sideways scrolling at ${PHONE.width} px; ${await shot(d, mode, 'phone')}`);
+    check(overflow <= 0, `at 360 px the page scrolls sideways by ${overflow} px`);
+    log(`no sideways scrolling at 360 px; ${await shot(d, mode, 'phone-360')}`);
+    await d.viewport(DESK);
   }
+
+  // A phone: after Start, the verdict and the first chart come into view.
+  await d.viewport(PHONE);
+  await open(d, base, hashOf(small, { runs: '2', backend: 'auto', free: 'shuffle' }));
+  await d.click('[data-action="start"]');
+  await d.evaluate(() => new Promise((r) => requestAnimationFrame(() => setTimeout(r, 300))));
+  const view = await d.evaluate(() => {
+    const verdict = document.querySelector('.verdict-line').getBoundingClientRect();
+    const chart = document.querySelector('#chart-loss').getBoundingClientRect();
+    return { verdictTop: verdict.top, verdictBottom: verdict.bottom, chartTop: chart.top, h: window.innerHeight, scrolled: window.scrollY };
+  });
+  check(view.verdictTop >= 0 && view.verdictBottom <= view.h && view.chartTop < view.h, `at 390x844, after Start the verdict and the loss chart should be in view: ${JSON.stringify(view)}`);
+  const during = await shot(d, mode, 'phone-390x844-after-start', false);
+  await waitState(d, 'done', RUN_MS);
+  log(`at 390x844 Start scrolled ${view.scrolled.toFixed(0)} px down: verdict at ${view.verdictTop.toFixed(0)} px, loss chart at ${view.chartTop.toFixed(0)} px; ` +
+    `${during}, ${await shot(d, mode, 'phone-390x844-done', false)}`);
+  await d.viewport(DESK);
 }
 
 // One browser in one mode: launches, watches, runs the flows.
-async function runOne(browserName, base, webgpu) {
+async function runOne(browserName, base, webgpu, server) {
   const label = `${browserName}, WebGPU ${webgpu ? 'on' : 'off'}`;
   const t0 = Date.now();
   const log = (m) => console.log(`e2e [${label}] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${m}`);
@@ -441,14 +746,17 @@ async function runOne(browserName, base, webgpu) {
     });
     d.onError((m) => problems.push(`uncaught error: ${m}`));
     d.onRequest((url) => {
-      if (url.startsWith('data:') || url.startsWith('blob:')) return;
+      if (url.startsWith('data:') || url.startsWith('blob:') || url === 'about:blank') return;
       if (!origins.includes(new URL(url).origin)) problems.push(`request outside the origin: ${url}`);
     });
     d.onFailed((url, why) => {
       if (url.startsWith('blob:')) return;
+      // Cancelled, not failed: the page stops a set of runs (a new Start, a
+      // changed setting, the story paused) while a worker still loads.
+      if (/ERR_ABORTED|NS_BINDING_ABORTED/.test(why ?? '')) return;
       problems.push(`request failed: ${url} (${why})`);
     });
-    await flows(d, base, webgpu, log);
+    await flows(d, base, webgpu, log, server);
     check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
     log('passed');
     return true;
@@ -462,17 +770,18 @@ async function runOne(browserName, base, webgpu) {
 }
 
 async function main() {
-  const which = process.argv.slice(2);
-  const browsers = which.length ? which : ['chromium', 'firefox'];
-  const { server, address } = startServer();
-  process.on('exit', () => server.kill());
+  const args = process.argv.slice(2);
+  const browsers = args.filter((a) => ['chromium', 'firefox'].includes(a));
+  const modes = args.includes('webgpu') ? [true] : args.includes('cpu') ? [false] : [true, false];
+  const server = startServer();
+  process.on('exit', () => server.server.kill());
   let passed = 0;
   let failed = 0;
   try {
-    const base = await address;
-    for (const b of browsers) {
-      for (const webgpu of [true, false]) {
-        if (await runOne(b, base, webgpu)) passed += 1;
+    const base = await server.address;
+    for (const b of browsers.length ? browsers : ['chromium', 'firefox']) {
+      for (const webgpu of modes) {
+        if (await runOne(b, base, webgpu, server)) passed += 1;
         else failed += 1;
       }
     }
@@ -480,7 +789,7 @@ async function main() {
     console.error(`e2e: FAILED: ${e.message}`);
     failed += 1;
   } finally {
-    server.kill();
+    server.server.kill();
   }
   console.log(`${passed} passed, ${failed} failed`);
   return failed ? 1 : 0;

@@ -10,9 +10,10 @@
 //                                      whether each free source can act here
 //   replayPlan(manifest, gpuAvailable) where a replay must run
 //   Run getters backendDecision, inertSources, adapterIsSoftware, level
-// Each is used where the engine has it; until then fallback.js stands in,
-// and `capabilities()` says which is which (the page shows it in its
-// footer, the tests print it).
+// The page lists nothing the engine knows: sources, settings, data sets,
+// engine versions, levels and limits all come from these exports.
+// `capabilities()` says which optional Trainer getters this build has (the
+// page shows it in its footer, the tests print it).
 //
 // The WebAssembly is compiled once, on the page, and handed to every run
 // worker (a WebAssembly.Module is cloned, not refetched or recompiled).
@@ -20,8 +21,6 @@
 import * as api from '../../js/index.js';
 import * as glue from '../pkg/reprolab.js';
 import { resolveBackend } from './env.js';
-import * as fallback from './fallback.js';
-import { checkLimits } from './limits.js';
 import { toText } from './format.js';
 
 export { createRun, rerun, diff, ConfigError, EngineCrashError } from '../../js/index.js';
@@ -78,42 +77,32 @@ export async function loadIn(module) {
 
 // Everything the page shows about the engine, in engineInfo()'s shape.
 export async function info() {
-  if (capabilities().engineInfo) {
-    const i = plain(glue.engineInfo());
-    return { ...i, settings: i.settings.map((s) => ({ ...s, default: toText(s.default) })), fromEngine: true };
-  }
-  const [config, help, sources, version] = await Promise.all([api.defaultConfig(), api.configHelp(), api.sources(), api.engineVersion()]);
-  return fallback.info({ config, help, sources, version });
+  const i = plain(glue.engineInfo());
+  return { ...i, settings: i.settings.map((s) => ({ ...s, default: toText(s.default) })), fromEngine: true };
 }
 
 // [{source, acts, why, fix}] for every free source, for run 1's settings and
 // backend here. `gpu` is what the page found: {available, software}; the
 // engine is told where run 1 will train (auto: the CPU on a software GPU,
 // as its own policy does), since that decides gpu_reduction and cpu_threads.
-export function freeSourceEffects(settings, free, backend, gpu, engineInfo) {
-  if (capabilities().freeSourceEffects) {
-    return plain(glue.freeSourceEffects(settings, free, resolveBackend(backend, gpu), gpu.available));
-  }
-  return fallback.freeSourceEffects(settings, free, backend, gpu, engineInfo);
+export function freeSourceEffects(settings, free, backend, gpu) {
+  return plain(glue.freeSourceEffects(settings, free, resolveBackend(backend, gpu), gpu.available));
 }
 
-// A network or batch too big for a tab, refused before any run is made:
-// null or {field, message}. The engine checks its own limits when it reads
-// settings (freeSourceEffects does, on the page, before any worker starts);
-// an older engine allocates first, so the page checks conservatively.
-export function checkSettings(settings, engineInfo) {
-  return capabilities().freeSourceEffects ? null : checkLimits(settings, engineInfo);
+// A network or batch too big for a tab is refused by the engine itself, with
+// its own limits and checked arithmetic, when the page first reads the
+// settings (freeSourceEffects, before any worker starts): nothing to check here.
+export function checkSettings() {
+  return null;
 }
 
 // {backend, can_replay, reason, level} for replaying `manifest` here.
 export function replayPlan(text, gpu) {
-  if (capabilities().replayPlan) return plain(glue.replayPlan(text, gpu.available));
-  return fallback.replayPlan(text, gpu);
+  return plain(glue.replayPlan(text, gpu.available));
 }
 
-// Whether the engine accepts a free source that cannot act (newer engines
-// record it as inert; older ones refuse cpu_threads free with threads < 2).
-export const acceptsInertSources = () => capabilities().freeSourceEffects;
+// The engine accepts a free source that cannot act and records it as inert.
+export const acceptsInertSources = () => true;
 
 // A copy of a run's weights as they stand (the last state read back from the
 // GPU on a GPU run), for the distance between runs.

@@ -1,14 +1,13 @@
 // The demo page: 2 to 4 training runs side by side, each in its own Web
 // Worker, and the nine sources of run-to-run variation as switches. This
 // file wires the parts together; each part is a module of its own:
-//   controls.js  the form, the switches and the URL (state.js, limits.js)
+//   controls.js  the form, the switches and the URL (state.js)
 //   runs.js      runs and workers, the comparisons, the outcome (run-worker.js)
 //   cards.js     run cards, heat maps and the verdict
 //   charts.js    the charts, their shared cursor and their tables
 //   compare.js   the diff of two runs, CSV and PNG export, import
 //   story.js     the guided story
-//   engine.js    everything the page takes from the engine (fallback.js
-//                until the engine's newer exports land); env.js the GPU
+//   engine.js    everything the page takes from the engine; env.js the GPU
 //
 // Stable hooks for tests and scripts:
 //   input[type=checkbox][data-source=NAME]   checked when NAME is pinned

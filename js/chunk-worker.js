@@ -8,7 +8,10 @@
 //               {module?}                 load the engine only (a warm worker, before any run)
 //               {step, chunk, params?}    a chunk of a step's batch; params (Float32Array) come
 //                                         with a worker's first chunk of each step and are kept
-// Messages out: {ready: true}             after the setup
+// Messages out: {hello: true}             first, once this script's message handler is in place
+//                                         (the pool sends nothing before it: a module worker's
+//                                         early messages can be lost while its imports load)
+//               {ready: true}             after the setup
 //               {chunk, loss_sum, grads}  grads a Float32Array, its buffer transferred
 //               {error}                   a one-line message; the pool fails the step with it
 //
@@ -17,8 +20,8 @@
 // death. After a panic the worker answers every later message with the same
 // error.
 
-import init, { ChunkWorker } from '../www/pkg/reprolab.js';
-
+// The engine is imported dynamically, after the handler below is installed.
+let glue = null;
 let loaded = null; // the engine's initialisation, started by the first message
 let worker = null;
 let params = null; // the weights of the step being computed
@@ -38,7 +41,10 @@ function errorText(e) {
 }
 
 async function handle(msg) {
-  loaded ??= init(msg.module instanceof WebAssembly.Module ? { module_or_path: msg.module } : undefined);
+  loaded ??= import('../www/pkg/reprolab.js').then((m) => {
+    glue = m;
+    return m.default(msg.module instanceof WebAssembly.Module ? { module_or_path: msg.module } : undefined);
+  });
   try {
     await loaded;
   } catch (e) {
@@ -47,7 +53,7 @@ async function handle(msg) {
   if (crashed) throw new Error(crashed);
   if (msg.setup !== undefined) {
     worker?.free();
-    worker = new ChunkWorker(msg.setup);
+    worker = new glue.ChunkWorker(msg.setup);
     return [{ ready: true }, []];
   }
   if (msg.step === undefined) return [{ ready: true }, []]; // loaded, and kept warm
@@ -72,3 +78,4 @@ self.onmessage = async (event) => {
     self.postMessage({ error: errorText(e) });
   }
 };
+self.postMessage({ hello: true });

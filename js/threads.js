@@ -34,8 +34,14 @@ class Channel {
     // Written out in full so that bundlers (Vite, webpack, esbuild with a
     // plugin) find the worker script and bundle it.
     this.worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { type: 'module' });
+    // Nothing is sent before the worker says its handler is in place: a
+    // module worker can lose messages that arrive while its script loads.
+    this.hello = new Promise((resolve) => {
+      this.helloResolve = resolve;
+    });
     this.worker.onmessage = ({ data }) => {
-      if (typeof data?.error === 'string') this.fail(new Error(`${this.name}: ${data.error}`));
+      if (data?.hello === true) this.helloResolve();
+      else if (typeof data?.error === 'string') this.fail(new Error(`${this.name}: ${data.error}`));
       else this.settle(null, data);
     };
     this.worker.onerror = (event) => {
@@ -50,7 +56,9 @@ class Channel {
     if (this.pending) return Promise.reject(new Error(`${this.name} is busy`));
     return new Promise((resolve, reject) => {
       this.pending = { resolve, reject };
-      this.worker.postMessage(message);
+      this.hello.then(() => {
+        if (this.pending?.resolve === resolve && !this.broken) this.worker.postMessage(message);
+      });
     });
   }
 
@@ -63,6 +71,7 @@ class Channel {
 
   fail(error) {
     this.broken ??= error;
+    this.helloResolve?.();
     this.settle(this.broken);
   }
 

@@ -194,6 +194,33 @@ pub fn rerun_setup(m: &Manifest, free: &[Source]) -> Result<Setup> {
     Ok(setup)
 }
 
+/// Where the `exact` start-up probe's answers come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExactProbe {
+    /// The device runs the probe kernel (every real run).
+    Device,
+    /// Tests: these answers stand for the device's.
+    Answers(Vec<u32>),
+}
+
+/// Why the GPU `gpu` cannot train at `exact` (`None`: it can): the
+/// start-up probe ([`crate::exact::judge`]) names the failed check; a device
+/// that passes is still refused while the GPU engine has no exact kernels.
+async fn exact_on_gpu(gpu: &Gpu, probe: ExactProbe) -> Option<String> {
+    let verdict = match probe {
+        ExactProbe::Device => crate::gpu::probe::exact_probe(gpu).await,
+        ExactProbe::Answers(a) => crate::exact::judge(&crate::exact::cpu_answers(), &a),
+    };
+    match verdict {
+        Err(f) => Some(format!("exact: not available on this adapter: {f}")),
+        Ok(()) => Some(
+            "exact: this adapter passes the start-up probe, but the GPU engine has no exact kernels yet: trained \
+             with the run-to-run kernels"
+                .into(),
+        ),
+    }
+}
+
 /// Where a replay of a record can run to be compared with it, and the level
 /// that comparison can promise.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -296,10 +323,16 @@ impl Run {
 
     /// Starts a new run of `setup` where `request` says.
     pub async fn start(setup: Setup, request: BackendRequest) -> Result<Run> {
+        Run::start_probed(setup, request, ExactProbe::Device).await
+    }
+
+    /// [`Run::start`] with the `exact` start-up probe's answers taken from
+    /// `probe` (tests feed the judge a wrong answer this way).
+    pub async fn start_probed(setup: Setup, request: BackendRequest, probe: ExactProbe) -> Result<Run> {
         let setup = Arc::new(setup);
         let state = setup.initial_state();
         let record = setup.new_record(hash::weights_hash(&state.params));
-        Run::place(setup, record, state, request, None).await
+        Run::place_probed(setup, record, state, request, None, probe).await
     }
 
     /// The backend policy: puts a run (new, resumed or re-run) on the
@@ -307,10 +340,21 @@ impl Run {
     /// when it follows its record.
     async fn place(
         setup: Arc<Setup>,
+        record: RunRecord,
+        state: EngineState,
+        request: BackendRequest,
+        recorded: Option<&str>,
+    ) -> Result<Run> {
+        Run::place_probed(setup, record, state, request, recorded, ExactProbe::Device).await
+    }
+
+    async fn place_probed(
+        setup: Arc<Setup>,
         mut record: RunRecord,
         state: EngineState,
         request: BackendRequest,
         recorded: Option<&str>,
+        probe: ExactProbe,
     ) -> Result<Run> {
         let cpu = |kind: DecisionKind, text: String| BackendDecision { backend: BackendKind::Cpu, kind, text };
         if request == BackendRequest::Cpu {
@@ -342,6 +386,21 @@ impl Run {
             let mut run = Run::on_cpu(setup, record, state, request, d);
             run.note_inert(true);
             return Ok(run);
+        }
+        if setup.settings.config.level == spec::DeterminismLevel::Exact {
+            let refused = exact_on_gpu(&gpu, probe).await;
+            if request == BackendRequest::Auto {
+                if let Some(why) = &refused {
+                    let d = cpu(
+                        DecisionKind::AutoGpuRefused,
+                        format!("auto: level exact asked for and the GPU cannot give it ({why}): training on the CPU"),
+                    );
+                    let mut run = Run::on_cpu(setup, record, state, request, d);
+                    run.note_inert(true);
+                    return Ok(run);
+                }
+            }
+            record.exact_refused = refused;
         }
         let adapter = gpu.adapter.clone();
         match GpuEngine::new(gpu, setup.clone(), state.clone(), record.chain_head) {

@@ -379,6 +379,13 @@ impl DeterminismLevel {
             DeterminismLevel::Exact => "exact",
         }
     }
+
+    /// The level named `name` (as the `level` setting takes it).
+    pub fn from_name(name: &str) -> Option<DeterminismLevel> {
+        [DeterminismLevel::None, DeterminismLevel::RunToRun, DeterminismLevel::Exact]
+            .into_iter()
+            .find(|l| l.name() == name)
+    }
 }
 
 // ---------------------------------------------------------------------------

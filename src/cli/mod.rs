@@ -74,6 +74,9 @@ enum Command {
         /// Chunks the batch is cut into (same as --set chunks=M).
         #[arg(long, allow_hyphen_values = true)]
         chunks: Option<String>,
+        /// Determinism level: run-to-run or exact (same as --set level=LEVEL).
+        #[arg(long, value_name = "LEVEL", allow_hyphen_values = true)]
+        level: Option<String>,
         /// Where to train.
         #[arg(long, value_enum, default_value = "auto")]
         backend: Backend,
@@ -233,6 +236,7 @@ pub fn main() -> i32 {
             engine_version,
             threads,
             chunks,
+            level,
             backend,
             out,
             quiet,
@@ -241,7 +245,9 @@ pub fn main() -> i32 {
             record_batches,
             lose_device_at,
         } => {
-            for (k, v) in [("engine_version", engine_version), ("threads", threads), ("chunks", chunks)] {
+            for (k, v) in
+                [("engine_version", engine_version), ("threads", threads), ("chunks", chunks), ("level", level)]
+            {
                 if let Some(v) = v {
                     set.push(format!("{k}={v}"));
                 }

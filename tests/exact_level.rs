@@ -1,0 +1,139 @@
+//! The `exact` level as a run setting: the `level` key (manifests, older
+//! manifests without it), the CPU engine's exact arithmetic (repeatable,
+//! different from the default arithmetic, the same for 1 or 2 threads at a
+//! fixed chunk count, the 4% validation bar), and the driver's start-up probe
+//! on the GPU: a wrong answer refuses `exact` with the failed check named.
+//! The GPU tests FAIL, never skip, without an adapter (lavapipe here).
+#![cfg(not(target_arch = "wasm32"))]
+
+use reprolab::driver::{new_setup, BackendRequest, ExactProbe, Run};
+use reprolab::exact::{self, Op, PROBE};
+use reprolab::manifest::first_divergence;
+use reprolab::spec::BackendKind;
+use reprolab::{DeterminismLevel, Origin, Settings};
+
+fn settings(steps: usize, level: &str) -> Settings {
+    let mut s = Settings::default();
+    s.set("steps", &steps.to_string(), Origin::Override).unwrap();
+    s.set("level", level, Origin::Override).unwrap();
+    s
+}
+
+fn cpu_run(s: Settings) -> Run {
+    let mut run = Run::cpu(new_setup(s, &[]).unwrap());
+    run.advance_now(usize::MAX).unwrap();
+    run
+}
+
+/// The first step whose chain link differs, with both links, or `None`.
+fn parting(a: &Run, b: &Run) -> Option<String> {
+    first_divergence(&a.record.hash_chain, &b.record.hash_chain)
+        .map(|i| format!("step {}: {} vs {}", i + 1, a.record.hash_chain[i], b.record.hash_chain[i]))
+}
+
+#[test]
+fn the_level_setting_parses_and_older_manifests_read_as_run_to_run() {
+    let mut s = Settings::default();
+    assert_eq!(s.config.level, DeterminismLevel::RunToRun);
+    for name in ["exact", "none", "run-to-run"] {
+        s.set("level", name, Origin::Override).unwrap();
+        assert_eq!(s.config.level.name(), name);
+        assert_eq!(s.config.get_text("level"), name);
+    }
+    let e = s.set("level", "bitwise", Origin::Override).unwrap_err();
+    assert_eq!(e.field(), Some("level"), "{e}");
+    // A manifest written before the key existed.
+    let mut entries = Settings::default().entries();
+    assert!(entries.remove("level").is_some());
+    let back = Settings::from_entries(&entries).unwrap();
+    assert_eq!(back.config.level, DeterminismLevel::RunToRun);
+    // Any other key is still required.
+    let mut entries = Settings::default().entries();
+    entries.remove("momentum");
+    assert!(Settings::from_entries(&entries).is_err());
+}
+
+#[test]
+fn exact_on_the_cpu_is_granted_repeats_and_differs_from_run_to_run() {
+    let a = cpu_run(settings(500, "exact"));
+    let b = cpu_run(settings(500, "exact"));
+    let d = cpu_run(settings(500, "run-to-run"));
+    assert!(a.setup().settings.config.dropout > 0.0, "the proof needs dropout");
+    assert_eq!(a.record.step, 500);
+    assert_eq!(parting(&a, &b), None, "two exact runs part");
+    let m = a.manifest();
+    assert_eq!(m.level_granted, DeterminismLevel::Exact, "{}", m.level_reason);
+    assert_eq!(d.manifest().level_granted, DeterminismLevel::RunToRun);
+    // The pinned functions replace libm's: the chains part (and say where).
+    let part = parting(&a, &d);
+    eprintln!("exact vs run-to-run arithmetic: first parting at {part:?}");
+    assert!(part.is_some(), "the exact arithmetic gave the default arithmetic's chain");
+    eprintln!("exact 500-step chain head: {}", a.record.chain_head);
+}
+
+#[test]
+fn exact_chains_depend_on_the_chunks_not_on_the_threads() {
+    let with = |threads: &str, chunks: &str| {
+        let mut s = settings(200, "exact");
+        s.set("threads", threads, Origin::Override).unwrap();
+        s.set("chunks", chunks, Origin::Override).unwrap();
+        cpu_run(s)
+    };
+    let one = with("1", "1");
+    let four_1 = with("1", "4");
+    let four_2 = with("2", "4");
+    assert_eq!(parting(&four_1, &four_2), None, "threads changed the exact arithmetic");
+    // Chunks are partial sums: another order, other bits (measured, stated).
+    eprintln!("exact, chunks 1 vs 4: {:?}", parting(&one, &four_1));
+}
+
+#[test]
+fn exact_meets_the_validation_bar_on_the_cpu() {
+    let mut s = Settings::default();
+    s.set("level", "exact", Origin::Override).unwrap();
+    let run = cpu_run(s);
+    let m = run.manifest();
+    eprintln!("exact, digits, defaults: val_error {:.4}", m.val_error);
+    assert!(m.val_error < 0.04, "val_error {} at exact", m.val_error);
+}
+
+fn gpu_start(s: Settings, probe: ExactProbe) -> Run {
+    pollster::block_on(Run::start_probed(new_setup(s, &[]).unwrap(), BackendRequest::Gpu, probe))
+        .unwrap_or_else(|e| panic!("no GPU for the GPU tests ({e}); install mesa-vulkan-drivers (lavapipe)"))
+}
+
+#[test]
+fn a_wrong_probe_answer_refuses_exact_with_the_check_named() {
+    let mut answers = exact::cpu_answers();
+    let i = PROBE.iter().position(|c| c.check == "fusion" && c.op == Op::MulAdd).expect("a fusion case");
+    let c = PROBE[i];
+    let fused = f32::from_bits(c.a).mul_add(f32::from_bits(c.b), f32::from_bits(c.c)).to_bits();
+    assert_ne!(fused, answers[i]);
+    answers[i] = fused;
+    let mut run = gpu_start(settings(3, "exact"), ExactProbe::Answers(answers));
+    assert_eq!(run.backend(), BackendKind::Gpu);
+    pollster::block_on(run.advance(usize::MAX)).unwrap();
+    let m = run.manifest();
+    eprintln!("level_reason: {}", m.level_reason);
+    assert_eq!(m.level_requested, DeterminismLevel::Exact);
+    assert_eq!(m.level_granted, DeterminismLevel::RunToRun);
+    assert!(m.level_reason.contains("exact: not available on this adapter: fusion:"), "{}", m.level_reason);
+    assert!(m.level_reason.contains(&format!("0x{fused:08x}")), "{}", m.level_reason);
+}
+
+#[test]
+fn the_gpu_engine_does_not_claim_exact_yet() {
+    // The device's own probe: on lavapipe and SwiftShader it passes, but the
+    // GPU engine has no exact kernels yet, so the run says so and grants
+    // run-to-run (never an `exact` it does not compute).
+    let mut run = gpu_start(settings(3, "exact"), ExactProbe::Device);
+    pollster::block_on(run.advance(usize::MAX)).unwrap();
+    let m = run.manifest();
+    eprintln!("level_reason: {}", m.level_reason);
+    assert_eq!(m.level_granted, DeterminismLevel::RunToRun);
+    assert!(m.level_reason.contains("exact:"), "{}", m.level_reason);
+    // `auto` prefers the CPU, where exact is granted.
+    let run =
+        pollster::block_on(Run::start(new_setup(settings(3, "exact"), &[]).unwrap(), BackendRequest::Auto)).unwrap();
+    assert_eq!(run.backend(), BackendKind::Cpu);
+}

@@ -204,21 +204,13 @@ pub enum ExactProbe {
 }
 
 /// Why the GPU `gpu` cannot train at `exact` (`None`: it can): the
-/// start-up probe ([`crate::exact::judge`]) names the failed check; a device
-/// that passes is still refused while the GPU engine has no exact kernels.
+/// start-up probe ([`crate::exact::judge`]) names the failed check.
 async fn exact_on_gpu(gpu: &Gpu, probe: ExactProbe) -> Option<String> {
     let verdict = match probe {
         ExactProbe::Device => crate::gpu::probe::exact_probe(gpu).await,
         ExactProbe::Answers(a) => crate::exact::judge(&crate::exact::cpu_answers(), &a),
     };
-    match verdict {
-        Err(f) => Some(format!("exact: not available on this adapter: {f}")),
-        Ok(()) => Some(
-            "exact: this adapter passes the start-up probe, but the GPU engine has no exact kernels yet: trained \
-             with the run-to-run kernels"
-                .into(),
-        ),
-    }
+    verdict.err().map(|f| format!("exact: not available on this adapter: {f}"))
 }
 
 /// Where a replay of a record can run to be compared with it, and the level
@@ -403,7 +395,9 @@ impl Run {
             record.exact_refused = refused;
         }
         let adapter = gpu.adapter.clone();
-        match GpuEngine::new(gpu, setup.clone(), state.clone(), record.chain_head) {
+        let exact = setup.settings.config.level == spec::DeterminismLevel::Exact && record.exact_refused.is_none();
+        let ar = if exact { crate::model::Arith::Exact } else { crate::model::Arith::Default };
+        match GpuEngine::with_arith(gpu, setup.clone(), state.clone(), record.chain_head, ar) {
             Ok(engine) => {
                 let (kind, text) = match (request, recorded) {
                     (_, Some(why)) => (DecisionKind::Recorded, format!("{why}: GPU {description}")),

@@ -121,19 +121,70 @@ fn a_wrong_probe_answer_refuses_exact_with_the_check_named() {
     assert!(m.level_reason.contains(&format!("0x{fused:08x}")), "{}", m.level_reason);
 }
 
+/// Where two weight vectors first differ: the tensor (`W1`, `b1`, ...) and
+/// the index in it, with both bit patterns.
+fn first_tensor_difference(run: &Run, a: &[f32], b: &[f32]) -> Option<String> {
+    let i = a.iter().zip(b).position(|(x, y)| x.to_bits() != y.to_bits())?;
+    let net = &run.setup().net;
+    let (l, layer) = net.layers.iter().enumerate().find(|(_, l)| i < l.b + l.fan_out).expect("an index of a layer");
+    let (name, at) = if i < layer.b { ("W", i - layer.w) } else { ("b", i - layer.b) };
+    Some(format!("{name}{} index {at}: 0x{:08x} vs 0x{:08x}", l + 1, a[i].to_bits(), b[i].to_bits()))
+}
+
+/// Runs `s` on the CPU and, strictly, on the GPU, both at `exact`; on a
+/// parting, reruns both to the first differing step and names the first
+/// differing tensor and index.
+fn cpu_gpu_parity(s: Settings) {
+    let cpu = cpu_run(s.clone());
+    let mut gpu = gpu_start(s.clone(), ExactProbe::Device);
+    assert_eq!(gpu.backend(), BackendKind::Gpu);
+    pollster::block_on(gpu.advance(usize::MAX)).unwrap();
+    let m = gpu.manifest();
+    eprintln!("GPU {:?}: level {} ({})", gpu.adapter().map(|a| &a.description), m.level_granted.name(), m.level_reason);
+    assert_eq!(m.level_granted, DeterminismLevel::Exact, "{}", m.level_reason);
+    assert_eq!(cpu.record.initial_hash, gpu.record.initial_hash);
+    if let Some(i) = first_divergence(&cpu.record.hash_chain, &gpu.record.hash_chain) {
+        let mut s1 = s.clone();
+        s1.set("steps", &(i + 1).to_string(), Origin::Override).unwrap();
+        let c = cpu_run(s1.clone());
+        let mut g = gpu_start(s1, ExactProbe::Device);
+        pollster::block_on(g.advance(usize::MAX)).unwrap();
+        let (cs, gs) = (c.state(), g.state());
+        let what = first_tensor_difference(&c, &cs.params, &gs.params)
+            .map(|w| format!("weights {w}"))
+            .or_else(|| first_tensor_difference(&c, &cs.velocity, &gs.velocity).map(|w| format!("velocity {w}")))
+            .unwrap_or_else(|| "no weight or velocity differs".into());
+        panic!(
+            "CPU and GPU part at step {} (links {} vs {}); after that step: {what}; losses 0x{:08x} vs 0x{:08x}",
+            i + 1,
+            cpu.record.hash_chain[i],
+            gpu.record.hash_chain[i],
+            cpu.record.train_loss[i].to_bits(),
+            gpu.record.train_loss[i].to_bits()
+        );
+    }
+    assert_eq!(cpu.record.step, gpu.record.step);
+    eprintln!("CPU = GPU at exact over {} steps: chain head {}", cpu.record.step, cpu.record.chain_head);
+}
+
 #[test]
-fn the_gpu_engine_does_not_claim_exact_yet() {
-    // The device's own probe: on lavapipe and SwiftShader it passes, but the
-    // GPU engine has no exact kernels yet, so the run says so and grants
-    // run-to-run (never an `exact` it does not compute).
-    let mut run = gpu_start(settings(3, "exact"), ExactProbe::Device);
-    pollster::block_on(run.advance(usize::MAX)).unwrap();
-    let m = run.manifest();
-    eprintln!("level_reason: {}", m.level_reason);
-    assert_eq!(m.level_granted, DeterminismLevel::RunToRun);
-    assert!(m.level_reason.contains("exact:"), "{}", m.level_reason);
-    // `auto` prefers the CPU, where exact is granted.
+fn exact_gives_one_chain_on_the_cpu_and_the_gpu() {
+    // digits, defaults (ReLU, dropout 0.1), 500 steps, CPU chunks 1.
+    cpu_gpu_parity(settings(500, "exact"));
+}
+
+#[test]
+fn exact_gives_one_chain_on_the_cpu_and_the_gpu_with_tanh() {
+    let mut s = settings(200, "exact");
+    s.set("activation", "tanh", Origin::Override).unwrap();
+    s.set("engine_version", "1", Origin::Override).unwrap();
+    cpu_gpu_parity(s);
+}
+
+#[test]
+fn auto_prefers_the_cpu_for_exact_on_a_software_gpu() {
     let run =
         pollster::block_on(Run::start(new_setup(settings(3, "exact"), &[]).unwrap(), BackendRequest::Auto)).unwrap();
     assert_eq!(run.backend(), BackendKind::Cpu);
+    assert_eq!(run.manifest().level_granted, DeterminismLevel::Exact);
 }

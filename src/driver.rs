@@ -392,6 +392,10 @@ impl Run {
                     return Ok(run);
                 }
             }
+            if refused.is_none() {
+                record.exact_probe_passed =
+                    Some(format!("exact: the start-up probe passed on this adapter ({description})"));
+            }
             record.exact_refused = refused;
         }
         let adapter = gpu.adapter.clone();

@@ -168,6 +168,9 @@ pub struct RunRecord {
     /// probe failed, or a GPU engine without the exact kernels): the run
     /// trained on the run-to-run arithmetic there.
     pub exact_refused: Option<String>,
+    /// The start-up probe's verdict where a GPU passed it (`exact` granted
+    /// there), for `level_reason`.
+    pub exact_probe_passed: Option<String>,
 }
 
 impl RunRecord {
@@ -222,9 +225,11 @@ impl RunRecord {
             return format!("free sources: {}", free.join(", "));
         }
         match (self.settings.config.level, &self.exact_refused) {
-            (DeterminismLevel::Exact, None) => "all sources pinned, every reduction in a fixed order and the exact \
-                 arithmetic: the same bits on every stack that passes the start-up probe"
-                .to_string(),
+            (DeterminismLevel::Exact, None) => format!(
+                "all sources pinned, every reduction in a fixed order and the exact arithmetic: the same bits on every \
+                 stack that passes the start-up probe{}",
+                self.exact_probe_passed.as_ref().map_or(String::new(), |p| format!("; {p}"))
+            ),
             (DeterminismLevel::Exact, Some(why)) => {
                 format!("all sources pinned and every reduction in a fixed order; {why}")
             }

@@ -155,6 +155,7 @@ impl Setup {
             stopped: None,
             batches: None,
             exact_refused: None,
+            exact_probe_passed: None,
         }
     }
 }

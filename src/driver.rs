@@ -230,6 +230,16 @@ pub struct ReplayPlan {
 pub fn replay_plan(m: &Manifest, gpu_available: bool) -> ReplayPlan {
     let first = m.backend_history.first().map_or(BackendKind::Cpu, |s| s.backend);
     let level = m.level_granted;
+    if level == spec::DeterminismLevel::Exact {
+        return ReplayPlan {
+            backend: BackendKind::Cpu,
+            can_replay: true,
+            reason: "granted exact: replayed on the CPU engine, whose exact bits are those of every stack that passed \
+                     the start-up probe"
+                .into(),
+            level,
+        };
+    }
     match first {
         BackendKind::Cpu => ReplayPlan {
             backend: BackendKind::Cpu,
@@ -646,8 +656,9 @@ impl Run {
         Run::place(Arc::new(setup), record, state, request, Some(why)).await
     }
 
-    /// Re-runs a manifest with `free` sources free. Pinned `backend`: the
-    /// recorded backends, stretch by stretch (a GPU stretch needs a GPU here,
+    /// Re-runs a manifest with `free` sources free. A record granted `exact`
+    /// re-runs on the CPU engine (its bits are every probed stack's). Pinned
+    /// `backend`: the recorded backends, stretch by stretch (a GPU stretch needs a GPU here,
     /// and a GPU that handed over to the CPU mid-run does so here at the same
     /// step), unless `request` names one; free: whatever this machine offers.
     pub async fn rerun(m: &Manifest, free: &[Source], request: Option<BackendRequest>) -> Result<Run> {
@@ -659,6 +670,11 @@ impl Run {
         }
         if let Some(r) = request {
             return Run::place(setup, record, state, r, None).await;
+        }
+        if m.level_granted == spec::DeterminismLevel::Exact {
+            let why = "re-run of a record granted exact: on the CPU engine, whose exact bits are those of every stack \
+                       that passed the start-up probe";
+            return Run::place(setup, record, state, BackendRequest::Cpu, Some(why)).await;
         }
         let first = m.backend_history.first().map_or(BackendKind::Cpu, |s| s.backend);
         let hand_over =

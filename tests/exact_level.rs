@@ -165,6 +165,11 @@ fn cpu_gpu_parity(s: Settings) {
     }
     assert_eq!(cpu.record.step, gpu.record.step);
     eprintln!("CPU = GPU at exact over {} steps: chain head {}", cpu.record.step, cpu.record.chain_head);
+    // The GPU's record replays on the CPU engine, identical.
+    let plan = reprolab::driver::replay_plan(&m, false);
+    assert!(plan.can_replay && plan.backend == BackendKind::Cpu, "{plan:?}");
+    let r = pollster::block_on(Run::replay(&m, |_, _| {})).unwrap();
+    assert!(reprolab::driver::is_identical(&r), "the CPU replay of the GPU's exact record: {:?}", r.outcome);
 }
 
 #[test]

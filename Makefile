@@ -88,8 +88,8 @@ test-reference:
 ## here); prints and saves bench/cpu.json and bench/gpu.json.
 bench:
 	cargo build --release --locked
-	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --out bench/cpu.json
-	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --out bench/gpu.json
+	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
+	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json
 
 clean:
 	cargo clean

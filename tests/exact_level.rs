@@ -193,3 +193,31 @@ fn auto_prefers_the_cpu_for_exact_on_a_software_gpu() {
     assert_eq!(run.backend(), BackendKind::Cpu);
     assert_eq!(run.manifest().level_granted, DeterminismLevel::Exact);
 }
+
+/// Every kernel of a training step sets the fence's zero first (`f_init` with
+/// the run-time `dims.u3`) and reaches the elementary functions only through
+/// the prelude's `f_*` operations, so the exact prelude governs them all.
+/// (Float `+ - * /` cannot be told from integer ones by reading; the parity
+/// tests above catch a plain float operation left in a kernel.)
+#[test]
+fn training_kernels_use_the_prelude_operations() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/shaders");
+    let mut seen = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().into_string().unwrap();
+        if !name.ends_with(".wgsl") || name.starts_with("lib_") || name.starts_with("exact_") {
+            continue;
+        }
+        seen += 1;
+        let src = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+        let code: String = src.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+        let main = code.find("fn main(").unwrap_or_else(|| panic!("{name} has no main"));
+        let body = &code[main..][code[main..].find('{').expect("a body") + 1..];
+        assert!(body.trim_start().starts_with("f_init(dims.u3);"), "{name}: main does not start with f_init(dims.u3)");
+        let stripped = ["f_exp(", "f_ln(", "f_tanh(", "f_div("].iter().fold(code.clone(), |c, f| c.replace(f, "F("));
+        for bad in ["exp(", "log(", "tanh(", "fma(", "mix(", "dot(", "sqrt(", "pow(", "exp2(", "log2("] {
+            assert!(!stripped.contains(bad), "{name} calls {bad} outside the prelude's operations");
+        }
+    }
+    assert!(seen >= 13, "found {seen} training kernels");
+}

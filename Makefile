@@ -99,8 +99,8 @@ bench: build-web
 	cargo build --release --locked
 	target/release/reprolab bench --shapes --out bench/shapes-native.json
 	node bench/wasm-bench.mjs --native bench/shapes-native.json --out bench/shapes-wasm.json
-	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --out bench/cpu.json
-	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --out bench/gpu.json
+	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
+	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json
 
 clean:
 	cargo clean

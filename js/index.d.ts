@@ -80,6 +80,13 @@ export interface Config {
   threads?: Num;
   /** Chunks the batch is cut into, each a partial sum (1, or at least 3 and more than threads). Default 1. */
   chunks?: Num;
+  /**
+   * Determinism level: `run-to-run` (default; the same bits on the same
+   * stack) or `exact` (the same bits on the CPU, in wasm and on every GPU that
+   * passes the start-up probe); `none` trains with the run-to-run arithmetic.
+   * The level granted and why are in the manifest (`level_granted`, `level_reason`).
+   */
+  level?: 'run-to-run' | 'exact' | 'none';
   /** Config-file version; 1 if given. */
   version?: 1;
 }
@@ -104,6 +111,7 @@ export interface FullConfig {
   engine_version: number;
   threads: number;
   chunks: number;
+  level: 'run-to-run' | 'exact' | 'none';
 }
 
 // Global types that exist only with the DOM library or @types/node: `never`

@@ -12,14 +12,15 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let i = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (i >= dims.rows * dims.n) { return; }
     var v = g[i];
-    if (dims.u0 == 1u) { v = select(0.0, v * dims.f0, mask[i] != 0u); }
+    if (dims.u0 == 1u) { v = select(0.0, f_st(f_mul(v, dims.f0)), mask[i] != 0u); }
     let hv = h[i];
     if (dims.mode == ACT_RELU) {
-        out[i] = select(0.0, v, hv > 0.0);
+        out[i] = f_st(select(0.0, v, hv > 0.0));
     } else {
-        out[i] = v * (1.0 - hv * hv);
+        out[i] = f_st(f_mul(v, f_st(f_sub(1.0, f_mul(hv, hv)))));
     }
 }

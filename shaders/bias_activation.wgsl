@@ -9,14 +9,15 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let i = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (i >= dims.rows * dims.n) { return; }
-    let v = z[i] + params[dims.off_b + i % dims.n];
+    let v = f_add(z[i], params[dims.off_b + i % dims.n]);
     if (dims.mode == ACT_RELU) {
-        z[i] = select(0.0, v, v > 0.0);
+        z[i] = f_st(select(0.0, v, v > 0.0));
     } else if (dims.mode == ACT_TANH) {
-        z[i] = tanh(v);
+        z[i] = f_st(f_tanh(v));
     } else {
-        z[i] = v;
+        z[i] = f_st(v);
     }
 }

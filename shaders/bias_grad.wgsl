@@ -8,12 +8,13 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let j = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (j >= dims.n) { return; }
     var acc = 0.0;
     for (var i = 0u; i < dims.rows; i = i + 1u) {
         let r = select(i, dims.rows - 1u - i, dims.mode == 1u);
-        acc = acc + d[r * dims.n + j];
+        acc = f_add(acc, d[r * dims.n + j]);
     }
-    grads[dims.off_b + j] = acc;
+    grads[dims.off_b + j] = f_st(acc);
 }

@@ -22,6 +22,7 @@ fn quarter(s: ptr<function, array<u32, CHACHA_BLOCK_WORDS>>, a: u32, b: u32, c: 
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let blk = gid.x + gid.y * WG * MAX_GROUPS_X;
     let total = dims.rows * dims.n;
     if (blk * CHACHA_BLOCK_WORDS >= total) { return; }
@@ -45,7 +46,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         if (p < total) {
             let keep = (s[w] + init[w]) >= dims.u1;
             mask[p] = select(0u, 1u, keep);
-            out[p] = select(0.0, h[p] * dims.f0, keep);
+            out[p] = select(0.0, f_st(f_mul(h[p], dims.f0)), keep);
         }
     }
 }

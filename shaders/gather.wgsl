@@ -14,6 +14,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let i = gid.x + gid.y * WG * MAX_GROUPS_X;
     let dim = dims.k;
     if (i >= dims.rows * dim) { return; }
@@ -22,6 +23,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var first = dims.off_a;
     if (dims.mode == 1u) { first = first + step.batch_offset; }
     let ex = rows[first + r];
-    x_out[i] = data_x[ex * dim + c];
+    x_out[i] = f_st(data_x[ex * dim + c]);
     if (c == 0u) { y_out[r] = data_y[ex]; }
 }

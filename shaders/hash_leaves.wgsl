@@ -10,6 +10,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let leaf = gid.x;
     let start = leaf * HASH_CHUNK_WORDS;
     if (start >= dims.n) { return; }

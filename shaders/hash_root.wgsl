@@ -11,6 +11,7 @@
 
 @compute @workgroup_size(1)
 fn main() {
+    f_init(dims.u3);
     var lo = HASH_SEED_LO ^ dims.n;
     var hi = HASH_SEED_HI ^ dims.n;
     for (var i = 0u; i < 2u * dims.k; i = i + 1u) {

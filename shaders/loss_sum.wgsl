@@ -10,9 +10,10 @@
 
 @compute @workgroup_size(1)
 fn main() {
+    f_init(dims.u3);
     var s = 0.0;
     for (var i = 0u; i < dims.rows; i = i + 1u) {
-        s = s + losses[select(i, dims.rows - 1u - i, dims.mode == 1u)];
+        s = f_add(s, losses[select(i, dims.rows - 1u - i, dims.mode == 1u)]);
     }
-    loss_ring[step.slot] = s * dims.f0;
+    loss_ring[step.slot] = f_mul(s, dims.f0);
 }

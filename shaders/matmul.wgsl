@@ -14,6 +14,7 @@ var<workgroup> tile_w: array<array<f32, TILE>, TILE>;
 
 @compute @workgroup_size(TILE, TILE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    f_init(dims.u3);
     let j = gid.x;
     let r = gid.y;
     var acc = 0.0;
@@ -30,9 +31,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation
         workgroupBarrier();
         let count = min(TILE, dims.k - t * TILE);
         for (var kk = 0u; kk < count; kk = kk + 1u) {
-            acc = acc + tile_a[lid.y][kk] * tile_w[kk][lid.x];
+            acc = f_add(acc, f_mul(tile_a[lid.y][kk], tile_w[kk][lid.x]));
         }
         workgroupBarrier();
     }
-    if (r < dims.rows && j < dims.n) { out[r * dims.n + j] = acc; }
+    if (r < dims.rows && j < dims.n) { out[r * dims.n + j] = f_st(acc); }
 }

@@ -9,12 +9,13 @@
 
 @compute @workgroup_size(TILE, TILE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let kk = gid.x;
     let r = gid.y;
     if (r >= dims.rows || kk >= dims.k) { return; }
     var acc = 0.0;
     for (var j = 0u; j < dims.n; j = j + 1u) {
-        acc = acc + d[r * dims.n + j] * params[dims.off_b + kk * dims.n + j];
+        acc = f_add(acc, f_mul(d[r * dims.n + j], params[dims.off_b + kk * dims.n + j]));
     }
-    g[r * dims.k + kk] = acc;
+    g[r * dims.k + kk] = f_st(acc);
 }

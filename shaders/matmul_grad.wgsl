@@ -11,13 +11,14 @@
 
 @compute @workgroup_size(TILE, TILE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let j = gid.x;
     let kk = gid.y;
     if (kk >= dims.k || j >= dims.n) { return; }
     var acc = 0.0;
     for (var i = 0u; i < dims.rows; i = i + 1u) {
         let r = select(i, dims.rows - 1u - i, dims.mode == 1u);
-        acc = acc + a[r * dims.k + kk] * d[r * dims.n + j];
+        acc = f_add(acc, f_mul(a[r * dims.k + kk], d[r * dims.n + j]));
     }
-    grads[dims.off_b + kk * dims.n + j] = acc;
+    grads[dims.off_b + kk * dims.n + j] = f_st(acc);
 }

@@ -14,6 +14,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let i = gid.x + gid.y * WG * MAX_GROUPS_X;
     let outputs = dims.k * dims.n;
     let chunks = (dims.rows + dims.u0 - 1u) / dims.u0;

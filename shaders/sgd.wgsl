@@ -10,12 +10,13 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let idx = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (idx >= dims.n) { return; }
     let i = dims.off_a + idx;
     var g = grads[i];
-    if (dims.mode == 1u) { g = g + dims.f2 * params[i]; }
-    let v = dims.f1 * velocity[i] + g;
+    if (dims.mode == 1u) { g = f_add(g, f_mul(dims.f2, params[i])); }
+    let v = f_st(f_add(f_mul(dims.f1, velocity[i]), g));
     velocity[i] = v;
-    params[i] = params[i] - dims.f0 * v;
+    params[i] = f_st(f_sub(params[i], f_mul(dims.f0, v)));
 }

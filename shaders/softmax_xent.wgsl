@@ -12,6 +12,7 @@
 
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    f_init(dims.u3);
     let r = gid.x + gid.y * WG * MAX_GROUPS_X;
     if (r >= dims.rows) { return; }
     let n = dims.n;
@@ -23,14 +24,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var s = 0.0;
     for (var c = 0u; c < n; c = c + 1u) {
-        s = s + exp(logits[base + c] - m);
+        s = f_add(s, f_st(f_exp(f_sub(logits[base + c], m))));
     }
     let y = labels[r];
-    losses[r] = log(s) - (logits[base + y] - m);
+    losses[r] = f_st(f_sub(f_ln(s), f_sub(logits[base + y], m)));
     if (dims.mode == 1u) {
         for (var c = 0u; c < n; c = c + 1u) {
-            let p = exp(logits[base + c] - m) / s;
-            grad[base + c] = select(p, p - 1.0, c == y) * dims.f0;
+            let p = f_st(f_div(f_st(f_exp(f_sub(logits[base + c], m))), s));
+            grad[base + c] = f_st(f_mul(select(p, f_sub(p, 1.0), c == y), dims.f0));
         }
     }
 }

@@ -13,6 +13,7 @@
 
 @compute @workgroup_size(1)
 fn main() {
+    f_init(dims.u3);
     var wrong = 0u;
     var s = 0.0;
     for (var r = 0u; r < dims.rows; r = r + 1u) {
@@ -22,7 +23,7 @@ fn main() {
             if (logits[base + c] > logits[base + best]) { best = c; }
         }
         if (best != labels[r]) { wrong = wrong + 1u; }
-        s = s + losses[r];
+        s = f_add(s, losses[r]);
     }
     val_ring[2u * step.val_slot] = wrong;
     val_ring[2u * step.val_slot + 1u] = bitcast<u32>(s);

@@ -45,7 +45,7 @@ fn err(field: &str, message: impl Into<String>) -> ConfigError {
 }
 
 /// Every setting key, in the order they are shown, with a one-line help.
-pub const KEYS: [(&str, &str); 15] = [
+pub const KEYS: [(&str, &str); 16] = [
     ("dataset", "data set: digits (the latest, digits@2), digits@1, spiral, xor, circles, gaussians"),
     ("hidden", "hidden layer widths as a comma list, e.g. 128 or 256,256 (empty: no hidden layer)"),
     ("activation", "hidden activation: relu or tanh"),
@@ -61,7 +61,16 @@ pub const KEYS: [(&str, &str); 15] = [
     ("engine_version", "engine (kernel) version: 1 or 2, the same maths summed in another order"),
     ("threads", "CPU worker threads computing the batch's chunks (1 to 64)"),
     ("chunks", "chunks the batch is cut into, each a partial sum (1, or at least 3 and more than threads)"),
+    (
+        "level",
+        "determinism level: run-to-run (the same bits on the same stack) or exact (the same bits on every stack that \
+         passes the start-up probe); none trains with the run-to-run arithmetic",
+    ),
 ];
+
+/// Keys a manifest may lack (written by an older version): they read as their
+/// default. `level` came with the `exact` level; older runs were run-to-run.
+pub const OPTIONAL_KEYS: [&str; 1] = ["level"];
 
 /// Most CPU worker threads.
 pub const MAX_THREADS: usize = 64;
@@ -105,6 +114,10 @@ pub struct Config {
     pub engine_version: u32,
     pub threads: usize,
     pub chunks: usize,
+    /// The level asked for: [`spec::DeterminismLevel::Exact`] trains with
+    /// the `exact` arithmetic (spec: [`spec::EXACT_ARITHMETIC`]); the other
+    /// two with the default one.
+    pub level: spec::DeterminismLevel,
 }
 
 impl Default for Config {
@@ -127,6 +140,7 @@ impl Default for Config {
             engine_version: crate::spec::KERNEL_VERSION,
             threads: 1,
             chunks: 1,
+            level: spec::DeterminismLevel::RunToRun,
         }
     }
 }
@@ -285,6 +299,10 @@ impl Config {
                 }
                 self.chunks = v;
             }
+            "level" => {
+                self.level = spec::DeterminismLevel::from_name(text.trim())
+                    .ok_or_else(|| err(key, format!("expected run-to-run, exact or none, got \"{shown}\"")))?
+            }
             _ => return Err(unknown_key(key)),
         }
         Ok(())
@@ -309,6 +327,7 @@ impl Config {
             "engine_version" => Value::from(self.engine_version),
             "threads" => Value::from(self.threads),
             "chunks" => Value::from(self.chunks),
+            "level" => Value::from(self.level.name()),
             _ => Value::Null,
         }
     }
@@ -534,7 +553,9 @@ impl Settings {
             .collect()
     }
 
-    /// Rebuilds settings from a manifest's entries (every key must be there).
+    /// Rebuilds settings from a manifest's entries (every key must be there,
+    /// except the [`OPTIONAL_KEYS`] of older versions, which take their
+    /// defaults).
     pub fn from_entries(entries: &BTreeMap<String, Entry>) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
         for (k, e) in entries {
@@ -542,7 +563,7 @@ impl Settings {
             s.set(k, &text, e.source)?;
         }
         for (k, _) in KEYS {
-            if !entries.contains_key(k) {
+            if !entries.contains_key(k) && !OPTIONAL_KEYS.contains(&k) {
                 return Err(err(k, "missing from the recorded configuration"));
             }
         }

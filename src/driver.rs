@@ -194,6 +194,25 @@ pub fn rerun_setup(m: &Manifest, free: &[Source]) -> Result<Setup> {
     Ok(setup)
 }
 
+/// Where the `exact` start-up probe's answers come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExactProbe {
+    /// The device runs the probe kernel (every real run).
+    Device,
+    /// Tests: these answers stand for the device's.
+    Answers(Vec<u32>),
+}
+
+/// Why the GPU `gpu` cannot train at `exact` (`None`: it can): the
+/// start-up probe ([`crate::exact::judge`]) names the failed check.
+async fn exact_on_gpu(gpu: &Gpu, probe: ExactProbe) -> Option<String> {
+    let verdict = match probe {
+        ExactProbe::Device => crate::gpu::probe::exact_probe(gpu).await,
+        ExactProbe::Answers(a) => crate::exact::judge(&crate::exact::cpu_answers(), &a),
+    };
+    verdict.err().map(|f| format!("exact: not available on this adapter: {f}"))
+}
+
 /// Where a replay of a record can run to be compared with it, and the level
 /// that comparison can promise.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -211,6 +230,16 @@ pub struct ReplayPlan {
 pub fn replay_plan(m: &Manifest, gpu_available: bool) -> ReplayPlan {
     let first = m.backend_history.first().map_or(BackendKind::Cpu, |s| s.backend);
     let level = m.level_granted;
+    if level == spec::DeterminismLevel::Exact {
+        return ReplayPlan {
+            backend: BackendKind::Cpu,
+            can_replay: true,
+            reason: "granted exact: replayed on the CPU engine, whose exact bits are those of every stack that passed \
+                     the start-up probe"
+                .into(),
+            level,
+        };
+    }
     match first {
         BackendKind::Cpu => ReplayPlan {
             backend: BackendKind::Cpu,
@@ -296,10 +325,16 @@ impl Run {
 
     /// Starts a new run of `setup` where `request` says.
     pub async fn start(setup: Setup, request: BackendRequest) -> Result<Run> {
+        Run::start_probed(setup, request, ExactProbe::Device).await
+    }
+
+    /// [`Run::start`] with the `exact` start-up probe's answers taken from
+    /// `probe` (tests feed the judge a wrong answer this way).
+    pub async fn start_probed(setup: Setup, request: BackendRequest, probe: ExactProbe) -> Result<Run> {
         let setup = Arc::new(setup);
         let state = setup.initial_state();
         let record = setup.new_record(hash::weights_hash(&state.params));
-        Run::place(setup, record, state, request, None).await
+        Run::place_probed(setup, record, state, request, None, probe).await
     }
 
     /// The backend policy: puts a run (new, resumed or re-run) on the
@@ -307,10 +342,21 @@ impl Run {
     /// when it follows its record.
     async fn place(
         setup: Arc<Setup>,
+        record: RunRecord,
+        state: EngineState,
+        request: BackendRequest,
+        recorded: Option<&str>,
+    ) -> Result<Run> {
+        Run::place_probed(setup, record, state, request, recorded, ExactProbe::Device).await
+    }
+
+    async fn place_probed(
+        setup: Arc<Setup>,
         mut record: RunRecord,
         state: EngineState,
         request: BackendRequest,
         recorded: Option<&str>,
+        probe: ExactProbe,
     ) -> Result<Run> {
         let cpu = |kind: DecisionKind, text: String| BackendDecision { backend: BackendKind::Cpu, kind, text };
         if request == BackendRequest::Cpu {
@@ -343,8 +389,29 @@ impl Run {
             run.note_inert(true);
             return Ok(run);
         }
+        if setup.settings.config.level == spec::DeterminismLevel::Exact {
+            let refused = exact_on_gpu(&gpu, probe).await;
+            if request == BackendRequest::Auto {
+                if let Some(why) = &refused {
+                    let d = cpu(
+                        DecisionKind::AutoGpuRefused,
+                        format!("auto: level exact asked for and the GPU cannot give it ({why}): training on the CPU"),
+                    );
+                    let mut run = Run::on_cpu(setup, record, state, request, d);
+                    run.note_inert(true);
+                    return Ok(run);
+                }
+            }
+            if refused.is_none() {
+                record.exact_probe_passed =
+                    Some(format!("exact: the start-up probe passed on this adapter ({description})"));
+            }
+            record.exact_refused = refused;
+        }
         let adapter = gpu.adapter.clone();
-        match GpuEngine::new(gpu, setup.clone(), state.clone(), record.chain_head) {
+        let exact = setup.settings.config.level == spec::DeterminismLevel::Exact && record.exact_refused.is_none();
+        let ar = if exact { crate::model::Arith::Exact } else { crate::model::Arith::Default };
+        match GpuEngine::with_arith(gpu, setup.clone(), state.clone(), record.chain_head, ar) {
             Ok(engine) => {
                 let (kind, text) = match (request, recorded) {
                     (_, Some(why)) => (DecisionKind::Recorded, format!("{why}: GPU {description}")),
@@ -589,8 +656,9 @@ impl Run {
         Run::place(Arc::new(setup), record, state, request, Some(why)).await
     }
 
-    /// Re-runs a manifest with `free` sources free. Pinned `backend`: the
-    /// recorded backends, stretch by stretch (a GPU stretch needs a GPU here,
+    /// Re-runs a manifest with `free` sources free. A record granted `exact`
+    /// re-runs on the CPU engine (its bits are every probed stack's). Pinned
+    /// `backend`: the recorded backends, stretch by stretch (a GPU stretch needs a GPU here,
     /// and a GPU that handed over to the CPU mid-run does so here at the same
     /// step), unless `request` names one; free: whatever this machine offers.
     pub async fn rerun(m: &Manifest, free: &[Source], request: Option<BackendRequest>) -> Result<Run> {
@@ -602,6 +670,11 @@ impl Run {
         }
         if let Some(r) = request {
             return Run::place(setup, record, state, r, None).await;
+        }
+        if m.level_granted == spec::DeterminismLevel::Exact {
+            let why = "re-run of a record granted exact: on the CPU engine, whose exact bits are those of every stack \
+                       that passed the start-up probe";
+            return Run::place(setup, record, state, BackendRequest::Cpu, Some(why)).await;
         }
         let first = m.backend_history.first().map_or(BackendKind::Cpu, |s| s.backend);
         let hand_over =

@@ -43,6 +43,74 @@ impl Activation {
     }
 }
 
+/// The arithmetic of a pass: the default one (libm's `expf`, `logf`,
+/// `tanhf`, hardware division, gradual underflow) or the `exact` level's
+/// (spec: [`spec::EXACT_ARITHMETIC`]): the same kernels, in the same orders,
+/// with [`crate::exact::tiny`] applied to every stored value and the pinned
+/// `exp`, `ln`, `tanh` and `div`. `exact` is defined in f32 only.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Arith {
+    #[default]
+    Default,
+    Exact,
+}
+
+impl Arith {
+    /// The arithmetic of a run asking for `level`.
+    pub fn of_level(level: spec::DeterminismLevel) -> Arith {
+        if level == spec::DeterminismLevel::Exact {
+            Arith::Exact
+        } else {
+            Arith::Default
+        }
+    }
+
+    /// A stored value: [`Real::tiny`] under `exact`, unchanged otherwise.
+    #[inline(always)]
+    pub fn st<T: Real>(self, v: T) -> T {
+        match self {
+            Arith::Default => v,
+            Arith::Exact => v.tiny(),
+        }
+    }
+
+    /// Applies [`Arith::st`] to every value of `values`.
+    pub fn st_all<T: Real>(self, values: &mut [T]) {
+        if self == Arith::Exact {
+            for v in values {
+                *v = v.tiny();
+            }
+        }
+    }
+
+    /// e^x.
+    #[inline(always)]
+    pub fn exp<T: Real>(self, x: T) -> T {
+        match self {
+            Arith::Default => x.exp(),
+            Arith::Exact => x.exact_exp(),
+        }
+    }
+
+    /// The natural logarithm.
+    #[inline(always)]
+    pub fn ln<T: Real>(self, x: T) -> T {
+        match self {
+            Arith::Default => x.ln(),
+            Arith::Exact => x.exact_ln(),
+        }
+    }
+
+    /// `a / b`.
+    #[inline(always)]
+    pub fn div<T: Real>(self, a: T, b: T) -> T {
+        match self {
+            Arith::Default => a / b,
+            Arith::Exact => a.exact_div(b),
+        }
+    }
+}
+
 /// The float type a kernel computes in. Transcendentals come from the pure
 /// Rust `libm` crate, so native and wasm builds give the same bits
 /// (spec: `LIBM_VERSION`).
@@ -88,6 +156,27 @@ pub trait Real:
     /// [`backprop`] in this type (see [`Real::matmul_bias`]).
     fn backprop(d: &[Self], w: &[Self], rows: usize, k: usize, n: usize, g: &mut [Self]) {
         scalar::backprop(d, w, rows, k, n, g);
+    }
+    /// The grid rule's flush ([`crate::exact::tiny`]); identity in f64,
+    /// where the `exact` arithmetic does not exist.
+    fn tiny(self) -> Self {
+        self
+    }
+    /// The pinned e^x ([`crate::exact::exp`]) in f32.
+    fn exact_exp(self) -> Self {
+        self.exp()
+    }
+    /// The pinned natural logarithm ([`crate::exact::ln`]) in f32.
+    fn exact_ln(self) -> Self {
+        self.ln()
+    }
+    /// The pinned tanh ([`crate::exact::tanh`]) in f32.
+    fn exact_tanh(self) -> Self {
+        self.tanh()
+    }
+    /// The pinned quotient ([`crate::exact::div`]) in f32.
+    fn exact_div(self, b: Self) -> Self {
+        self / b
     }
 }
 
@@ -173,6 +262,21 @@ impl Real for f32 {
             Kernels::Simd => crate::kernels::backprop(d, w, rows, k, n, g),
             Kernels::Scalar => scalar::backprop(d, w, rows, k, n, g),
         }
+    }
+    fn tiny(self) -> f32 {
+        crate::exact::tiny(self)
+    }
+    fn exact_exp(self) -> f32 {
+        crate::exact::exp(self)
+    }
+    fn exact_ln(self) -> f32 {
+        crate::exact::ln(self)
+    }
+    fn exact_tanh(self) -> f32 {
+        crate::exact::tanh(self)
+    }
+    fn exact_div(self, b: f32) -> f32 {
+        crate::exact::div(self, b)
     }
 }
 
@@ -430,6 +534,20 @@ pub mod scalar {
 /// (spec: [`crate::spec::SOFTMAX_ORDER`]). Returns nothing; per-row losses go
 /// to `losses`.
 pub fn softmax_xent<T: Real>(logits: &mut [T], labels: &[u8], classes: usize, grad_scale: Option<T>, losses: &mut [T]) {
+    softmax_xent_arith(logits, labels, classes, grad_scale, losses, Arith::Default)
+}
+
+/// [`softmax_xent`] in the arithmetic `ar`: under `exact`, `e = tiny(exp(z -
+/// m))`, `loss = tiny(ln(s) - (z[y] - m))`, `p = tiny(div(e, s))` and the
+/// gradient `tiny(t * scale)` (spec: [`spec::EXACT_ARITHMETIC`]).
+pub fn softmax_xent_arith<T: Real>(
+    logits: &mut [T],
+    labels: &[u8],
+    classes: usize,
+    grad_scale: Option<T>,
+    losses: &mut [T],
+    ar: Arith,
+) {
     for (r, row) in logits.chunks_exact_mut(classes).enumerate() {
         let mut m = row[0];
         for &z in &row[1..] {
@@ -441,15 +559,15 @@ pub fn softmax_xent<T: Real>(logits: &mut [T], labels: &[u8], classes: usize, gr
         let zy = row[y];
         let mut s = T::ZERO;
         for z in row.iter_mut() {
-            *z = (*z - m).exp();
+            *z = ar.st(ar.exp(*z - m));
             s = s + *z;
         }
-        losses[r] = s.ln() - (zy - m);
+        losses[r] = ar.st(ar.ln(s) - (zy - m));
         if let Some(scale) = grad_scale {
             for (c, z) in row.iter_mut().enumerate() {
-                let p = *z / s;
+                let p = ar.st(ar.div(*z, s));
                 let t = if c == y { p - T::ONE } else { p };
-                *z = t * scale;
+                *z = ar.st(t * scale);
             }
         }
     }
@@ -468,7 +586,7 @@ pub fn argmax_rows<T: Real>(logits: &[T], classes: usize) -> impl Iterator<Item 
     })
 }
 
-fn activate<T: Real>(act: Activation, z: T) -> T {
+fn activate<T: Real>(act: Activation, z: T, ar: Arith) -> T {
     match act {
         Activation::Relu => {
             if z > T::ZERO {
@@ -477,13 +595,17 @@ fn activate<T: Real>(act: Activation, z: T) -> T {
                 T::ZERO
             }
         }
-        Activation::Tanh => z.tanh(),
+        Activation::Tanh => match ar {
+            Arith::Default => z.tanh(),
+            Arith::Exact => z.exact_tanh(),
+        },
     }
 }
 
 /// Gradient through the activation, from its output `h`: ReLU passes `g` where
-/// `h > 0` and gives +0.0 elsewhere; tanh gives `g * (1 - h * h)`.
-fn activate_back<T: Real>(act: Activation, h: T, g: T) -> T {
+/// `h > 0` and gives +0.0 elsewhere; tanh gives `g * (1 - h * h)` (under
+/// `exact`: `g * tiny(1 - h * h)`, which `tiny` never changes as `|h| <= 1`).
+fn activate_back<T: Real>(act: Activation, h: T, g: T, ar: Arith) -> T {
     match act {
         Activation::Relu => {
             if h > T::ZERO {
@@ -492,34 +614,76 @@ fn activate_back<T: Real>(act: Activation, h: T, g: T) -> T {
                 T::ZERO
             }
         }
-        Activation::Tanh => g * (T::ONE - h * h),
+        Activation::Tanh => g * ar.st(T::ONE - h * h),
     }
 }
 
 /// Forward pass over `pass.acts[0]` (already filled): hidden layers, dropout
 /// (kept: `h * scale`, dropped: +0.0), output logits.
 pub fn forward<T: Real>(net: &Network, params: &[T], dropout: Option<&Dropout>, pass: &mut Pass<T>) {
+    forward_arith(net, params, dropout, pass, Arith::Default)
+}
+
+/// One layer's `act(a w + b)` into `out`. Under `exact` the product is
+/// stored (`tiny`) before the bias is added, as the GPU's `matmul` and
+/// `bias_activation` kernels do, and the result is stored again.
+#[allow(clippy::too_many_arguments)]
+fn layer_forward<T: Real>(
+    a: &[T],
+    w: &[T],
+    b: &[T],
+    rows: usize,
+    k: usize,
+    n: usize,
+    act: Option<Activation>,
+    out: &mut [T],
+    ar: Arith,
+) {
+    match ar {
+        Arith::Default => matmul_bias(a, w, b, rows, k, n, out),
+        Arith::Exact => {
+            let zeros = vec![T::ZERO; n];
+            matmul_bias(a, w, &zeros, rows, k, n, out);
+            for row in out.chunks_exact_mut(n) {
+                for (o, &bv) in row.iter_mut().zip(b) {
+                    *o = o.tiny() + bv;
+                }
+            }
+        }
+    }
+    match act {
+        Some(act) => {
+            for v in out.iter_mut() {
+                *v = ar.st(activate(act, *v, ar));
+            }
+        }
+        None => ar.st_all(out),
+    }
+}
+
+/// [`forward`] in the arithmetic `ar`: under `exact`, the input rows, every
+/// product, activation and dropout output pass `tiny`; tanh is the pinned
+/// one (spec: [`spec::EXACT_ARITHMETIC`]).
+pub fn forward_arith<T: Real>(net: &Network, params: &[T], dropout: Option<&Dropout>, pass: &mut Pass<T>, ar: Arith) {
     let rows = pass.batch;
     let last = net.layers.len() - 1;
+    ar.st_all(&mut pass.acts[0]);
     for (l, layer) in net.layers.iter().enumerate() {
         let w = &params[layer.w..layer.b];
         let b = &params[layer.b..layer.b + layer.fan_out];
         if l == last {
-            matmul_bias(&pass.acts[l], w, b, rows, layer.fan_in, layer.fan_out, &mut pass.logits);
+            layer_forward(&pass.acts[l], w, b, rows, layer.fan_in, layer.fan_out, None, &mut pass.logits, ar);
             continue;
         }
         let (before, after) = pass.acts.split_at_mut(l + 1);
         let h = &mut pass.hidden[l];
-        matmul_bias(&before[l], w, b, rows, layer.fan_in, layer.fan_out, h);
-        for v in h.iter_mut() {
-            *v = activate(net.activation, *v);
-        }
+        layer_forward(&before[l], w, b, rows, layer.fan_in, layer.fan_out, Some(net.activation), h, ar);
         let next = &mut after[0];
         match dropout {
             Some(d) => {
-                let scale = T::from_f32(d.scale);
+                let scale = ar.st(T::from_f32(d.scale));
                 for ((o, &hv), &keep) in next.iter_mut().zip(h.iter()).zip(&d.masks[l]) {
-                    *o = if keep { hv * scale } else { T::ZERO };
+                    *o = if keep { ar.st(hv * scale) } else { T::ZERO };
                 }
             }
             None => next.copy_from_slice(h),
@@ -541,10 +705,27 @@ pub fn loss_and_grads<T: Real>(
     pass: &mut Pass<T>,
     order: RowOrder,
 ) -> T {
-    forward(net, params, dropout, pass);
+    loss_and_grads_arith(net, params, labels, dropout, inv_batch, pass, order, Arith::Default)
+}
+
+/// [`loss_and_grads`] in the arithmetic `ar`: under `exact`, every
+/// gradient, back-propagated error and masked error passes `tiny`
+/// (spec: [`spec::EXACT_ARITHMETIC`]).
+#[allow(clippy::too_many_arguments)]
+pub fn loss_and_grads_arith<T: Real>(
+    net: &Network,
+    params: &[T],
+    labels: &[u8],
+    dropout: Option<&Dropout>,
+    inv_batch: T,
+    pass: &mut Pass<T>,
+    order: RowOrder,
+    ar: Arith,
+) -> T {
+    forward_arith(net, params, dropout, pass, ar);
     let rows = pass.batch;
     let classes = net.layers[net.layers.len() - 1].fan_out;
-    softmax_xent(&mut pass.logits, labels, classes, Some(inv_batch), &mut pass.losses);
+    softmax_xent_arith(&mut pass.logits, labels, classes, Some(ar.st(inv_batch)), &mut pass.losses, ar);
     let mut total = T::ZERO;
     for r in order.rows(rows) {
         total = total + pass.losses[r];
@@ -556,26 +737,29 @@ pub fn loss_and_grads<T: Real>(
         let (gw, rest) = pass.grads[layer.w..].split_at_mut(layer.b - layer.w);
         let gb = &mut rest[..layer.fan_out];
         grad_weights(&pass.acts[l], &pass.delta, rows, layer.fan_in, layer.fan_out, gw, gb, order);
+        ar.st_all(gw);
+        ar.st_all(gb);
         if l == 0 {
             break;
         }
         pass.back.resize(rows * layer.fan_in, T::ZERO);
         backprop(&pass.delta, &params[layer.w..layer.b], rows, layer.fan_in, layer.fan_out, &mut pass.back);
+        ar.st_all(&mut pass.back);
         let h = &pass.hidden[l - 1];
-        let scale = dropout.map(|d| (T::from_f32(d.scale), &d.masks[l - 1]));
+        let scale = dropout.map(|d| (ar.st(T::from_f32(d.scale)), &d.masks[l - 1]));
         pass.delta.clear();
         for (i, (&g, &hv)) in pass.back.iter().zip(h).enumerate() {
             let g = match scale {
                 Some((s, mask)) => {
                     if mask[i] {
-                        g * s
+                        ar.st(g * s)
                     } else {
                         T::ZERO
                     }
                 }
                 None => g,
             };
-            pass.delta.push(activate_back(net.activation, hv, g));
+            pass.delta.push(ar.st(activate_back(net.activation, hv, g, ar)));
         }
     }
     total
@@ -592,15 +776,33 @@ pub fn sgd_update(
     momentum: f32,
     weight_decay: f32,
 ) {
+    sgd_update_arith(net, params, velocity, grads, learning_rate, momentum, weight_decay, Arith::Default)
+}
+
+/// [`sgd_update`] in the arithmetic `ar`: under `exact`, the three settings,
+/// the new velocity (before `lr * v`) and the new weight pass `tiny`
+/// (spec: [`spec::EXACT_ARITHMETIC`]).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_update_arith(
+    net: &Network,
+    params: &mut [f32],
+    velocity: &mut [f32],
+    grads: &[f32],
+    learning_rate: f32,
+    momentum: f32,
+    weight_decay: f32,
+    ar: Arith,
+) {
+    let (lr, mu, wd) = (ar.st(learning_rate), ar.st(momentum), ar.st(weight_decay));
     for layer in &net.layers {
         for i in layer.w..layer.b {
-            let g = grads[i] + weight_decay * params[i];
-            velocity[i] = momentum * velocity[i] + g;
-            params[i] -= learning_rate * velocity[i];
+            let g = grads[i] + wd * params[i];
+            velocity[i] = ar.st(mu * velocity[i] + g);
+            params[i] = ar.st(params[i] - lr * velocity[i]);
         }
         for i in layer.b..layer.b + layer.fan_out {
-            velocity[i] = momentum * velocity[i] + grads[i];
-            params[i] -= learning_rate * velocity[i];
+            velocity[i] = ar.st(mu * velocity[i] + grads[i]);
+            params[i] = ar.st(params[i] - lr * velocity[i]);
         }
     }
 }

@@ -164,6 +164,13 @@ pub struct RunRecord {
     pub stopped: Option<Stopped>,
     /// Every batch's example indices, when asked for (`--record-batches`).
     pub batches: Option<Vec<Vec<u32>>>,
+    /// Why `exact` was not granted though asked for (a GPU whose start-up
+    /// probe failed, or a GPU engine without the exact kernels): the run
+    /// trained on the run-to-run arithmetic there.
+    pub exact_refused: Option<String>,
+    /// The start-up probe's verdict where a GPU passed it (`exact` granted
+    /// there), for `level_reason`.
+    pub exact_probe_passed: Option<String>,
 }
 
 impl RunRecord {
@@ -191,30 +198,45 @@ impl RunRecord {
         step % cfg.eval_every == 0 || step == cfg.steps
     }
 
-    /// The level asked for: every source pinned, or some set free.
+    /// The level asked for: `none` when a source is free, else the `level`
+    /// setting (`run-to-run` or `exact`; `none` asks for nothing).
     pub fn level_requested(&self) -> DeterminismLevel {
         if self.free.is_empty() {
-            DeterminismLevel::RunToRun
+            self.settings.config.level
         } else {
             DeterminismLevel::None
         }
     }
 
-    /// The level granted: `none` when a source is free, else `run-to-run`
-    /// (every reduction in a fixed order). `exact` needs a conformance probe.
+    /// The level granted: `none` when a source is free (or `none` was asked
+    /// for); `exact` when asked for and no backend of the run refused it;
+    /// else `run-to-run` (every reduction in a fixed order).
     pub fn level_granted(&self) -> DeterminismLevel {
-        self.level_requested()
+        match self.level_requested() {
+            DeterminismLevel::Exact if self.exact_refused.is_some() => DeterminismLevel::RunToRun,
+            level => level,
+        }
     }
 
     /// Why the level is what it is, in words.
     pub fn level_reason(&self) -> String {
         let free: Vec<&str> = self.free.iter().map(|s| s.name()).collect();
-        if free.is_empty() {
-            "all sources pinned and every reduction in a fixed order; exact: not available on this backend: \
-             the conformance probe is not implemented yet"
-                .to_string()
-        } else {
-            format!("free sources: {}", free.join(", "))
+        if !free.is_empty() {
+            return format!("free sources: {}", free.join(", "));
+        }
+        match (self.settings.config.level, &self.exact_refused) {
+            (DeterminismLevel::Exact, None) => format!(
+                "all sources pinned, every reduction in a fixed order and the exact arithmetic: the same bits on every \
+                 stack that passes the start-up probe{}",
+                self.exact_probe_passed.as_ref().map_or(String::new(), |p| format!("; {p}"))
+            ),
+            (DeterminismLevel::Exact, Some(why)) => {
+                format!("all sources pinned and every reduction in a fixed order; {why}")
+            }
+            (DeterminismLevel::None, _) => "level none asked for: the run-to-run arithmetic, no promise".to_string(),
+            (DeterminismLevel::RunToRun, _) => "all sources pinned and every reduction in a fixed order; exact: not \
+                 asked for (level=exact)"
+                .to_string(),
         }
     }
 

@@ -106,7 +106,14 @@ impl Setup {
 
     /// The initial weights and a zero velocity.
     pub fn initial_state(&self) -> EngineState {
-        EngineState { step: 0, params: init_params(&self.net, self.seeds.init), velocity: vec![0.0; self.net.n_params] }
+        let mut params = init_params(&self.net, self.seeds.init);
+        self.arith().st_all(&mut params);
+        EngineState { step: 0, params, velocity: vec![0.0; self.net.n_params] }
+    }
+
+    /// The arithmetic this run's settings ask for (`level`).
+    pub fn arith(&self) -> crate::model::Arith {
+        crate::model::Arith::of_level(self.settings.config.level)
     }
 
     /// The free sources that cannot act in this run before a backend is
@@ -147,6 +154,8 @@ impl Setup {
             val_curve: Vec::new(),
             stopped: None,
             batches: None,
+            exact_refused: None,
+            exact_probe_passed: None,
         }
     }
 }

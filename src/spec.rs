@@ -59,6 +59,11 @@
 //! `tanhf` at version [`LIBM_VERSION`] ([`LIBM_VERSION`] gives the algorithms).
 //! A few values are f64 on purpose (the validation loss sum, the dropout
 //! threshold, the number of validation examples): each place says so.
+//!
+//! With the setting `level=exact` the arithmetic is [`EXACT_ARITHMETIC`]
+//! instead: pinned `exp`, `ln`, `tanh` and division built from correctly
+//! rounded f32 operations, and the grid rule [`EXACT_TINY_EXP`] in place of
+//! gradual underflow. A manifest without a `level` setting is `run-to-run`.
 
 /// Version of the arithmetic: the reduction orders, RNG addressing and hash
 /// below. A manifest records it; a different kernel version may legitimately
@@ -379,6 +384,13 @@ impl DeterminismLevel {
             DeterminismLevel::Exact => "exact",
         }
     }
+
+    /// The level named `name` (as the `level` setting takes it).
+    pub fn from_name(name: &str) -> Option<DeterminismLevel> {
+        [DeterminismLevel::None, DeterminismLevel::RunToRun, DeterminismLevel::Exact]
+            .into_iter()
+            .find(|l| l.name() == name)
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -583,3 +595,147 @@ pub const SAFETENSORS_NAMES: [&str; 2] = ["layer{l}.weight", "layer{l}.bias"];
 /// of step `t`'s batch rows in batch-row order (`train[perm_e[q * B + r]]`
 /// for `r = 0..B-1`, [`EPOCH_STREAM_BASE`]).
 pub const BATCHES_FIELD: &str = "batches";
+
+// ---------------------------------------------------------------------------
+// The `exact` level (setting `level=exact`)
+// ---------------------------------------------------------------------------
+//
+// The same bits on the CPU (native and wasm32) and on every GPU stack that
+// passes the start-up probe ([`EXACT_PROBE`]). The `exact` level changes only
+// the arithmetic of a step ([`EXACT_ARITHMETIC`]); every order, stream,
+// address and hash above is unchanged. The Rust twin is `crate::exact`, the
+// WGSL one `shaders/lib_exact.wgsl` (same names with an `ex_` prefix);
+// docs/EXACT.md has the measurements.
+
+/// **Values.** f32 bit patterns. `flush(v)`: if the biased exponent field
+/// `(bits >> 23) & 0xff` is 0 (±0 or subnormal) the value becomes +0
+/// (`0x00000000`), else it is unchanged. Zeros are therefore unsigned at this
+/// level. The canonical NaN is `0x7fc00000`.
+///
+/// **The three operations.** `add(a, b) = flush(a + b)`, `sub(a, b) =
+/// flush(a - b)`, `mul(a, b) = flush(a * b)`, where `+ - *` are IEEE 754
+/// binary32 with round to nearest, ties to even, and gradual underflow. No
+/// other float operation exists at this level: no division (reciprocals of
+/// constants are exact f32 constants), no `fma`, `mix`, `dot`, `sqrt`, `exp`,
+/// `log`, `tanh` builtins, and no contraction or reassociation: every result
+/// is materialised before the next operation uses it. Comparisons and range
+/// tests are done on the integer bits. On the GPU each result is "fenced":
+/// its bits are XORed with a zero the kernel read from a buffer at run time,
+/// so no compiler can fuse or reorder across it (a `const` zero is folded
+/// away). Where an operand is subnormal or the exact result lies below
+/// 2^-126, stacks differ (SwiftShader flushes inputs and results, lavapipe
+/// and CPUs do not): the functions below never let that happen (their
+/// inputs are range-tested first, and every intermediate is provably 0 or at
+/// least 2^-100 in magnitude); other kernels must keep operands of `mul` at 0
+/// or at least 2^-63 in magnitude ([`EXACT_ARITHMETIC`]).
+/// A NaN produced by `add`, `sub` or `mul` has an unspecified payload (runs
+/// stop on non-finite values); the functions below return the canonical NaN.
+pub const EXACT_OPERATIONS: &str = "add/sub/mul = flush(IEEE f32 op); flush: exponent field 0 -> +0; fenced on the GPU";
+
+/// **The grid rule** (hot loops): `tiny(v)` is +0 when the biased exponent
+/// is below 76 (|v| < 2^-51, ±0 and subnormals included), else v. Plain
+/// fenced `+ - *` without a flush (`ex_addg`, `ex_subg`, `ex_mulg`) are
+/// allowed on values where every multiply operand has passed `tiny`: then no
+/// operation can underflow ([`EXACT_ARITHMETIC`]).
+pub const EXACT_TINY_EXP: u32 = 76;
+
+/// **exp(x).** Constants (bits): LOG2E `0x3fb8aa3b`, C1 `0x3f318000`
+/// (0.693359375), C2 `0xb95e8083`, MAGIC `0x4b400000` (1.5 * 2^23),
+/// P0..P5 = `0x39506967 0x3ab743ce 0x3c088908 0x3d2aa9c1 0x3e2aaaaa
+/// 0x3f000000` (Cephes `expf`).
+/// 1. NaN -> NaN. `|x| < 2^-25` (bits `& 0x7fffffff < 0x33000000`: ±0 and
+///    subnormals included) -> 1.0. `x >= 89` -> +inf. `x <= -104` -> +0.
+/// 2. `t = mul(x, LOG2E)`; `j = add(t, MAGIC)`; `k = bits(j) - 0x4b400000`
+///    (wrapping i32: `t` rounded to the nearest integer, ties to even);
+///    `kf = sub(j, MAGIC)` (= k exactly).
+/// 3. `r = sub(sub(x, mul(kf, C1)), mul(kf, C2))`; `z = mul(r, r)`.
+/// 4. `p = P0`; for c in P1..P5: `p = add(mul(p, r), c)`;
+///    `y = add(add(mul(p, z), r), 1.0)` (y lies in [0.7, 1.5]).
+/// 5. `e = ((bits(y) >> 23) & 0xff) + k`. `e >= 255` -> +inf; `e <= 0` -> +0;
+///    else the result is `bits(y) + (k << 23)` (wrapping integer add: y * 2^k
+///    exactly, no float operation).
+pub const EXACT_EXP: &str =
+    "Cephes expf: k = round(x log2 e) by 1.5*2^23, two-part reduction, degree-5 P, y*2^k by integer add";
+
+/// **ln(x)** (natural logarithm). Constants: SQRTH `0x3f3504f3`, C1 and C2
+/// as for exp, Q0..Q8 = `0x3d9021bb 0xbdebd1b8 0x3def251a 0xbdfe5d4f
+/// 0x3e11e9bf 0xbe2aae50 0x3e4cceac 0xbe7ffffc 0x3eaaaaaa` (Cephes `logf`).
+/// 1. NaN -> NaN; exponent field 0 (±0, subnormals) -> -inf; other negative
+///    values (sign bit set) -> NaN; +inf -> +inf.
+/// 2. `k = (bits(x) - 0x3f3504f3) >> 23` (i32, arithmetic shift);
+///    `m = f32::from_bits(bits(x) - (k << 23))` (m in [SQRTH, 2 * SQRTH));
+///    `kf = k as f32` (exact); `f = sub(m, 1.0)` (exact).
+/// 3. `z = mul(f, f)`; `p = Q0`; for c in Q1..Q8: `p = add(mul(p, f), c)`;
+///    `y = mul(mul(p, f), z)`; `y = add(y, mul(kf, C2))`;
+///    `y = add(y, mul(z, -0.5))`; `s = add(f, y)`; result `add(s, mul(kf, C1))`.
+pub const EXACT_LN: &str = "Cephes logf: x = 2^k m, m in [sqrt(1/2), sqrt(2)), f = m - 1, degree-8 Q";
+
+/// **div(a, b)**: the IEEE quotient, round to nearest even, on flushed
+/// operands, computed with 32-bit integers only.
+/// 1. `a = flush(a)`, `b = flush(b)`. NaN operand, 0/0 or inf/inf -> NaN.
+///    `inf / finite` -> inf with sign `sa ^ sb`; `x / 0` (x != 0) -> inf with
+///    the sign of x; `0 / y` and `finite / inf` -> +0.
+/// 2. Both normal: significands `ma`, `mb` (24 bits, implicit bit set),
+///    `e = ea - eb + 127` from the exponent fields. If `ma < mb`:
+///    `ma <<= 1`, `e -= 1`. Restoring division, 25 steps: `q = 0; r = ma;`
+///    each step `q <<= 1; if r >= mb { r -= mb; q |= 1 }; r <<= 1`.
+/// 3. `g = q & 1`, `q >>= 1` (24 bits), round up `u = g & (r != 0 | q & 1)`.
+///    `e < 0` -> +0. Else `v = (e << 23) + (q & 0x7fffff) + u` (a carry moves
+///    into the exponent); `v >= 0x7f800000` -> inf; `flush` (so a quotient
+///    that rounds to below 2^-126 is +0); then the sign `sa ^ sb` is ORed in.
+///
+/// On the CPU, when both operands are normal and the hardware quotient
+/// `a / b` has an exponent field of at least 2 (or is infinite), it equals
+/// the above, and is used (a fast path; `tests/exact_math.rs` checks it).
+pub const EXACT_DIV: &str = "IEEE quotient, round to nearest even, on flushed operands, from 32-bit integers";
+
+/// **tanh(x).** Constants T0..T4 = `0xbbbaf0ea 0x3ca9134e 0xbd5c1e2d
+/// 0x3e088393 0xbeaaaa99` (Cephes `tanhf`).
+/// 1. NaN -> NaN. `|x| < 2^-13` (bits `< 0x39000000`) -> `flush(x)`.
+///    `|x| >= 10` (infinities included) -> ±1 with the sign of x.
+/// 2. `|x| < 0.625` (bits `< 0x3f200000`): `s = mul(x, x)`; `p = T0`; for c
+///    in T1..T4: `p = add(mul(p, s), c)`; result `add(mul(mul(p, s), x), x)`.
+/// 3. Else with `a = |x|`: `E = exp(add(a, a))`; `q = div(2.0, add(E, 1.0))`;
+///    `t = sub(1.0, q)`; the result is t with the sign bit of x.
+pub const EXACT_TANH: &str = "Cephes tanhf: odd polynomial below 0.625, else 1 - div(2, exp(2|x|) + 1)";
+
+/// A step at the `exact` level: the rules of the default arithmetic above
+/// (every order, the chunks, the dropout masks, the hash), with these
+/// changes. `tiny` is [`EXACT_TINY_EXP`]'s rule; "stored" means `tiny` is
+/// applied to the value before anything else reads it. Every `+ - *` is the
+/// plain IEEE f32 operation (on the GPU fenced: `ex_addg`, `ex_subg`,
+/// `ex_mulg`), in the orders above; under these rules none can underflow.
+/// - Constants: `inv_batch`, the dropout `scale`, `learning_rate`,
+///   `momentum` and `weight_decay` pass `tiny` before use.
+/// - Initial weights pass `tiny` (so `initial_weights_hash` is that of the
+///   tiny weights). Input rows pass `tiny` as gathered.
+/// - Each layer: `z = tiny(sum_k a[k] * w[k][j])` ([`MATMUL_ORDER`] without
+///   the bias), then `v = z + b[j]`, then `h = tiny(act(v))` with ReLU as in
+///   [`ACTIVATIONS`] and tanh = [`EXACT_TANH`]; logits `tiny(v)`. Dropout:
+///   kept `tiny(h * scale)`, dropped +0.
+/// - Softmax ([`SOFTMAX_ORDER`]): `e[c] = tiny(exp(z[c] - m))` with
+///   [`EXACT_EXP`]; `s` the sum of the `e[c]`; `loss = tiny(ln(s) - (z[y] -
+///   m))` with [`EXACT_LN`]; `p[c] = tiny(div(e[c], s))` with [`EXACT_DIV`];
+///   `d[c] = tiny(t * inv_batch)`, `t = p[c] - 1` for `c = y`, else `p[c]`.
+/// - Backward ([`BACKWARD_ORDER`]): every weight and bias gradient, every
+///   back-propagated error, every masked error `tiny(g * scale)` and every
+///   error through the activation is stored: ReLU `tiny(h > 0 ? g : +0)`,
+///   tanh `tiny(g * tiny(1 - h * h))`. Chunked runs: the combined gradient is
+///   stored (chunks change the sums, as at `run-to-run`).
+/// - SGD ([`OPTIMIZER_ORDER`]): `g = grad + wd * w` (weights only),
+///   `v = tiny(mu * v + g)`, `w = tiny(w - lr * v)`.
+/// - The loss sum and `train_loss = loss_sum * inv_batch` are plain (never
+///   stored as a weight). Validation uses the same forward pass and softmax.
+pub const EXACT_ARITHMETIC: &str = "the default step with tiny on every stored value and pinned exp, ln, tanh, div";
+
+/// The start-up probe of a GPU (`shaders/exact_probe.wgsl`,
+/// `crate::exact::PROBE`): one known-answer case per thread, operands read
+/// from a buffer, answers compared bit for bit with the CPU's, in checks
+/// `rounding`, `fusion`, `reassociation`, `subnormals`, `conversions`,
+/// `functions` and `probe` (the answer count). `exact` is granted on a GPU
+/// only when every check passes; otherwise the run trains with the
+/// run-to-run kernels, is granted `run-to-run`, and `level_reason` says
+/// `exact: not available on this adapter: <check>: <case and both bit
+/// patterns>`. The CPU engine needs no probe.
+pub const EXACT_PROBE: [&str; 7] =
+    ["rounding", "fusion", "reassociation", "subnormals", "conversions", "functions", "probe"];

@@ -122,8 +122,9 @@ impl CpuEngine {
         self.prepare(t);
         let inv_batch = 1.0 / cfg.batch_size as f32;
         let order = model::RowOrder::of_engine(cfg.engine_version);
+        let ar = self.setup.arith();
         let loss_sum = if cfg.chunks <= 1 {
-            model::loss_and_grads(
+            model::loss_and_grads_arith(
                 &self.setup.net,
                 &self.params,
                 &self.labels,
@@ -131,11 +132,13 @@ impl CpuEngine {
                 inv_batch,
                 &mut self.pass,
                 order,
+                ar,
             )
         } else {
             let partials = self.chunk_partials(cfg.threads, cfg.chunks, order, rec.free.contains(&Source::CpuThreads));
             let (loss_sum, grads) = combine(&partials);
             self.pass.grads.copy_from_slice(&grads);
+            ar.st_all(&mut self.pass.grads);
             loss_sum
         };
         self.finish_step(rec, t, loss_sum)
@@ -183,6 +186,7 @@ impl CpuEngine {
             1.0 / b as f32,
             order,
             c,
+            self.setup.arith(),
         )
     }
 
@@ -210,6 +214,7 @@ impl CpuEngine {
         }
         let (loss_sum, grads) = combine(&partials);
         self.pass.grads.copy_from_slice(&grads);
+        self.setup.arith().st_all(&mut self.pass.grads);
         Ok(self.finish_step(rec, self.step, loss_sum))
     }
 
@@ -228,7 +233,7 @@ impl CpuEngine {
         self.backup.clear();
         self.backup.extend_from_slice(&self.params);
         self.backup.extend_from_slice(&self.velocity);
-        model::sgd_update(
+        model::sgd_update_arith(
             &self.setup.net,
             &mut self.params,
             &mut self.velocity,
@@ -236,6 +241,7 @@ impl CpuEngine {
             cfg.learning_rate,
             cfg.momentum,
             cfg.weight_decay,
+            self.setup.arith(),
         );
         if let Some(bad) = self.params.iter().chain(&self.velocity).find(|v| !v.is_finite()) {
             let bad = *bad;
@@ -302,13 +308,14 @@ impl CpuEngine {
                 pass.acts[0][2 * i + 1] = lo + y as f32 * step;
             }
         }
-        model::forward(&self.setup.net, &self.params, None, &mut pass);
+        let ar = self.setup.arith();
+        model::forward_arith(&self.setup.net, &self.params, None, &mut pass, ar);
         let labels = vec![0u8; n * n];
         let mut losses = vec![0.0f32; n * n];
         let predicted: Vec<u8> = model::argmax_rows(&pass.logits, classes).map(|c| c as u8).collect();
         // Probability of the predicted class: exp(-loss) against that class.
         let mut probs = pass.logits.clone();
-        model::softmax_xent(&mut probs, &labels, classes, Some(1.0), &mut losses);
+        model::softmax_xent_arith(&mut probs, &labels, classes, Some(1.0), &mut losses, ar);
         let confidence = predicted
             .iter()
             .enumerate()
@@ -348,10 +355,10 @@ pub fn evaluate(setup: &Setup, params: &[f32], step: usize) -> ValPoint {
                 pass.acts[0][r * setup.data.dim..(r + 1) * setup.data.dim].copy_from_slice(setup.data.row(i));
                 labels.push(setup.data.labels[i]);
             }
-            model::forward(&setup.net, params, None, &mut pass);
+            model::forward_arith(&setup.net, params, None, &mut pass, setup.arith());
             wrong += model::argmax_rows(&pass.logits, classes).zip(&labels).filter(|(p, y)| *p != **y as usize).count();
             let mut losses = vec![0.0f32; chunk.len()];
-            model::softmax_xent(&mut pass.logits, &labels, classes, None, &mut losses);
+            model::softmax_xent_arith(&mut pass.logits, &labels, classes, None, &mut losses, setup.arith());
             for l in losses {
                 loss_sum += f64::from(l);
             }
@@ -388,6 +395,7 @@ pub fn chunk_partial(
     inv_batch: f32,
     order: model::RowOrder,
     chunk: usize,
+    ar: model::Arith,
 ) -> Partial {
     let dim = net.layers[0].fan_in;
     let n = rows.len();
@@ -402,7 +410,8 @@ pub fn chunk_partial(
             .collect(),
         scale: d.scale,
     });
-    let loss_sum = model::loss_and_grads(net, params, &labels[rows], masks.as_ref(), inv_batch, &mut pass, order);
+    let loss_sum =
+        model::loss_and_grads_arith(net, params, &labels[rows], masks.as_ref(), inv_batch, &mut pass, order, ar);
     Partial { chunk, loss_sum, grads: pass.grads }
 }
 

@@ -409,3 +409,23 @@ fn auto_hands_a_run_the_gpu_cannot_take_to_the_cpu() {
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim_end().lines().count(), 1, "{}", text(&o));
 }
+
+#[test]
+fn level_exact_is_a_setting_and_replays() {
+    let out = tmp("exact.json");
+    let o = train(&out, &["--level", "exact"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["config"]["level"]["value"], "exact");
+    assert_eq!(v["config"]["level"]["source"], "override");
+    assert_eq!(v["level_requested"], "exact");
+    assert_eq!(v["level_granted"], "exact", "{}", v["level_reason"]);
+    let o = run(&["replay", "--quiet", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("identical"), "{}", text(&o));
+    // The same as --set level=exact; a bad level is refused in one line.
+    let o = train(&tmp("bad-level.json"), &["--level", "bitwise"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("level"), "{}", text(&o));
+    no_panic(&o);
+}

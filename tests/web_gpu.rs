@@ -151,3 +151,35 @@ async fn a_second_gpu_step_while_one_runs_is_refused_as_busy() {
     assert_eq!(code.as_deref(), Some("busy"));
     assert_eq!(t.steps_done().unwrap(), 10);
 }
+
+/// The `exact` level in the browser: a pinned 500-step `digits` run with
+/// dropout on WebGPU (after the start-up probe) gives the wasm CPU engine's
+/// hash chain; a parting names the first step and both links. The same run
+/// natively (tests/exact_level.rs) gives the same chain head.
+#[wasm_bindgen_test]
+async fn webgpu_exact_gives_the_cpu_chain() {
+    let mut s = settings(500);
+    s.set("level", "exact", Origin::Override).unwrap();
+    let mut g = match Run::start(new_setup(s.clone(), &[]).unwrap(), BackendRequest::Gpu).await {
+        Ok(t) => t,
+        Err(e) => panic!("no WebGPU adapter in {}: {e}", reprolab::platform::user_agent()),
+    };
+    g.advance(usize::MAX).await.unwrap();
+    let m = g.manifest();
+    log(&format!("WebGPU exact: level {} ({})", m.level_granted.name(), m.level_reason));
+    assert_eq!(m.level_granted, reprolab::DeterminismLevel::Exact, "{}", m.level_reason);
+    let mut c = Run::cpu(new_setup(s, &[]).unwrap());
+    while c.step_now().is_some() {}
+    assert_eq!(c.record.step, 500);
+    if let Some(i) = first_divergence(&c.record.hash_chain, &g.record.hash_chain) {
+        panic!(
+            "wasm CPU and WebGPU part at step {} at exact: links {} vs {}, losses 0x{:08x} vs 0x{:08x}",
+            i + 1,
+            c.record.hash_chain[i],
+            g.record.hash_chain[i],
+            c.record.train_loss[i].to_bits(),
+            g.record.train_loss[i].to_bits()
+        );
+    }
+    log(&format!("WebGPU = wasm CPU at exact over 500 steps: chain head {}", c.record.chain_head));
+}

@@ -74,6 +74,9 @@ enum Command {
         /// Chunks the batch is cut into (same as --set chunks=M).
         #[arg(long, allow_hyphen_values = true)]
         chunks: Option<String>,
+        /// Determinism level: run-to-run or exact (same as --set level=LEVEL).
+        #[arg(long, value_name = "LEVEL", allow_hyphen_values = true)]
+        level: Option<String>,
         /// Where to train.
         #[arg(long, value_enum, default_value = "auto")]
         backend: Backend,
@@ -151,6 +154,10 @@ enum Command {
         /// Where to train: cpu or gpu (strict).
         #[arg(long, value_enum, default_value = "cpu")]
         backend: Backend,
+        /// Levels to time, interleaved per seed, e.g. run-to-run,exact (the
+        /// last one's time is also given as a ratio to the first's).
+        #[arg(long, default_value = "run-to-run", value_delimiter = ',')]
+        levels: Vec<String>,
         /// Where to save the figures (JSON).
         #[arg(long, default_value = "bench/results.json")]
         out: PathBuf,
@@ -243,6 +250,7 @@ pub fn main() -> i32 {
             engine_version,
             threads,
             chunks,
+            level,
             backend,
             out,
             quiet,
@@ -251,7 +259,9 @@ pub fn main() -> i32 {
             record_batches,
             lose_device_at,
         } => {
-            for (k, v) in [("engine_version", engine_version), ("threads", threads), ("chunks", chunks)] {
+            for (k, v) in
+                [("engine_version", engine_version), ("threads", threads), ("chunks", chunks), ("level", level)]
+            {
                 if let Some(v) = v {
                     set.push(format!("{k}={v}"));
                 }
@@ -271,7 +281,7 @@ pub fn main() -> i32 {
         Command::Rerun { manifest, free, out, quiet } => rerun_cmd(&manifest, &free, &out, quiet),
         Command::Export { input, format, weights, out, quiet } => export_cmd(&input, &format, &weights, &out, quiet),
         Command::Bench { out, shapes: true, shape_list, rounds, .. } => shapes_cmd(&out, shape_list.as_deref(), rounds),
-        Command::Bench { seeds, set, backend, out, .. } => bench_cmd(&seeds, &set, backend, &out),
+        Command::Bench { seeds, set, backend, levels, out, .. } => bench_cmd(&seeds, &set, backend, &levels, &out),
         Command::Settings => {
             let d = Settings::default();
             for (k, help) in config::KEYS {
@@ -665,16 +675,22 @@ fn shapes_cmd(out: &Path, shapes: Option<&str>, rounds: usize) -> Outcome {
     Ok(0)
 }
 
-fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, out: &Path) -> Outcome {
+fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, levels: &[String], out: &Path) -> Outcome {
     let mut rows = Vec::new();
     let used = build_settings(None, set, None, None)?;
     if backend == Backend::Auto || backend == Backend::Any {
         return Err(Error::config("backend", "bench needs --backend cpu or --backend gpu (auto would mix them)").into());
     }
     let mut adapter = None;
-    println!("{:>5} {:>7} {:>9} {:>11} {:>10}", "seed", "steps", "seconds", "steps/s", "val_error");
-    for &seed in seeds {
-        let settings = build_settings(None, set, Some(seed.to_string()), None)?;
+    // Seconds per level, the levels interleaved within each seed.
+    let mut per_level = vec![0.0f64; levels.len()];
+    println!("{:>5} {:>10} {:>7} {:>9} {:>11} {:>10}", "seed", "level", "steps", "seconds", "steps/s", "val_error");
+    for (&seed, (li, level)) in
+        seeds.iter().flat_map(|s| std::iter::repeat(s).zip(levels.iter().enumerate()).collect::<Vec<_>>())
+    {
+        let mut set = set.to_vec();
+        set.push(format!("level={level}"));
+        let settings = build_settings(None, &set, Some(seed.to_string()), None)?;
         let setup = driver::new_setup(settings, &[])?;
         // Device and pipelines are set up before the clock starts.
         let mut run = pollster::block_on(Run::start(setup, backend.request()))?;
@@ -685,12 +701,28 @@ fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, out: &Path) -> Out
         let secs = start.elapsed().as_secs_f64();
         let m = run.manifest();
         let steps = run.record.step;
-        println!("{seed:>5} {steps:>7} {secs:>9.2} {:>11.0} {:>9.2}%", steps as f64 / secs, m.val_error * 100.0);
+        per_level[li] += secs;
+        println!(
+            "{seed:>5} {level:>10} {steps:>7} {secs:>9.2} {:>11.0} {:>9.2}%",
+            steps as f64 / secs,
+            m.val_error * 100.0
+        );
         rows.push(serde_json::json!({
-            "seed": seed, "steps": steps, "seconds": secs, "steps_per_second": steps as f64 / secs,
+            "seed": seed, "level": level, "level_granted": m.level_granted.name(), "steps": steps,
+            "seconds": secs, "steps_per_second": steps as f64 / secs,
             "val_error": m.val_error, "weights_hash": m.weights_hash.to_string(),
         }));
     }
+    let ratios: Vec<serde_json::Value> = levels
+        .iter()
+        .zip(&per_level)
+        .skip(1)
+        .map(|(l, t)| {
+            let r = t / per_level[0];
+            println!("{l} / {}: {r:.2}x the time (same seeds, interleaved)", levels[0]);
+            serde_json::json!({ "level": l, "against": levels[0], "time_ratio": r })
+        })
+        .collect();
     let report = serde_json::json!({
         "command": std::iter::once("reprolab".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" "),
         "engine": reprolab::engine_version(),
@@ -700,6 +732,7 @@ fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, out: &Path) -> Out
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         "config": used.entries(),
         "runs": rows,
+        "time_ratios": ratios,
     });
     write_text(out, &(serde_json::to_string_pretty(&report).expect("serialises") + "\n"))?;
     println!("saved to {}", out.display());

@@ -5,92 +5,11 @@
 //! `shaders/lib_exact.wgsl` (same names with an `ex_` prefix); the device
 //! check is [`PROBE`] / [`judge`]. docs/EXACT.md has the measurements.
 //!
-//! # Spec (everything a re-implementation needs)
-//!
-//! **Values.** f32 bit patterns. `flush(v)`: if the biased exponent field
-//! `(bits >> 23) & 0xff` is 0 (±0 or subnormal) the value becomes +0
-//! (`0x00000000`), else it is unchanged. Zeros are therefore unsigned at this
-//! level. The canonical NaN is `0x7fc00000`.
-//!
-//! **The three operations.** `add(a, b) = flush(a + b)`, `sub(a, b) =
-//! flush(a - b)`, `mul(a, b) = flush(a * b)`, where `+ - *` are IEEE 754
-//! binary32 with round to nearest, ties to even, and gradual underflow. No
-//! other float operation exists at this level: no division (reciprocals of
-//! constants are exact f32 constants), no `fma`, `mix`, `dot`, `sqrt`, `exp`,
-//! `log`, `tanh` builtins, and no contraction or reassociation: every result
-//! is materialised before the next operation uses it. Comparisons and range
-//! tests are done on the integer bits. On the GPU each result is "fenced":
-//! its bits are XORed with a zero the kernel read from a buffer at run time,
-//! so no compiler can fuse or reorder across it (a `const` zero is folded
-//! away). Where an operand is subnormal or the exact result lies below
-//! 2^-126, stacks differ (SwiftShader flushes inputs and results, lavapipe
-//! and CPUs do not): the functions below never let that happen (their
-//! inputs are range-tested first, and every intermediate is provably 0 or at
-//! least 2^-100 in magnitude); other kernels must keep operands of `mul` at 0
-//! or at least 2^-63 in magnitude (docs/EXACT.md, "Rules for kernels").
-//! A NaN produced by `add`, `sub` or `mul` has an unspecified payload (runs
-//! stop on non-finite values); the functions below return the canonical NaN.
-//!
-//! **The grid rule** (hot loops): `tiny(v)` is +0 when the biased exponent
-//! is below 76 (|v| < 2^-51, ±0 and subnormals included), else v. Plain
-//! fenced `+ - *` without a flush (`ex_addg`, `ex_subg`, `ex_mulg`) are
-//! allowed on values where every multiply operand has passed `tiny`: then no
-//! operation can underflow (docs/EXACT.md, section 6).
-//!
-//! **exp(x).** Constants (bits): LOG2E `0x3fb8aa3b`, C1 `0x3f318000`
-//! (0.693359375), C2 `0xb95e8083`, MAGIC `0x4b400000` (1.5 * 2^23),
-//! P0..P5 = `0x39506967 0x3ab743ce 0x3c088908 0x3d2aa9c1 0x3e2aaaaa
-//! 0x3f000000` (Cephes `expf`).
-//! 1. NaN -> NaN. `|x| < 2^-25` (bits `& 0x7fffffff < 0x33000000`: ±0 and
-//!    subnormals included) -> 1.0. `x >= 89` -> +inf. `x <= -104` -> +0.
-//! 2. `t = mul(x, LOG2E)`; `j = add(t, MAGIC)`; `k = bits(j) - 0x4b400000`
-//!    (wrapping i32: `t` rounded to the nearest integer, ties to even);
-//!    `kf = sub(j, MAGIC)` (= k exactly).
-//! 3. `r = sub(sub(x, mul(kf, C1)), mul(kf, C2))`; `z = mul(r, r)`.
-//! 4. `p = P0`; for c in P1..P5: `p = add(mul(p, r), c)`;
-//!    `y = add(add(mul(p, z), r), 1.0)` (y lies in [0.7, 1.5]).
-//! 5. `e = ((bits(y) >> 23) & 0xff) + k`. `e >= 255` -> +inf; `e <= 0` -> +0;
-//!    else the result is `bits(y) + (k << 23)` (wrapping integer add: y * 2^k
-//!    exactly, no float operation).
-//!
-//! **ln(x)** (natural logarithm). Constants: SQRTH `0x3f3504f3`, C1 and C2
-//! as for exp, Q0..Q8 = `0x3d9021bb 0xbdebd1b8 0x3def251a 0xbdfe5d4f
-//! 0x3e11e9bf 0xbe2aae50 0x3e4cceac 0xbe7ffffc 0x3eaaaaaa` (Cephes `logf`).
-//! 1. NaN -> NaN; exponent field 0 (±0, subnormals) -> -inf; other negative
-//!    values (sign bit set) -> NaN; +inf -> +inf.
-//! 2. `k = (bits(x) - 0x3f3504f3) >> 23` (i32, arithmetic shift);
-//!    `m = f32::from_bits(bits(x) - (k << 23))` (m in [SQRTH, 2 * SQRTH));
-//!    `kf = k as f32` (exact); `f = sub(m, 1.0)` (exact).
-//! 3. `z = mul(f, f)`; `p = Q0`; for c in Q1..Q8: `p = add(mul(p, f), c)`;
-//!    `y = mul(mul(p, f), z)`; `y = add(y, mul(kf, C2))`;
-//!    `y = add(y, mul(z, -0.5))`; `s = add(f, y)`; result `add(s, mul(kf, C1))`.
-//!
-//! **div(a, b)**: the IEEE quotient, round to nearest even, on flushed
-//! operands, computed with 32-bit integers only.
-//! 1. `a = flush(a)`, `b = flush(b)`. NaN operand, 0/0 or inf/inf -> NaN.
-//!    `inf / finite` -> inf with sign `sa ^ sb`; `x / 0` (x != 0) -> inf with
-//!    the sign of x; `0 / y` and `finite / inf` -> +0.
-//! 2. Both normal: significands `ma`, `mb` (24 bits, implicit bit set),
-//!    `e = ea - eb + 127` from the exponent fields. If `ma < mb`:
-//!    `ma <<= 1`, `e -= 1`. Restoring division, 25 steps: `q = 0; r = ma;`
-//!    each step `q <<= 1; if r >= mb { r -= mb; q |= 1 }; r <<= 1`.
-//! 3. `g = q & 1`, `q >>= 1` (24 bits), round up `u = g & (r != 0 | q & 1)`.
-//!    `e < 0` -> +0. Else `v = (e << 23) + (q & 0x7fffff) + u` (a carry moves
-//!    into the exponent); `v >= 0x7f800000` -> inf; `flush` (so a quotient
-//!    that rounds to below 2^-126 is +0); then the sign `sa ^ sb` is ORed in.
-//!
-//! On the CPU, when both operands are normal and the hardware quotient
-//! `a / b` has an exponent field of at least 2 (or is infinite), it equals
-//! the above, and is used (a fast path; `tests/exact_math.rs` checks it).
-//!
-//! **tanh(x).** Constants T0..T4 = `0xbbbaf0ea 0x3ca9134e 0xbd5c1e2d
-//! 0x3e088393 0xbeaaaa99` (Cephes `tanhf`).
-//! 1. NaN -> NaN. `|x| < 2^-13` (bits `< 0x39000000`) -> `flush(x)`.
-//!    `|x| >= 10` (infinities included) -> ±1 with the sign of x.
-//! 2. `|x| < 0.625` (bits `< 0x3f200000`): `s = mul(x, x)`; `p = T0`; for c
-//!    in T1..T4: `p = add(mul(p, s), c)`; result `add(mul(mul(p, s), x), x)`.
-//! 3. Else with `a = |x|`: `E = exp(add(a, a))`; `q = div(2.0, add(E, 1.0))`;
-//!    `t = sub(1.0, q)`; the result is t with the sign bit of x.
+//! The algorithms are the spec's: [`crate::spec::EXACT_OPERATIONS`],
+//! [`crate::spec::EXACT_TINY_EXP`] (the grid rule), [`crate::spec::EXACT_EXP`],
+//! [`crate::spec::EXACT_LN`], [`crate::spec::EXACT_DIV`],
+//! [`crate::spec::EXACT_TANH`]; a training step at the `exact` level is
+//! [`crate::spec::EXACT_ARITHMETIC`].
 
 mod probe;
 
@@ -157,7 +76,7 @@ pub fn tiny(v: f32) -> f32 {
 }
 
 /// The biased exponent below which [`tiny`] flushes (2^-51).
-pub const TINY_EXP: u32 = 76;
+pub const TINY_EXP: u32 = crate::spec::EXACT_TINY_EXP;
 
 /// `flush(a + b)`. Rust never contracts or reassociates f32 operations and
 /// wasm has no FMA, so on the CPU the plain operation is the fenced one.

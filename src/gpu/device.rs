@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{prelude, KERNELS};
+use super::kernels::{exact_kernels, prelude, prelude_exact, KERNELS};
 use crate::error::{Error, Result};
 use crate::record::Adapter;
 
@@ -24,6 +24,33 @@ pub struct Gpu {
     pub adapter: Adapter,
     pub(crate) pipelines: HashMap<&'static str, wgpu::ComputePipeline>,
     failure: Arc<Mutex<Option<String>>>,
+    /// The training kernels are the `exact` ones.
+    exact: bool,
+}
+
+/// One pipeline per kernel, each behind `prelude`.
+fn compile(
+    device: &wgpu::Device,
+    prelude: &str,
+    kernels: impl Iterator<Item = (&'static str, &'static str)>,
+) -> HashMap<&'static str, wgpu::ComputePipeline> {
+    kernels
+        .map(|(name, src)| {
+            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(name),
+                source: wgpu::ShaderSource::Wgsl(format!("{prelude}{src}").into()),
+            });
+            let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(name),
+                layout: None,
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            (name, p)
+        })
+        .collect()
 }
 
 impl Gpu {
@@ -70,23 +97,7 @@ impl Gpu {
             let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {message}"));
         });
-        let prelude = prelude();
-        let mut pipelines = HashMap::new();
-        for (name, src) in KERNELS {
-            let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(format!("{prelude}{src}").into()),
-            });
-            let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some(name),
-                layout: None,
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
-            pipelines.insert(name, p);
-        }
+        let pipelines = compile(&device, &prelude(), KERNELS.into_iter());
         #[allow(unused_mut)]
         let mut adapter = Adapter {
             vendor: vendor_name(info.vendor, &info.name),
@@ -111,9 +122,26 @@ impl Gpu {
             adapter.vendor = withheld(vendor);
             adapter.architecture = withheld(architecture);
         }
-        let gpu = Gpu { device, queue, adapter, pipelines, failure };
+        let gpu = Gpu { device, queue, adapter, pipelines, failure, exact: false };
         gpu.check()?;
         Ok(gpu)
+    }
+
+    /// Compiles the training kernels with the `exact` prelude and uses them
+    /// from now on (bind groups made afterwards follow them). Only an
+    /// `exact` run that passed the start-up probe calls this.
+    pub fn use_exact_kernels(&mut self) -> Result<()> {
+        if !self.exact {
+            let exact = compile(&self.device, &prelude_exact(), exact_kernels());
+            self.pipelines.extend(exact);
+            self.exact = true;
+        }
+        self.check()
+    }
+
+    /// True once [`Gpu::use_exact_kernels`] ran.
+    pub fn exact_kernels(&self) -> bool {
+        self.exact
     }
 
     /// The first error the device reported, if any.

@@ -33,6 +33,18 @@ impl GpuEngine {
     /// the GPU cannot take: a free `cpu_threads` that would act, or a buffer
     /// beyond the adapter's limit.
     pub fn new(gpu: Gpu, setup: Arc<Setup>, state: EngineState, chain_head: Hash64) -> Result<GpuEngine> {
+        GpuEngine::with_arith(gpu, setup, state, chain_head, crate::model::Arith::Default)
+    }
+
+    /// [`GpuEngine::new`] with the kernels of the arithmetic `ar`: `exact`
+    /// compiles the exact kernels (the caller has run the start-up probe).
+    pub fn with_arith(
+        mut gpu: Gpu,
+        setup: Arc<Setup>,
+        state: EngineState,
+        chain_head: Hash64,
+        ar: crate::model::Arith,
+    ) -> Result<GpuEngine> {
         if setup.free.contains(&Source::CpuThreads)
             && sources::effect(Source::CpuThreads, &setup.settings, None, true).acts
         {
@@ -56,6 +68,9 @@ impl GpuEngine {
             return Err(Error::Backend(format!(
                 "this run needs a {largest}-byte GPU buffer but the adapter allows {limit} bytes per buffer"
             )));
+        }
+        if ar == crate::model::Arith::Exact {
+            gpu.use_exact_kernels()?;
         }
         let reduction = setup.gpu_reduction;
         let graph = StepGraph::build(&gpu, &setup, &state, chain_head, reduction)?;

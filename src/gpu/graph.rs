@@ -76,7 +76,10 @@ impl StepGraph {
         let key = crate::chacha::key_words(&crate::rng::stream_key(crate::rng::Stream::Dropout, setup.seeds.dropout));
         let key_uniform = gpu.uniform("dropout_key", bytes_of(&key));
 
-        let dropout = setup.dropout.map(|d| (d.threshold, d.scale));
+        // The constants as the CPU's arithmetic uses them: under `exact`
+        // they pass `tiny` (spec: EXACT_ARITHMETIC).
+        let ar = if gpu.exact_kernels() { crate::model::Arith::Exact } else { crate::model::Arith::Default };
+        let dropout = setup.dropout.map(|d| (d.threshold, ar.st(d.scale)));
         let make_fwd = |rows: usize, training: bool| -> ForwardBuffers {
             let hidden = &cfg.hidden;
             ForwardBuffers {
@@ -104,7 +107,7 @@ impl StepGraph {
         let deltas: Vec<wgpu::Buffer> = cfg.hidden.iter().map(|w| gpu.buffer("delta", 4 * b * w)).collect();
 
         let act_mode = cfg.activation.gpu_mode();
-        let inv_batch = 1.0 / b as f32;
+        let inv_batch = ar.st(1.0 / b as f32);
         let n_layers = net.layers.len();
         // Engine version 2 sums batch rows descending (spec: GRAD_ORDER).
         let row_mode =
@@ -287,7 +290,7 @@ impl StepGraph {
                     n: n as u32,
                     mode,
                     off_a: off as u32,
-                    f: [cfg.learning_rate, cfg.momentum, wd, 0.0],
+                    f: [ar.st(cfg.learning_rate), ar.st(cfg.momentum), ar.st(wd), 0.0],
                     ..Default::default()
                 };
                 train_dispatches.push(Dispatch {

@@ -31,9 +31,51 @@ const LIB_MURMUR: &str = include_str!("../../shaders/lib_murmur.wgsl");
 /// available to every kernel; unused by the others.
 const LIB_EXACT: &str = include_str!("../../shaders/lib_exact.wgsl");
 
-/// The prelude prepended to every kernel: the spec's constants and the two
-/// shared structs, so every number lives in `spec.rs`.
+/// The float operations of the kernels at `run-to-run`: the plain
+/// operations and builtins (the kernels' bits are those of the plain code).
+const F_RUN_TO_RUN: &str = "fn f_init(zero: u32) {}\n\
+fn f_add(a: f32, b: f32) -> f32 { return a + b; }\n\
+fn f_sub(a: f32, b: f32) -> f32 { return a - b; }\n\
+fn f_mul(a: f32, b: f32) -> f32 { return a * b; }\n\
+fn f_st(v: f32) -> f32 { return v; }\n\
+fn f_exp(x: f32) -> f32 { return exp(x); }\n\
+fn f_ln(x: f32) -> f32 { return log(x); }\n\
+fn f_tanh(x: f32) -> f32 { return tanh(x); }\n\
+fn f_div(a: f32, b: f32) -> f32 { return a / b; }\n";
+
+/// The float operations of the kernels at `exact` (spec:
+/// [`spec::EXACT_ARITHMETIC`]): fenced `+ - *` under the grid rule, `tiny`
+/// on every stored value, the pinned functions of `lib_exact.wgsl`.
+const F_EXACT: &str = "fn f_init(zero: u32) { ex_init(zero); }\n\
+fn f_add(a: f32, b: f32) -> f32 { return ex_addg(a, b); }\n\
+fn f_sub(a: f32, b: f32) -> f32 { return ex_subg(a, b); }\n\
+fn f_mul(a: f32, b: f32) -> f32 { return ex_mulg(a, b); }\n\
+fn f_st(v: f32) -> f32 { return ex_tiny(v); }\n\
+fn f_exp(x: f32) -> f32 { return ex_exp(x); }\n\
+fn f_ln(x: f32) -> f32 { return ex_ln(x); }\n\
+fn f_tanh(x: f32) -> f32 { return ex_tanh(x); }\n\
+fn f_div(a: f32, b: f32) -> f32 { return ex_div(a, b); }\n";
+
+/// The kernels an `exact` run compiles a second time with [`prelude_exact`]
+/// (every kernel of a training step; not the probe and evaluation kernels).
+pub(crate) fn exact_kernels() -> impl Iterator<Item = (&'static str, &'static str)> {
+    KERNELS.into_iter().filter(|(name, _)| !name.starts_with("exact_"))
+}
+
+/// The prelude prepended to every kernel at `run-to-run`: the spec's
+/// constants and the two shared structs, so every number lives in `spec.rs`,
+/// and the float operations `f_*` as the plain ones.
 pub fn prelude() -> String {
+    format!("{}{F_RUN_TO_RUN}", prelude_common())
+}
+
+/// The prelude of the `exact` kernels: as [`prelude`], with the `f_*`
+/// operations of the `exact` level.
+pub fn prelude_exact() -> String {
+    format!("{}{F_EXACT}", prelude_common())
+}
+
+fn prelude_common() -> String {
     format!(
         "const WG: u32 = {wg}u;\nconst TILE: u32 = {tile}u;\nconst MAX_GROUPS_X: u32 = {mgx}u;\n\
          const HASH_CHUNK_WORDS: u32 = {chunk}u;\nconst HASH_SEED_LO: u32 = {lo}u;\nconst HASH_SEED_HI: u32 = {hi}u;\n\

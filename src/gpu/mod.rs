@@ -16,4 +16,4 @@ pub mod probe;
 
 pub use device::Gpu;
 pub use engine::GpuEngine;
-pub use kernels::prelude;
+pub use kernels::{prelude, prelude_exact};

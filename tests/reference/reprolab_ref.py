@@ -968,6 +968,10 @@ def retrace(path: str, data_path: str, weights_files: list[str], max_steps=None,
         raise Unusable("engine_version differs between the manifest and its config")
     if engine not in (1, 2):
         raise Unusable(f"engine version {engine}: the reference knows 1 and 2")
+    # Manifests older than the `level` setting are run-to-run.
+    level = m["config"].get("level", {}).get("value", "run-to-run")
+    if level == "exact":
+        raise Unusable("level exact: the reference implements the default arithmetic only (spec: EXACT_ARITHMETIC)")
     chunks = max(1, int(setting(m, "chunks")))
     seeds = {k: int(v) for k, v in m["seeds"].items()}
     descending = engine >= 2

@@ -398,8 +398,11 @@ impl DeterminismLevel {
 // ---------------------------------------------------------------------------
 //
 // The kernels follow every order above, but WGSL leaves `exp`, `log` and
-// `tanh` to the implementation, so a GPU run's bits differ from the CPU's
-// from the first step; and they do not skip zero terms ([`MATMUL_ORDER`]).
+// `tanh` to the implementation, so at `run-to-run` a GPU run's bits differ
+// from the CPU's from the first step; and they do not skip zero terms
+// ([`MATMUL_ORDER`]). At `exact` the same kernel files compute
+// [`EXACT_ARITHMETIC`] (their float operations are the prelude's `f_*`), and
+// a GPU that passes [`EXACT_PROBE`] gives the CPU's bits.
 
 /// Threads per workgroup of the one-dimensional kernels.
 pub const GPU_WG: u32 = 64;

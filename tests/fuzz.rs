@@ -38,7 +38,7 @@ use serde_json::{json, Value};
 
 /// Inputs per target in a default run (about 20 s for all three targets on
 /// a busy 2-core machine in `cargo test --release`).
-const DEFAULT_ITERS: usize = 2500;
+const DEFAULT_ITERS: usize = 10_000;
 
 /// Longest refusal message allowed (the issue found messages of over 2,000
 /// characters echoing hostile values).

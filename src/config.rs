@@ -192,7 +192,10 @@ impl Config {
     pub fn set(&mut self, key: &str, text: &str) -> Result<(), ConfigError> {
         let shown = echo(text);
         match key {
-            "dataset" => self.dataset = DatasetRef::parse(text.trim()).map_err(|m| err(key, m))?,
+            // DatasetRef's messages quote the name and version whole.
+            "dataset" => {
+                self.dataset = DatasetRef::parse(text.trim()).map_err(|m| err(key, crate::sealed::one_line(&m)))?
+            }
             "hidden" => self.hidden = parse_hidden(text)?,
             "activation" => {
                 self.activation = Activation::from_name(text.trim())

@@ -209,7 +209,8 @@ impl Manifest {
         let mut next = 1;
         for (i, s) in self.backend_history.iter().enumerate() {
             let last_seg = i + 1 == self.backend_history.len();
-            if s.from_step != next || s.to_step + 1 < s.from_step || (last_seg && s.to_step != n) {
+            // to_step is checked against n first, so adding 1 cannot overflow.
+            if s.from_step != next || s.to_step > n || s.to_step + 1 < s.from_step || (last_seg && s.to_step != n) {
                 return bad(format!(
                     "backend history stretch {}-{} does not continue at step {next} (of {n})",
                     s.from_step, s.to_step

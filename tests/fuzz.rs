@@ -546,8 +546,7 @@ fn tweak(rng: &mut Rng, v: &mut Value, donors: &[Value]) {
                     m.insert(k.into(), interesting(rng));
                 }
                 _ => {
-                    let d = donors[rng.below(donors.len())].clone();
-                    let mut d = d;
+                    let mut d = donors[rng.below(donors.len())].clone();
                     let x = pick(rng, &mut d).clone();
                     let k = keys.get(rng.below(keys.len().max(1))).cloned().unwrap_or_else(|| "x".into());
                     m.insert(k, x);
@@ -760,7 +759,8 @@ fn check_checkpoint(rng: &mut Rng, text: &str) -> Result<bool, String> {
     if back != again {
         return Err("an accepted checkpoint reads back different".into());
     }
-    let more = [0, c.step, c.step + 1, c.step + 1 + rng.below(100), reprolab::config::MAX_STEPS + 1, usize::MAX];
+    let later = c.step.saturating_add(1);
+    let more = [0, c.step, later, later.saturating_add(rng.below(100)), reprolab::config::MAX_STEPS + 1, usize::MAX];
     for steps in [None, Some(more[rng.below(more.len())])] {
         match c.restore(steps) {
             Ok((setup, rec, state)) => {

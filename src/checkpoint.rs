@@ -100,8 +100,9 @@ impl Checkpoint {
             CHECKPOINT_VERSION,
             "is corrupted or was changed after it was written",
         )?;
-        let c: Checkpoint =
-            serde_json::from_value(v).map_err(|e| Error::Record(format!("not a valid checkpoint: {e}")))?;
+        let c: Checkpoint = serde_json::from_value(v).map_err(|e| {
+            Error::Record(format!("not a valid checkpoint: {}", crate::sealed::one_line(&e.to_string())))
+        })?;
         c.manifest.validate().map_err(|e| Error::Record(format!("the checkpoint's record: {e}")))?;
         Ok(c)
     }

@@ -206,7 +206,10 @@ impl Config {
     pub fn set(&mut self, key: &str, text: &str) -> Result<(), ConfigError> {
         let shown = echo(text);
         match key {
-            "dataset" => self.dataset = DatasetRef::parse(text.trim()).map_err(|m| err(key, m))?,
+            // DatasetRef's messages quote the name and version whole.
+            "dataset" => {
+                self.dataset = DatasetRef::parse(text.trim()).map_err(|m| err(key, crate::sealed::one_line(&m)))?
+            }
             "hidden" => self.hidden = parse_hidden(text)?,
             "activation" => {
                 self.activation = Activation::from_name(text.trim())
@@ -532,15 +535,17 @@ impl Settings {
                     return Err(err(
                         "version",
                         format!(
-                            "config version {v} is not supported (this reprolab reads version {})",
+                            "config version {} is not supported (this reprolab reads version {})",
+                            echo(&v.to_string()),
                             spec::CONFIG_VERSION
                         ),
                     ));
                 }
                 continue;
             }
-            let text = value_text(v)
-                .ok_or_else(|| err(k, format!("expected a string, a number or a list of numbers, got {v}")))?;
+            let text = value_text(v).ok_or_else(|| {
+                err(&echo(k), format!("expected a string, a number or a list of numbers, got {}", echo(&v.to_string())))
+            })?;
             self.set(k, &text, Origin::Config)?;
         }
         Ok(())
@@ -559,7 +564,8 @@ impl Settings {
     pub fn from_entries(entries: &BTreeMap<String, Entry>) -> Result<Settings, ConfigError> {
         let mut s = Settings::default();
         for (k, e) in entries {
-            let text = value_text(&e.value).ok_or_else(|| err(k, format!("unreadable value {}", e.value)))?;
+            let text = value_text(&e.value)
+                .ok_or_else(|| err(&echo(k), format!("unreadable value {}", echo(&e.value.to_string()))))?;
             s.set(k, &text, e.source)?;
         }
         for (k, _) in KEYS {

@@ -129,7 +129,8 @@ impl Manifest {
     /// fields disagree with each other or exceed what a fresh run accepts.
     pub fn from_json(text: &str) -> Result<Manifest> {
         let v = crate::sealed::read(text, "manifest", spec::MANIFEST_VERSION, "was edited after it was written")?;
-        let m: Manifest = serde_json::from_value(v).map_err(|e| Error::Record(format!("not a valid manifest: {e}")))?;
+        let m: Manifest = serde_json::from_value(v)
+            .map_err(|e| Error::Record(format!("not a valid manifest: {}", crate::sealed::one_line(&e.to_string()))))?;
         m.validate()?;
         Ok(m)
     }
@@ -144,6 +145,17 @@ impl Manifest {
                 "{n} steps completed but {} hash chain links and {} losses",
                 self.hash_chain.len(),
                 self.train_loss.len()
+            ));
+        }
+        if let Some(i) = self.train_loss.iter().position(|l| !l.is_finite()) {
+            // A step whose loss is not finite stops the run uncompleted.
+            return bad(format!("the loss of completed step {} is not finite", i + 1));
+        }
+        let hex64 = |s: &str| s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        if !hex64(&self.data_fingerprint) || self.data.fingerprint != self.data_fingerprint {
+            return bad(format!(
+                "data fingerprint \"{}\" is not 64 hex digits equal to the data record's",
+                crate::error::echo(&self.data_fingerprint)
             ));
         }
         let settings = self.settings()?;
@@ -197,7 +209,8 @@ impl Manifest {
         let mut next = 1;
         for (i, s) in self.backend_history.iter().enumerate() {
             let last_seg = i + 1 == self.backend_history.len();
-            if s.from_step != next || s.to_step + 1 < s.from_step || (last_seg && s.to_step != n) {
+            // to_step is checked against n first, so adding 1 cannot overflow.
+            if s.from_step != next || s.to_step > n || s.to_step + 1 < s.from_step || (last_seg && s.to_step != n) {
                 return bad(format!(
                     "backend history stretch {}-{} does not continue at step {next} (of {n})",
                     s.from_step, s.to_step

@@ -79,6 +79,27 @@ impl<'de> Visitor<'de> for StrictVisitor {
     }
 }
 
+/// Longest parser message kept in a refusal: serde's messages quote the
+/// offending value whole (a hostile one can be megabytes long).
+pub const MESSAGE_MAX: usize = 300;
+
+/// A parser's message made safe for a one-line refusal: control characters
+/// escaped, cut to [`MESSAGE_MAX`] characters with the full length named.
+pub fn one_line(message: &str) -> String {
+    let mut out = String::new();
+    for (shown, c) in message.chars().enumerate() {
+        if shown >= MESSAGE_MAX {
+            return format!("{out}... ({} characters)", message.chars().count());
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Parses JSON text, refusing duplicate keys.
 pub fn parse_strict(text: &str) -> std::result::Result<Value, serde_json::Error> {
     serde_json::from_str::<Strict>(text).map(|s| s.0)
@@ -91,7 +112,7 @@ pub fn parse_strict(text: &str) -> std::result::Result<Value, serde_json::Error>
 pub fn read(text: &str, what: &str, version: u32, changed: &str) -> Result<Value> {
     let v: Value = parse_strict(text).map_err(|e| {
         let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
-        Error::Record(format!("not a readable {what}: invalid JSON{hint}: {e}"))
+        Error::Record(format!("not a readable {what}: invalid JSON{hint}: {}", one_line(&e.to_string())))
     })?;
     let obj = v.as_object().ok_or_else(|| Error::Record(format!("not a {what}: expected a JSON object")))?;
     let key = format!("{what}_version");
@@ -143,6 +164,13 @@ mod tests {
         let e = parse_strict(r#"{"a": 1, "a": 2}"#).unwrap_err().to_string();
         assert!(e.contains("duplicate key \"a\""), "{e}");
         assert!(parse_strict(r#"{"x": [{"k": 1, "k": 1}]}"#).is_err());
+    }
+
+    #[test]
+    fn parser_messages_are_one_short_line() {
+        assert_eq!(one_line("unknown variant `a\nb`"), "unknown variant `a\\nb`");
+        let long = one_line(&"x".repeat(200_000));
+        assert!(long.len() < MESSAGE_MAX + 40 && long.ends_with("(200000 characters)"), "{long}");
     }
 
     #[test]

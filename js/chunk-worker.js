@@ -8,9 +8,9 @@
 //               {module?}                 load the engine only (a warm worker, before any run)
 //               {step, chunk, params?}    a chunk of a step's batch; params (Float32Array) come
 //                                         with a worker's first chunk of each step and are kept
-// Messages out: {hello: true}             first, once this script's message handler is in place
-//                                         (the pool sends nothing before it: a module worker's
-//                                         early messages can be lost while its imports load)
+// Messages out: {hello: true}             first, once this script (its imports loaded) has its
+//                                         message handler in place (the pool sends nothing before
+//                                         it: a module worker's early messages can be lost)
 //               {ready: true}             after the setup
 //               {chunk, loss_sum, grads}  grads a Float32Array, its buffer transferred
 //               {error}                   a one-line message; the pool fails the step with it
@@ -20,8 +20,8 @@
 // death. After a panic the worker answers every later message with the same
 // error.
 
-// The engine is imported dynamically, after the handler below is installed.
-let glue = null;
+import init, { ChunkWorker } from '../www/pkg/reprolab.js';
+
 let loaded = null; // the engine's initialisation, started by the first message
 let worker = null;
 let params = null; // the weights of the step being computed
@@ -41,10 +41,7 @@ function errorText(e) {
 }
 
 async function handle(msg) {
-  loaded ??= import('../www/pkg/reprolab.js').then((m) => {
-    glue = m;
-    return m.default(msg.module instanceof WebAssembly.Module ? { module_or_path: msg.module } : undefined);
-  });
+  loaded ??= init(msg.module instanceof WebAssembly.Module ? { module_or_path: msg.module } : undefined);
   try {
     await loaded;
   } catch (e) {
@@ -53,7 +50,7 @@ async function handle(msg) {
   if (crashed) throw new Error(crashed);
   if (msg.setup !== undefined) {
     worker?.free();
-    worker = new glue.ChunkWorker(msg.setup);
+    worker = new ChunkWorker(msg.setup);
     return [{ ready: true }, []];
   }
   if (msg.step === undefined) return [{ ready: true }, []]; // loaded, and kept warm

@@ -262,9 +262,10 @@ pub fn replay_plan(m: &Manifest, gpu_available: bool) -> ReplayPlan {
             backend: BackendKind::Gpu,
             can_replay: false,
             reason: format!(
-                "recorded on the GPU ({}) and this environment has no GPU: a CPU run sums in the same order but \
+                "recorded on the GPU ({}) and this environment has {}: a CPU run sums in the same order but \
                  its exp, log and tanh differ from the GPU's, so the bits part at step 1; replay it where it ran",
-                m.adapter.as_ref().map_or("unknown adapter", |a| a.description.as_str())
+                m.adapter.as_ref().map_or("unknown adapter", |a| a.description.as_str()),
+                if cfg!(target_arch = "wasm32") { "no WebGPU" } else { "no GPU adapter" }
             ),
             level: spec::DeterminismLevel::None,
         },
@@ -295,7 +296,7 @@ impl Run {
         let decision = BackendDecision {
             backend: BackendKind::Cpu,
             kind: DecisionKind::Requested,
-            text: "backend cpu: the CPU engine".into(),
+            text: "cpu: requested (backend \"cpu\"): the CPU engine".into(),
         };
         Run::on_cpu(setup, record, state, BackendRequest::Cpu, decision)
     }
@@ -362,7 +363,7 @@ impl Run {
         if request == BackendRequest::Cpu {
             let d = match recorded {
                 Some(why) => cpu(DecisionKind::Recorded, why.to_string()),
-                None => cpu(DecisionKind::Requested, "backend cpu: the CPU engine".into()),
+                None => cpu(DecisionKind::Requested, "cpu: requested (backend \"cpu\"): the CPU engine".into()),
             };
             return Ok(Run::on_cpu(setup, record, state, request, d));
         }
@@ -415,7 +416,9 @@ impl Run {
             Ok(engine) => {
                 let (kind, text) = match (request, recorded) {
                     (_, Some(why)) => (DecisionKind::Recorded, format!("{why}: GPU {description}")),
-                    (BackendRequest::Gpu, None) => (DecisionKind::Requested, format!("backend gpu: GPU {description}")),
+                    (BackendRequest::Gpu, None) => {
+                        (DecisionKind::Requested, format!("gpu: requested (backend \"gpu\"): GPU {description}"))
+                    }
                     _ => (DecisionKind::AutoGpu, format!("auto: found a GPU: {description}")),
                 };
                 record.adapter = Some(adapter);
@@ -652,7 +655,11 @@ impl Run {
         let (setup, record, state) = ck.restore(steps)?;
         let on_gpu = record.backend() == BackendKind::Gpu;
         let request = request.unwrap_or(if on_gpu { BackendRequest::Gpu } else { BackendRequest::Cpu });
-        let why = if on_gpu { "resume: the run trained on the GPU" } else { "resume: the run trained on the CPU" };
+        let why = if on_gpu {
+            "gpu: the checkpointed run ran on the GPU, and this one follows it"
+        } else {
+            "cpu: the checkpointed run ran on the CPU, and this one follows it"
+        };
         Run::place(Arc::new(setup), record, state, request, Some(why)).await
     }
 
@@ -680,8 +687,8 @@ impl Run {
         let hand_over =
             m.backend_history.iter().skip(1).find(|s| s.backend == BackendKind::Cpu).map(|s| s.from_step - 1);
         let (request, why) = match first {
-            BackendKind::Gpu => (BackendRequest::Gpu, "re-run on the recorded backend"),
-            BackendKind::Cpu => (BackendRequest::Cpu, "re-run on the recorded backend: the CPU engine"),
+            BackendKind::Gpu => (BackendRequest::Gpu, "gpu: the recorded run ran on the GPU, and this one follows it"),
+            BackendKind::Cpu => (BackendRequest::Cpu, "cpu: the recorded run ran on the CPU, and this one follows it"),
         };
         let mut run = Run::place(setup, record, state, request, Some(why)).await.map_err(|e| match e {
             Error::Backend(m) => Error::Backend(format!(

@@ -271,8 +271,8 @@ pub struct Diff {
     /// The sources of run-to-run variation that explain the differences.
     pub causes: Vec<String>,
     /// Differences in where the runs ran that do not bear on their results
-    /// (the browser or OS, the reprolab build, the adapter's description):
-    /// also listed in `differences`.
+    /// (the browser or OS, the reprolab build, the adapter's description, a
+    /// setting's origin when its value is equal): not in `differences`.
     pub environment: Vec<Difference>,
 }
 
@@ -405,10 +405,9 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
             || (field == "adapter" && a.backend == b.backend && same_results)
             || same_value(field)
     };
-    let environment: Vec<Difference> = out.iter().filter(|d| is_env(&d.field)).cloned().collect();
-    let identical = same_results && out.iter().all(|d| is_env(&d.field));
-    let mut causes: Vec<Source> =
-        out.iter().filter(|d| !is_env(&d.field)).filter_map(|d| cause_of(&d.field, a, b)).collect();
+    let (environment, out): (Vec<Difference>, Vec<Difference>) = out.into_iter().partition(|d| is_env(&d.field));
+    let identical = same_results && out.is_empty();
+    let mut causes: Vec<Source> = out.iter().filter_map(|d| cause_of(&d.field, a, b)).collect();
     if first.is_some() {
         // A source free in either run varies by itself: float atomics and
         // thread arrival leave no other trace in the record.

@@ -660,7 +660,13 @@ impl Run {
         } else {
             "cpu: the checkpointed run ran on the CPU, and this one follows it"
         };
-        Run::place(Arc::new(setup), record, state, request, Some(why)).await
+        let mut run = Run::place(Arc::new(setup), record, state, request, Some(why)).await?;
+        if run.record.batches.is_some() {
+            // A run that recorded its batches goes on recording them, or its
+            // manifest would hold fewer batches than steps.
+            run.record_batches();
+        }
+        Ok(run)
     }
 
     /// Re-runs a manifest with `free` sources free. A record granted `exact`
@@ -740,7 +746,7 @@ pub fn replay_facts(m: &Manifest, run: &Run) -> Vec<Difference> {
             facts.push(Difference { field: field.into(), a, b });
         }
     };
-    let json = |v: &dyn erased::Ser| v.value();
+    let json = |v: &dyn manifest::erased::Ser| v.value();
     fact("backend", json(&m.backend), json(&run.record.backend()));
     fact("adapter", json(&m.adapter), json(&run.record.adapter));
     fact("data_fingerprint", m.data_fingerprint.clone().into(), run.setup.data.fingerprint.clone().into());
@@ -753,16 +759,4 @@ pub fn replay_facts(m: &Manifest, run: &Run) -> Vec<Difference> {
 /// True when a replay found every recorded step.
 pub fn is_identical(r: &Replay) -> bool {
     matches!(r.outcome, ReplayOutcome::Identical { .. })
-}
-
-mod erased {
-    /// Serialises any field to a JSON value.
-    pub trait Ser {
-        fn value(&self) -> serde_json::Value;
-    }
-    impl<T: serde::Serialize> Ser for T {
-        fn value(&self) -> serde_json::Value {
-            serde_json::to_value(self).expect("a record field serialises")
-        }
-    }
 }

@@ -27,6 +27,18 @@ pub fn echo(text: &str) -> String {
     out
 }
 
+/// A panic in one line: its message (newlines flattened) and where it happened.
+pub fn panic_message(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let payload = info.payload();
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    let at = info.location().map_or("?".into(), |l| l.to_string());
+    format!("{} (at {at})", what.replace('\n', " "))
+}
+
 /// Everything the engine can refuse or fail at.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum Error {

@@ -20,14 +20,7 @@ fn main() {
     }
     // A panic is a bug, but a user gets one line and status 2, not a trace.
     std::panic::set_hook(Box::new(|info| {
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
-        let at = info.location().map_or("?".into(), |l| l.to_string());
-        eprintln!("error: internal error (please report it): {} at {at}", what.replace('\n', " "));
+        eprintln!("error: internal error (please report it): {}", reprolab::error::panic_message(info));
     }));
     let code = std::panic::catch_unwind(cli::main).unwrap_or(2);
     std::process::exit(code);

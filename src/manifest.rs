@@ -428,8 +428,8 @@ pub fn diff(a: &Manifest, b: &Manifest) -> Diff {
     }
 }
 
-mod erased {
-    /// Serialises any field to a JSON value for [`super::diff`].
+pub(crate) mod erased {
+    /// Serialises any field to a JSON value (the diff, replay facts).
     pub trait Ser {
         fn value(&self) -> serde_json::Value;
     }

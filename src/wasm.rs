@@ -24,14 +24,7 @@ thread_local!(static PANIC_LISTENER: RefCell<Option<js_sys::Function>> = const {
 fn start() {
     std::panic::set_hook(Box::new(|info| {
         console_error_panic_hook::hook(info);
-        let what = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".into());
-        let at = info.location().map_or("?".into(), |l| l.to_string());
-        let msg = format!("{} (at {at})", what.replace('\n', " "));
+        let msg = crate::error::panic_message(info);
         PANIC_LISTENER.with(|l| {
             if let Ok(l) = l.try_borrow() {
                 if let Some(f) = &*l {

@@ -779,13 +779,8 @@ fn check_checkpoint(rng: &mut Rng, text: &str) -> Result<bool, String> {
     }
     if rng.chance(1, 8) {
         match pollster::block_on(Run::resume(&c, None, Some(BackendRequest::Cpu))) {
-            Ok(mut run) => {
-                // As `reprolab resume` does (Run::resume itself does not).
-                if run.record.batches.is_some() {
-                    run.record_batches();
-                }
-                train_a_little(run, 10)?
-            }
+            // Run::resume keeps recording batches when the record has them.
+            Ok(run) => train_a_little(run, 10)?,
             Err(e) => {
                 refused(&e)?;
             }

@@ -469,11 +469,6 @@ fn resume_cmd(path: &Path, out: &Path, steps: Option<usize>, quiet: bool, ck: Op
     let at = |e: Error| e.context(&path.display().to_string());
     let checkpoint = Checkpoint::from_json(&read_text(path)?).map_err(at)?;
     let mut run = pollster::block_on(Run::resume(&checkpoint, steps, None)).map_err(at)?;
-    if run.record.batches.is_some() {
-        // A run that recorded its batches goes on recording them, or its
-        // manifest would hold fewer batches than steps.
-        run.record_batches();
-    }
     if !quiet {
         eprintln!(
             "resuming at step {} of {} on the {}",

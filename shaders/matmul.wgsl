@@ -1,39 +1,91 @@
 // matmul.wgsl: forward product z[r][j] = sum_k a[r][k] * w[k][j].
 // Spec: MATMUL_ORDER: one running sum per output starting at +0.0, k
-// ascending; the TILE x TILE tiling only stages operands in workgroup memory,
-// it never changes the order (no split-K).
+// ascending, `f_add(acc, f_mul(a, w))`. Register-blocked: each invocation
+// holds a 4 x 4 block of outputs (rows lid.y*4.., columns lid.x*4..) in four
+// vec4 accumulators; the workgroup's (4*MM_WY) x (4*MM_WX) block stages
+// MM_BK-wide k tiles of `a` and `w` in workgroup memory (two barriers per
+// tile). Every output is still its own running sum over k ascending: the
+// blocking changes which invocation computes it, never its order (no
+// split-K, no padding term is ever added: the last tile stops at k).
 // Bindings: 0 dims (rows, k, n, off_b = offset of w in params), 1 a [rows*k],
-// 2 params (w), 3 out [rows*n]. Workgroup: TILE x TILE, one thread per output.
+// 2 params (w), 3 out [rows*n]. Workgroup: MM_WX x MM_WY (prepended
+// constants), grid: (ceil(n / (4*MM_WX)), ceil(rows / (4*MM_WY))).
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
 
-var<workgroup> tile_a: array<array<f32, TILE>, TILE>;
-var<workgroup> tile_w: array<array<f32, TILE>, TILE>;
+const BM: u32 = 4u * MM_WY;
+const NT: u32 = MM_WX * MM_WY;
+// ta[row][kk] = a[r0 + row][k0 + kk]; tw[kk][c] = w[k0 + kk][j0 + 4c .. +4].
+var<workgroup> ta: array<array<f32, MM_BK>, BM>;
+var<workgroup> tw: array<array<vec4<f32>, MM_WX>, MM_BK>;
 
-@compute @workgroup_size(TILE, TILE)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+// acc[c] + x * y[c], per lane, as the spec writes it.
+fn mac4(acc: vec4<f32>, x: f32, y: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(f_add(acc.x, f_mul(x, y.x)), f_add(acc.y, f_mul(x, y.y)), f_add(acc.z, f_mul(x, y.z)),
+        f_add(acc.w, f_mul(x, y.w)));
+}
+
+@compute @workgroup_size(MM_WX, MM_WY)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
     f_init(dims.u3);
-    let j = gid.x;
-    let r = gid.y;
-    var acc = 0.0;
-    let tiles = (dims.k + TILE - 1u) / TILE;
+    let r0 = wid.y * BM;
+    let j0 = wid.x * 4u * MM_WX;
+    let lr = lid.y * 4u;
+    var c0 = vec4<f32>();
+    var c1 = vec4<f32>();
+    var c2 = vec4<f32>();
+    var c3 = vec4<f32>();
+    let tiles = (dims.k + MM_BK - 1u) / MM_BK;
     for (var t = 0u; t < tiles; t = t + 1u) {
-        let ka = t * TILE + lid.x;
-        let kw = t * TILE + lid.y;
-        var va = 0.0;
-        if (r < dims.rows && ka < dims.k) { va = a[r * dims.k + ka]; }
-        var vw = 0.0;
-        if (j < dims.n && kw < dims.k) { vw = params[dims.off_b + kw * dims.n + j]; }
-        tile_a[lid.y][lid.x] = va;
-        tile_w[lid.y][lid.x] = vw;
+        let k0 = t * MM_BK;
+        for (var e = li; e < BM * MM_BK; e = e + NT) {
+            let row = e / MM_BK;
+            let kk = e % MM_BK;
+            let r = r0 + row;
+            let k = k0 + kk;
+            var v = 0.0;
+            if (r < dims.rows && k < dims.k) { v = a[r * dims.k + k]; }
+            ta[row][kk] = v;
+        }
+        for (var e = li; e < MM_BK * MM_WX; e = e + NT) {
+            let kk = e / MM_WX;
+            let c = e % MM_WX;
+            let k = k0 + kk;
+            let j = j0 + 4u * c;
+            var v = vec4<f32>();
+            if (k < dims.k) {
+                let at = dims.off_b + k * dims.n + j;
+                if (j + 3u < dims.n) {
+                    v = vec4<f32>(params[at], params[at + 1u], params[at + 2u], params[at + 3u]);
+                } else {
+                    if (j < dims.n) { v.x = params[at]; }
+                    if (j + 1u < dims.n) { v.y = params[at + 1u]; }
+                    if (j + 2u < dims.n) { v.z = params[at + 2u]; }
+                }
+            }
+            tw[kk][c] = v;
+        }
         workgroupBarrier();
-        let count = min(TILE, dims.k - t * TILE);
+        let count = min(MM_BK, dims.k - k0);
         for (var kk = 0u; kk < count; kk = kk + 1u) {
-            acc = f_add(acc, f_mul(tile_a[lid.y][kk], tile_w[kk][lid.x]));
+            let w = tw[kk][lid.x];
+            c0 = mac4(c0, ta[lr][kk], w);
+            c1 = mac4(c1, ta[lr + 1u][kk], w);
+            c2 = mac4(c2, ta[lr + 2u][kk], w);
+            c3 = mac4(c3, ta[lr + 3u][kk], w);
         }
         workgroupBarrier();
     }
-    if (r < dims.rows && j < dims.n) { out[r * dims.n + j] = f_st(acc); }
+    let j = j0 + 4u * lid.x;
+    var acc = array<vec4<f32>, 4>(c0, c1, c2, c3);
+    for (var i = 0u; i < 4u; i = i + 1u) {
+        let r = r0 + lr + i;
+        if (r >= dims.rows) { break; }
+        for (var q = 0u; q < 4u; q = q + 1u) {
+            if (j + q < dims.n) { out[r * dims.n + j + q] = f_st(acc[i][q]); }
+        }
+    }
 }

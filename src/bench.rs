@@ -19,6 +19,7 @@
 use serde::Serialize;
 
 use crate::driver::{new_setup, Run};
+use crate::gpu::{KernelProfile, Tiling};
 use crate::model::{self, Kernels};
 use crate::{Origin, Settings};
 
@@ -248,11 +249,11 @@ pub struct BenchResult {
     pub batch: usize,
     /// `cpu-1 simd`, ...
     pub contender: String,
-    /// Always `cpu` (the GPU has its own benchmark).
+    /// `cpu` or `gpu`.
     pub backend: String,
     pub threads: usize,
     pub chunks: usize,
-    /// `scalar` or `simd`.
+    /// `scalar` or `simd` (CPU); `reference` or `blocked WXxWYxBK` (GPU).
     pub kernels: String,
     /// Steps timed per sample.
     pub steps_per_sample: usize,
@@ -293,6 +294,10 @@ pub struct BenchReport {
     /// True when every pair of contenders that differ only in their kernels
     /// ended on the same hash chain link.
     pub bits_agree: bool,
+    /// The GPU contenders' adapter, per-kernel profiles and agreement (their
+    /// rows are in `results`, backend `gpu`), when they ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<GpuBenchReport>,
 }
 
 impl BenchReport {
@@ -327,12 +332,36 @@ impl BenchReport {
             self.peak_assumption,
             if self.bits_agree { "yes" } else { "NO" }
         );
+        if let Some(g) = &self.gpu {
+            s += &format!(
+                "GPU: {} (gpu rows: peak = the CPU peak x {} cores for a software adapter); GPU kernels agree bit for \
+                 bit: {}\n",
+                g.adapter,
+                g.results.first().map_or(0, |r| r.threads),
+                if g.bits_agree { "yes" } else { "NO" }
+            );
+            if !g.kernels.is_empty() {
+                s += &g.kernel_table();
+            }
+        }
         s
+    }
+
+    /// Adds the GPU contenders' figures (rows and profiles).
+    pub fn add_gpu(&mut self, g: GpuBenchReport) {
+        self.results.extend(g.results.iter().cloned());
+        self.gpu = Some(g);
     }
 }
 
 /// The training run of one contender on one shape.
 fn trainer(shape: &BenchShape, c: &Contender) -> Result<Run, String> {
+    let setup = trainer_setup(shape, c.threads, c.chunks)?;
+    Ok(Run::cpu(setup))
+}
+
+/// The setup of a benchmark run on `shape` with `threads` over `chunks`.
+fn trainer_setup(shape: &BenchShape, threads: usize, chunks: usize) -> Result<crate::setup::Setup, String> {
     let mut s = Settings::default();
     let hidden: Vec<String> = shape.hidden.iter().map(|h| h.to_string()).collect();
     let steps = crate::config::MAX_STEPS.to_string();
@@ -342,13 +371,12 @@ fn trainer(shape: &BenchShape, c: &Contender) -> Result<Run, String> {
         ("batch_size", &shape.batch.to_string()),
         ("steps", &steps),
         ("eval_every", &steps),
-        ("threads", &c.threads.to_string()),
-        ("chunks", &c.chunks.to_string()),
+        ("threads", &threads.to_string()),
+        ("chunks", &chunks.to_string()),
     ] {
         s.set(k, v, Origin::Override).map_err(|e| format!("bench {}: {e}", shape.name()))?;
     }
-    let setup = new_setup(s, &[]).map_err(|e| format!("bench {} {}: {e}", shape.name(), c.name()))?;
-    Ok(Run::cpu(setup))
+    new_setup(s, &[]).map_err(|e| format!("bench {}: {e}", shape.name()))
 }
 
 /// Runs `n` steps of `t` with `kernels`; returns the wall and CPU
@@ -387,8 +415,8 @@ fn median(v: &[f64]) -> f64 {
 /// contender's steps and restored after. Fails with a one-line message when
 /// a shape or contender cannot run (an invalid chunk count, say).
 pub fn run(opts: &BenchOptions, clock: &dyn Fn() -> f64) -> Result<BenchReport, String> {
-    if opts.rounds == 0 || opts.contenders.is_empty() || opts.shapes.is_empty() {
-        return Err("bench: needs at least one shape, one contender and one round".into());
+    if opts.rounds == 0 || opts.shapes.is_empty() {
+        return Err("bench: needs at least one shape and one round".into());
     }
     let mut results = Vec::new();
     let mut bits_agree = true;
@@ -461,5 +489,204 @@ pub fn run(opts: &BenchOptions, clock: &dyn Fn() -> f64) -> Result<BenchReport, 
             .into(),
         results,
         bits_agree,
+        gpu: None,
     })
+}
+
+/// A GPU contender: the matrix kernels register-blocked with `tiling`, or
+/// the reference ones (one output per invocation: the code before the
+/// blocking, same bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GpuContender {
+    pub reference: bool,
+    pub tiling: Tiling,
+}
+
+impl GpuContender {
+    /// `gpu 16x16x16`, `gpu reference`.
+    pub fn name(&self) -> String {
+        if self.reference {
+            "gpu reference".into()
+        } else {
+            format!("gpu {}", self.tiling.name())
+        }
+    }
+}
+
+/// The per-kernel times of one profiled step of one GPU contender.
+#[derive(Clone, Debug, Serialize)]
+pub struct KernelRow {
+    pub shape: String,
+    pub contender: String,
+    pub profile: KernelProfile,
+    /// The kernels' times added up, milliseconds.
+    pub total_ms: f64,
+}
+
+/// What [`run_gpu`] measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct GpuBenchReport {
+    /// The adapter, as a run records it.
+    pub adapter: String,
+    /// One row per shape and contender (backend `gpu`).
+    pub results: Vec<BenchResult>,
+    /// One profiled step per shape and contender.
+    pub kernels: Vec<KernelRow>,
+    /// True when every contender of a shape ended on the same hash chain
+    /// link (the matrix kernels' shapes and the reference change no bit).
+    pub bits_agree: bool,
+}
+
+impl GpuBenchReport {
+    /// The per-kernel table: milliseconds per kernel per step, one column
+    /// per shape and contender.
+    pub fn kernel_table(&self) -> String {
+        let mut names: Vec<&str> = Vec::new();
+        for r in &self.kernels {
+            for k in &r.profile.kernels {
+                if !names.contains(&k.kernel.as_str()) {
+                    names.push(&k.kernel);
+                }
+            }
+        }
+        let mut s = format!("{:<22}", "kernel (ms per step)");
+        for r in &self.kernels {
+            s += &format!(" | {:>27}", format!("{} {}", r.shape, r.contender.trim_start_matches("gpu ")));
+        }
+        s += "\n";
+        for name in names.iter().copied().chain(["total"]) {
+            s += &format!("{name:<22}");
+            for r in &self.kernels {
+                let v = if name == "total" {
+                    Some(r.total_ms)
+                } else {
+                    r.profile.kernels.iter().find(|k| k.kernel == name).map(|k| k.ms)
+                };
+                s += &format!(" | {:>27}", v.map_or("-".into(), |v| format!("{v:.3}")));
+            }
+            s += "\n";
+        }
+        let by: Vec<&str> = self.kernels.iter().map(|r| r.profile.by.as_str()).collect();
+        s += &format!("{}; timed by {}\n", self.adapter, by.first().copied().unwrap_or("-"));
+        s
+    }
+}
+
+/// Measures the GPU contenders on every shape of `opts` (its CPU
+/// contenders are not used), interleaved round by round as [`run`] does,
+/// each on its own device; then profiles one step of each kernel by kernel
+/// ([`crate::gpu::GpuEngine::profile_step`]) when `profile`. GFLOP/s are
+/// nominal; the peak fraction is against `cores` cores of the CPU peak for a
+/// software adapter (it runs on the CPU) and left out (NaN) for a hardware one.
+pub async fn run_gpu(
+    opts: &BenchOptions,
+    contenders: &[GpuContender],
+    profile: bool,
+    cores: usize,
+    clock: &dyn Fn() -> f64,
+) -> Result<GpuBenchReport, String> {
+    use crate::gpu::{Gpu, GpuEngine};
+    if opts.rounds == 0 || contenders.is_empty() || opts.shapes.is_empty() {
+        return Err("bench: needs at least one shape, one GPU contender and one round".into());
+    }
+    let mut results = Vec::new();
+    let mut kernels = Vec::new();
+    let mut bits_agree = true;
+    let mut adapter = String::new();
+    for shape in &opts.shapes {
+        let mut runs = Vec::new();
+        for c in contenders {
+            let mut gpu = Gpu::open().await.map_err(|e| format!("bench gpu: {e}"))?;
+            adapter = gpu.adapter.description.clone();
+            let software = gpu.adapter.is_software();
+            let fail = |e: crate::error::Error| format!("bench {} {}: {e}", shape.name(), c.name());
+            if c.reference {
+                gpu.use_reference_matrix_kernels().map_err(fail)?;
+            } else {
+                gpu.set_tiling(c.tiling).map_err(fail)?;
+            }
+            let setup = std::sync::Arc::new(trainer_setup(shape, 1, 1)?);
+            let state = setup.initial_state();
+            let record = setup.new_record(crate::hash::weights_hash(&state.params));
+            let engine = GpuEngine::new(gpu, setup, state, record.chain_head).map_err(fail)?;
+            runs.push((engine, record, software));
+        }
+        let mut warm = f64::INFINITY;
+        for (e, r, _) in runs.iter_mut() {
+            gpu_steps(e, r, 1).await?;
+            let t0 = clock();
+            gpu_steps(e, r, 1).await?;
+            warm = warm.min(clock() - t0);
+        }
+        let steps = ((opts.sample_ms / warm.max(1e-3)).ceil() as usize).clamp(1, 10_000);
+        let mut samples = vec![Vec::new(); runs.len()];
+        for _ in 0..opts.rounds {
+            for (i, (e, r, _)) in runs.iter_mut().enumerate() {
+                let t0 = clock();
+                gpu_steps(e, r, steps).await?;
+                samples[i].push((clock() - t0) / steps as f64);
+            }
+        }
+        if runs.iter().any(|(_, r, _)| r.chain_head != runs[0].1.chain_head) {
+            bits_agree = false;
+        }
+        for (i, (c, (e, r, software))) in contenders.iter().zip(runs.iter_mut()).enumerate() {
+            let med = median(&samples[i]);
+            let gflops = shape.nominal_flops() / (med * 1e6);
+            let peak = if *software { opts.peak_gflops_per_core * cores as f64 } else { f64::NAN };
+            results.push(BenchResult {
+                shape: shape.name(),
+                hidden: shape.hidden.clone(),
+                batch: shape.batch,
+                contender: c.name(),
+                backend: "gpu".into(),
+                threads: if *software { cores } else { 1 },
+                chunks: 1,
+                kernels: if c.reference { "reference".into() } else { format!("blocked {}", c.tiling.name()) },
+                steps_per_sample: steps,
+                median_ms: med,
+                min_ms: samples[i].iter().copied().fold(f64::INFINITY, f64::min),
+                samples_ms: samples[i].clone(),
+                gflops,
+                peak_fraction: gflops / peak,
+                cpu_ms: None,
+                gflops_per_core: None,
+                peak_fraction_per_core: None,
+                chain_head: r.chain_head.to_string(),
+                steps: r.step,
+            });
+            if profile {
+                // `rounds` profiled steps; per kernel the median.
+                let mut profiles = Vec::new();
+                for _ in 0..opts.rounds {
+                    profiles.push(e.profile_step(r.chain_head).await.map_err(|e| format!("bench gpu profile: {e}"))?);
+                }
+                let mut p = profiles[0].clone();
+                for (at, k) in p.kernels.iter_mut().enumerate() {
+                    k.ms = median(&profiles.iter().map(|q| q.kernels[at].ms).collect::<Vec<_>>());
+                }
+                p.by = format!("{}, median of {} steps", p.by, profiles.len());
+                let total_ms = p.kernels.iter().map(|k| k.ms).sum();
+                kernels.push(KernelRow { shape: shape.name(), contender: c.name(), profile: p, total_ms });
+            }
+        }
+    }
+    Ok(GpuBenchReport { adapter, results, kernels, bits_agree })
+}
+
+/// Runs `n` steps of a GPU run (read-backs every
+/// [`crate::spec::GPU_READBACK_STEPS`] and at the end, as a run does).
+async fn gpu_steps(e: &mut crate::gpu::GpuEngine, rec: &mut crate::record::RunRecord, n: usize) -> Result<(), String> {
+    let mut done = 0;
+    while done < n {
+        let c = e.run_block(rec, n - done).await.map_err(|e| format!("a GPU benchmark run failed: {e}"))?;
+        if let Some(s) = &rec.stopped {
+            return Err(format!("a benchmark run stopped: {}", s.reason));
+        }
+        if c == 0 {
+            return Err(format!("a GPU benchmark run ended after {done} of {n} steps"));
+        }
+        done += c;
+    }
+    Ok(())
 }

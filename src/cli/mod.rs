@@ -171,6 +171,12 @@ enum Command {
         /// Rounds for --shapes (medians are reported).
         #[arg(long, default_value = "5")]
         rounds: usize,
+        /// GPU contenders for --shapes: `default` (the register-blocked
+        /// matrix kernels as shipped), a tiling WXxWYxBK (e.g. 8x8x32),
+        /// `reference` (the kernels before blocking), or `none`; comma-separated.
+        /// With --backend gpu only these run (no CPU contenders).
+        #[arg(long, value_name = "LIST", default_value = "default")]
+        gpu: String,
     },
     /// Write a run's weights (a manifest replayed, or a checkpoint) as safetensors.
     Export {
@@ -280,7 +286,9 @@ pub fn main() -> i32 {
         Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Rerun { manifest, free, out, quiet } => rerun_cmd(&manifest, &free, &out, quiet),
         Command::Export { input, format, weights, out, quiet } => export_cmd(&input, &format, &weights, &out, quiet),
-        Command::Bench { out, shapes: true, shape_list, rounds, .. } => shapes_cmd(&out, shape_list.as_deref(), rounds),
+        Command::Bench { out, shapes: true, shape_list, rounds, gpu, backend, .. } => {
+            shapes_cmd(&out, shape_list.as_deref(), rounds, &gpu, backend)
+        }
         Command::Bench { seeds, set, backend, levels, out, .. } => bench_cmd(&seeds, &set, backend, &levels, &out),
         Command::Settings => {
             let d = Settings::default();
@@ -657,18 +665,44 @@ fn export_cmd(input: &Path, format: &str, which: &str, out: &Path, quiet: bool) 
     Ok(0)
 }
 
-fn shapes_cmd(out: &Path, shapes: Option<&str>, rounds: usize) -> Outcome {
+fn shapes_cmd(out: &Path, shapes: Option<&str>, rounds: usize, gpu: &str, backend: Backend) -> Outcome {
     use reprolab::bench;
     let mut opts = bench::BenchOptions { rounds, ..bench::BenchOptions::default() };
     if let Some(text) = shapes {
         opts.shapes = bench::parse_shapes(text).map_err(|e| Error::config("shape_list", e))?;
+    }
+    let mut gpu_contenders = Vec::new();
+    for part in gpu.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "none") {
+        let default = reprolab::gpu::Tiling::DEFAULT;
+        gpu_contenders.push(match part {
+            "reference" => bench::GpuContender { reference: true, tiling: default },
+            "default" => bench::GpuContender { reference: false, tiling: default },
+            t => bench::GpuContender {
+                reference: false,
+                tiling: reprolab::gpu::Tiling::parse(t).map_err(|e| Error::config("gpu", e))?,
+            },
+        });
+    }
+    if backend == Backend::Gpu {
+        if gpu_contenders.is_empty() {
+            return Err(Error::config("gpu", "--backend gpu with --shapes needs GPU contenders (--gpu)").into());
+        }
+        opts.contenders.clear();
     }
     let t0 = Instant::now();
     let clock = move || t0.elapsed().as_secs_f64() * 1e3;
     let (peak, why) = bench::measure_peak_gflops(&clock, 5);
     opts.peak_gflops_per_core = peak;
     opts.peak_assumption = why;
-    let report = bench::run(&opts, &clock).map_err(|e| Error::config("bench", e))?;
+    let mut report = bench::run(&opts, &clock).map_err(|e| Error::config("bench", e))?;
+    if !gpu_contenders.is_empty() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        match pollster::block_on(bench::run_gpu(&opts, &gpu_contenders, true, cores, &clock)) {
+            Ok(g) => report.add_gpu(g),
+            Err(e) if backend == Backend::Gpu => return Err(Error::Backend(e).into()),
+            Err(e) => eprintln!("bench: the GPU contenders did not run: {e}"),
+        }
+    }
     print!("{}", report.table());
     write_text(out, &(serde_json::to_string_pretty(&report).expect("plain data") + "\n"))?;
     println!("saved to {}", out.display());

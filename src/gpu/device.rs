@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{exact_kernels, prelude, prelude_exact, KERNELS};
+use super::kernels::{
+    exact_kernels, groups_2d, prelude, prelude_exact, Tiling, KERNELS, MATRIX_KERNELS, REFERENCE_MATRIX_KERNELS,
+};
 use crate::error::{Error, Result};
 use crate::record::Adapter;
 
@@ -26,19 +28,32 @@ pub struct Gpu {
     failure: Arc<Mutex<Option<String>>>,
     /// The training kernels are the `exact` ones.
     exact: bool,
+    /// The shape of the register-blocked matrix kernels.
+    tiling: Tiling,
+    /// The matrix kernels are the reference (one output per invocation) ones.
+    reference: bool,
+    /// The staging buffer of the last read-back, kept for the next one
+    /// (taken while a read-back is in flight, so two at once never share it).
+    staging: Mutex<Option<wgpu::Buffer>>,
+    /// The adapter has timestamp queries and the device was opened with them.
+    timestamps: bool,
 }
 
-/// One pipeline per kernel, each behind `prelude`.
+/// One pipeline per kernel, each behind `prelude` (and the matrix kernels
+/// behind `tiling`'s constants too).
 fn compile(
     device: &wgpu::Device,
     prelude: &str,
+    tiling: Tiling,
     kernels: impl Iterator<Item = (&'static str, &'static str)>,
 ) -> HashMap<&'static str, wgpu::ComputePipeline> {
+    let consts = tiling.consts();
     kernels
         .map(|(name, src)| {
+            let extra = if MATRIX_KERNELS.contains(&name) { consts.as_str() } else { "" };
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(name),
-                source: wgpu::ShaderSource::Wgsl(format!("{prelude}{src}").into()),
+                source: wgpu::ShaderSource::Wgsl(format!("{prelude}{extra}{src}").into()),
             });
             let p = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(name),
@@ -78,9 +93,13 @@ impl Gpu {
             .await
             .map_err(|e| backend_err(no_adapter_reason(&e.to_string())))?;
         let info = adapter.get_info();
+        // Timestamp queries where the adapter has them (only the kernel
+        // profile of the benchmark writes any).
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("reprolab"),
+                required_features: features,
                 required_limits: adapter.limits(),
                 ..Default::default()
             })
@@ -97,7 +116,8 @@ impl Gpu {
             let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {message}"));
         });
-        let pipelines = compile(&device, &prelude(), KERNELS.into_iter());
+        let tiling = Tiling::DEFAULT;
+        let pipelines = compile(&device, &prelude(), tiling, KERNELS.into_iter());
         #[allow(unused_mut)]
         let mut adapter = Adapter {
             vendor: vendor_name(info.vendor, &info.name),
@@ -122,7 +142,18 @@ impl Gpu {
             adapter.vendor = withheld(vendor);
             adapter.architecture = withheld(architecture);
         }
-        let gpu = Gpu { device, queue, adapter, pipelines, failure, exact: false };
+        let gpu = Gpu {
+            device,
+            queue,
+            adapter,
+            pipelines,
+            failure,
+            exact: false,
+            tiling,
+            reference: false,
+            staging: Mutex::new(None),
+            timestamps: !features.is_empty(),
+        };
         gpu.check()?;
         Ok(gpu)
     }
@@ -132,11 +163,80 @@ impl Gpu {
     /// `exact` run that passed the start-up probe calls this.
     pub fn use_exact_kernels(&mut self) -> Result<()> {
         if !self.exact {
-            let exact = compile(&self.device, &prelude_exact(), exact_kernels());
+            let exact = compile(&self.device, &prelude_exact(), self.tiling, self.sources(exact_kernels()));
             self.pipelines.extend(exact);
             self.exact = true;
         }
         self.check()
+    }
+
+    /// `kernels` with the matrix kernels' sources swapped for the reference
+    /// ones when those are in use.
+    fn sources<'a>(
+        &self,
+        kernels: impl Iterator<Item = (&'static str, &'static str)> + 'a,
+    ) -> impl Iterator<Item = (&'static str, &'static str)> + 'a {
+        let reference = self.reference;
+        kernels.map(move |(name, src)| match REFERENCE_MATRIX_KERNELS.iter().find(|(n, _)| reference && *n == name) {
+            Some(r) => *r,
+            None => (name, src),
+        })
+    }
+
+    /// Recompiles the three matrix kernels (with the current prelude,
+    /// tiling and sources). Bind groups made afterwards follow them.
+    fn recompile_matrix_kernels(&mut self) -> Result<()> {
+        let prelude = if self.exact { prelude_exact() } else { prelude() };
+        let matrix = KERNELS.into_iter().filter(|(name, _)| MATRIX_KERNELS.contains(name));
+        let compiled = compile(&self.device, &prelude, self.tiling, self.sources(matrix));
+        self.pipelines.extend(compiled);
+        self.check()
+    }
+
+    /// Uses the matrix kernels as they were before register blocking
+    /// (`shaders/reference/`, one output per invocation): same sums, same
+    /// order, same bits, slower. For the benchmark's "before" column and
+    /// the tests that compare the two; call before building a run on it.
+    pub fn use_reference_matrix_kernels(&mut self) -> Result<()> {
+        if !self.reference {
+            self.reference = true;
+            self.recompile_matrix_kernels()?;
+        }
+        Ok(())
+    }
+
+    /// True once [`Gpu::use_reference_matrix_kernels`] ran.
+    pub fn reference_matrix_kernels(&self) -> bool {
+        self.reference
+    }
+
+    /// Reshapes the register-blocked matrix kernels (for measurements; the
+    /// bits do not depend on it). Call before building a run on it.
+    pub fn set_tiling(&mut self, tiling: Tiling) -> Result<()> {
+        if tiling != self.tiling {
+            self.tiling = tiling;
+            self.recompile_matrix_kernels()?;
+        }
+        Ok(())
+    }
+
+    /// The shape of the register-blocked matrix kernels.
+    pub fn tiling(&self) -> Tiling {
+        self.tiling
+    }
+
+    /// True when the device can write timestamps (kernel profiles use them).
+    pub fn has_timestamps(&self) -> bool {
+        self.timestamps
+    }
+
+    /// Workgroups of a matrix kernel over `cols` x `rows` outputs.
+    pub(crate) fn matrix_groups(&self, cols: usize, rows: usize) -> (u32, u32) {
+        if self.reference {
+            groups_2d(cols, rows)
+        } else {
+            self.tiling.groups(cols, rows)
+        }
     }
 
     /// True once [`Gpu::use_exact_kernels`] ran.
@@ -200,15 +300,21 @@ impl Gpu {
     }
 
     /// Reads buffers back: copies them into one staging buffer, maps it and
-    /// waits for the map without blocking the browser's thread.
+    /// waits for the map without blocking the browser's thread. The staging
+    /// buffer is kept for the next read-back (a new one only when a larger
+    /// read comes, or while another read-back holds it).
     pub(crate) async fn read(&self, parts: &[(&wgpu::Buffer, usize)]) -> Result<Vec<Vec<u8>>> {
         let total: usize = parts.iter().map(|(_, n)| n.next_multiple_of(4)).sum();
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: total.max(4) as u64,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        let kept = self.staging.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let staging = match kept {
+            Some(b) if b.size() >= total as u64 => b,
+            _ => self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("readback"),
+                size: total.max(4).next_multiple_of(256) as u64,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }),
+        };
         let mut enc = self.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
         let mut at = 0u64;
         for (buf, n) in parts {
@@ -239,6 +345,7 @@ impl Gpu {
         }
         drop(view);
         staging.unmap();
+        *self.staging.lock().unwrap_or_else(|p| p.into_inner()) = Some(staging);
         Ok(out)
     }
 }

@@ -15,6 +15,24 @@ use crate::setup::{EngineState, Setup};
 use crate::sources::{self, Source};
 use crate::spec::{self, BackendKind, GpuReduction};
 
+/// GPU time of one kernel in a profiled step ([`GpuEngine::profile_step`]).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelTime {
+    pub kernel: String,
+    /// Dispatches of this kernel in the step.
+    pub dispatches: usize,
+    /// Their time together, milliseconds.
+    pub ms: f64,
+}
+
+/// The kernels of one profiled step and how they were timed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelProfile {
+    /// `timestamp queries`, or the wall clock per dispatch.
+    pub by: String,
+    pub kernels: Vec<KernelTime>,
+}
+
 /// A run training on the GPU.
 pub struct GpuEngine {
     gpu: Gpu,
@@ -237,6 +255,114 @@ impl GpuEngine {
             self.state = EngineState { step: t + 1, params, velocity };
         }
         Ok(count)
+    }
+
+    /// Times every kernel of one training step (the next step, `t` =
+    /// the state's step, without validation), dispatch by dispatch: by
+    /// timestamp queries around each dispatch (one compute pass each) where
+    /// the device has them, else natively by the wall clock around a submit
+    /// and a blocking wait per dispatch. The step is then undone (weights,
+    /// velocity and the chain head `chain_head` written back), so the run
+    /// goes on as if it had not been profiled. Returns one entry per kernel
+    /// (dispatches of the same kernel added up), in first-dispatch order.
+    pub async fn profile_step(&mut self, chain_head: Hash64) -> Result<KernelProfile> {
+        let t = self.state.step;
+        let per_epoch = self.setup.steps_per_epoch();
+        let epoch = t / per_epoch;
+        if self.uploaded_epoch != Some(epoch) {
+            let rows = self.setup.epoch_rows(epoch);
+            self.gpu.queue.write_buffer(&self.graph.epoch_rows, 0, bytes_of(&rows));
+            self.uploaded_epoch = Some(epoch);
+        }
+        let cfg = &self.setup.settings.config;
+        let slot = (t % spec::GPU_READBACK_STEPS) as u32;
+        let batch_offset = ((t % per_epoch) * cfg.batch_size) as u32;
+        let u = StepUniform { t: t as u32, batch_offset, slot, val_slot: slot };
+        self.gpu.queue.write_buffer(&self.graph.step_uniform, 0, u.bytes());
+        if self.reduction == GpuReduction::Atomic {
+            let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+            enc.clear_buffer(&self.graph.grads, 0, None);
+            self.gpu.queue.submit([enc.finish()]);
+        }
+        let dispatches = &self.graph.train_dispatches;
+        let pass = |enc: &mut wgpu::CommandEncoder, d: &Dispatch, ts: Option<wgpu::ComputePassTimestampWrites>| {
+            let mut pass =
+                enc.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(d.kernel), timestamp_writes: ts });
+            pass.set_pipeline(&self.gpu.pipelines[d.kernel]);
+            pass.set_bind_group(0, &d.bind, &[]);
+            pass.dispatch_workgroups(d.groups.0, d.groups.1, 1);
+        };
+        let (ms, by): (Vec<f64>, &str) = if self.gpu.has_timestamps() {
+            let n = dispatches.len() as u32;
+            let set = self.gpu.device.create_query_set(&wgpu::QuerySetDescriptor {
+                label: Some("profile"),
+                ty: wgpu::QueryType::Timestamp,
+                count: 2 * n,
+            });
+            let resolved = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("profile"),
+                size: 16 * u64::from(n),
+                usage: wgpu::BufferUsages::QUERY_RESOLVE | wgpu::BufferUsages::COPY_SRC,
+                mapped_at_creation: false,
+            });
+            let mut enc =
+                self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+            for (i, d) in dispatches.iter().enumerate() {
+                let ts = wgpu::ComputePassTimestampWrites {
+                    query_set: &set,
+                    beginning_of_pass_write_index: Some(2 * i as u32),
+                    end_of_pass_write_index: Some(2 * i as u32 + 1),
+                };
+                pass(&mut enc, d, Some(ts));
+            }
+            enc.resolve_query_set(&set, 0..2 * n, &resolved, 0);
+            self.gpu.queue.submit([enc.finish()]);
+            let words = bytes_u32(&self.gpu.read(&[(&resolved, 16 * n as usize)]).await?[0]);
+            let period = f64::from(self.gpu.queue.get_timestamp_period());
+            let tick = |i: usize| u64::from(words[2 * i]) | (u64::from(words[2 * i + 1]) << 32);
+            let ms = (0..n as usize).map(|i| tick(2 * i + 1).saturating_sub(tick(2 * i)) as f64 * period / 1e6);
+            (ms.collect(), "timestamp queries")
+        } else {
+            #[cfg(target_arch = "wasm32")]
+            return Err(Error::Backend("profile: this device has no timestamp queries".into()));
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                let mut ms = Vec::new();
+                for d in dispatches {
+                    let start = std::time::Instant::now();
+                    let mut enc = self
+                        .gpu
+                        .device
+                        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("profile") });
+                    pass(&mut enc, d, None);
+                    self.gpu.queue.submit([enc.finish()]);
+                    self.gpu
+                        .device
+                        .poll(wgpu::PollType::wait_indefinitely())
+                        .map_err(|e| Error::Backend(format!("waiting for the GPU failed: {e}")))?;
+                    ms.push(start.elapsed().as_secs_f64() * 1e3);
+                }
+                (ms, "wall clock around a submit and a blocking wait per dispatch")
+            }
+        };
+        self.gpu.check()?;
+        let mut kernels: Vec<KernelTime> = Vec::new();
+        for (d, ms) in dispatches.iter().zip(ms) {
+            match kernels.iter_mut().find(|k| k.kernel == d.kernel) {
+                Some(k) => {
+                    k.dispatches += 1;
+                    k.ms += ms;
+                }
+                None => kernels.push(KernelTime { kernel: d.kernel.to_string(), dispatches: 1, ms }),
+            }
+        }
+        // Undo the step.
+        let g = &self.graph;
+        self.gpu.queue.write_buffer(&g.params, 0, bytes_of(&self.state.params));
+        self.gpu.queue.write_buffer(&g.velocity, 0, bytes_of(&self.state.velocity));
+        let k = spec::GPU_READBACK_STEPS;
+        self.gpu.queue.write_buffer(&g.hash_ring, 4 * (4 * k) as u64, bytes_of(&[chain_head.lo, chain_head.hi]));
+        Ok(KernelProfile { by: by.to_string(), kernels })
     }
 
     /// Reads the GPU's weights back without changing anything (for tests).

@@ -3,7 +3,7 @@
 //! is one submit with no CPU round trip.
 
 use super::device::Gpu;
-use super::kernels::{bytes_of, groups_1d, groups_2d, Dims, Dispatch, StepUniform};
+use super::kernels::{bytes_of, groups_1d, Dims, Dispatch, StepUniform};
 use crate::error::Result;
 use crate::hash::Hash64;
 use crate::setup::{EngineState, Setup};
@@ -140,7 +140,7 @@ impl StepGraph {
                 d.push(Dispatch {
                     kernel: "matmul",
                     bind: gpu.bind("matmul", &[&gpu.uniform("matmul", mm.bytes()), input, &params, out]),
-                    groups: groups_2d(layer.fan_out, rows),
+                    groups: gpu.matrix_groups(layer.fan_out, rows),
                 });
                 let ba = Dims {
                     rows: rows as u32,
@@ -221,7 +221,7 @@ impl StepGraph {
                 ..Default::default()
             };
             let (kernel, groups) = match reduction {
-                GpuReduction::Fixed => ("matmul_grad", groups_2d(layer.fan_out, layer.fan_in)),
+                GpuReduction::Fixed => ("matmul_grad", gpu.matrix_groups(layer.fan_out, layer.fan_in)),
                 GpuReduction::Atomic => (
                     "matmul_grad_atomic",
                     groups_1d(layer.fan_in * layer.fan_out * (b as u32).div_ceil(spec::GPU_ATOMIC_CHUNK_ROWS) as usize),
@@ -257,7 +257,7 @@ impl StepGraph {
             train_dispatches.push(Dispatch {
                 kernel: "matmul_backprop",
                 bind: gpu.bind("matmul_backprop", &[&gpu.uniform("backprop", bp.bytes()), d_in, &params, &back_g]),
-                groups: groups_2d(layer.fan_in, b),
+                groups: gpu.matrix_groups(layer.fan_in, b),
             });
             let (has_mask, scale) = match dropout {
                 Some((_, s)) => (1, s),

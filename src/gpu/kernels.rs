@@ -56,6 +56,84 @@ fn f_ln(x: f32) -> f32 { return ex_ln(x); }\n\
 fn f_tanh(x: f32) -> f32 { return ex_tanh(x); }\n\
 fn f_div(a: f32, b: f32) -> f32 { return ex_div(a, b); }\n";
 
+/// The matrix kernels (forward, weight gradient, back-propagation): they
+/// are register-blocked and compiled behind [`Tiling::consts`] as well as
+/// the prelude.
+pub(crate) const MATRIX_KERNELS: [&str; 3] = ["matmul", "matmul_grad", "matmul_backprop"];
+
+/// The matrix kernels as they were before register blocking (one output per
+/// invocation; `shaders/reference/`): the same sums in the same order, so
+/// the same bits, kept as the benchmark's "before" and as a second witness
+/// of those bits ([`crate::gpu::Gpu::use_reference_matrix_kernels`]).
+pub(crate) const REFERENCE_MATRIX_KERNELS: [(&str, &str); 3] = [
+    ("matmul", include_str!("../../shaders/reference/matmul.wgsl")),
+    ("matmul_grad", include_str!("../../shaders/reference/matmul_grad.wgsl")),
+    ("matmul_backprop", include_str!("../../shaders/reference/matmul_backprop.wgsl")),
+];
+
+/// The shape of the register-blocked matrix kernels: workgroups of `wx` x
+/// `wy` invocations, each holding a 4 x 4 block of outputs, staging
+/// `bk`-wide tiles of the summed dimension in workgroup memory (two
+/// barriers per tile). Any shape gives the same bits (every output is one
+/// running sum in the spec's order); [`Tiling::DEFAULT`] is the measured
+/// choice (README, "GPU kernels").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tiling {
+    pub wx: u32,
+    pub wy: u32,
+    pub bk: u32,
+}
+
+impl Tiling {
+    /// The shape the kernels use unless a benchmark asks for another
+    /// (spec: [`spec::GPU_MM_TILING`]).
+    pub const DEFAULT: Tiling =
+        Tiling { wx: spec::GPU_MM_TILING[0], wy: spec::GPU_MM_TILING[1], bk: spec::GPU_MM_TILING[2] };
+
+    /// Outputs per invocation along each side.
+    pub const BLOCK: u32 = 4;
+
+    /// Parses `WXxWYxBK`, e.g. `16x16x16`; refuses shapes beyond WebGPU's
+    /// guaranteed limits (256 invocations, 16 KiB of workgroup memory).
+    pub fn parse(text: &str) -> std::result::Result<Tiling, String> {
+        let bad = || format!("GPU tiling: expected WXxWYxBK like 16x16x16, got {text:?}");
+        let v: Vec<u32> =
+            text.split('x').map(|p| p.trim().parse().ok().filter(|v| *v > 0)).collect::<Option<_>>().ok_or_else(bad)?;
+        let [wx, wy, bk] = v[..] else { return Err(bad()) };
+        let t = Tiling { wx, wy, bk };
+        if wx * wy > 256 {
+            return Err(format!("GPU tiling {text}: {} invocations per workgroup, at most 256", wx * wy));
+        }
+        if t.workgroup_bytes() > 16_384 {
+            return Err(format!("GPU tiling {text}: {} bytes of workgroup memory, at most 16384", t.workgroup_bytes()));
+        }
+        Ok(t)
+    }
+
+    /// `16x16x16`.
+    pub fn name(&self) -> String {
+        format!("{}x{}x{}", self.wx, self.wy, self.bk)
+    }
+
+    /// Workgroup memory of one workgroup: the two staged tiles.
+    pub fn workgroup_bytes(&self) -> u32 {
+        4 * self.bk * Self::BLOCK * (self.wx + self.wy)
+    }
+
+    /// The constants the matrix kernels read (`MM_WX`, `MM_WY`, `MM_BK`).
+    pub(crate) fn consts(&self) -> String {
+        format!(
+            "const MM_WX: u32 = {}u;\nconst MM_WY: u32 = {}u;\nconst MM_BK: u32 = {}u;\n",
+            self.wx, self.wy, self.bk
+        )
+    }
+
+    /// Workgroups of a dispatch over `cols` x `rows` outputs.
+    pub(crate) fn groups(&self, cols: usize, rows: usize) -> (u32, u32) {
+        ((cols as u32).div_ceil(Self::BLOCK * self.wx).max(1), (rows as u32).div_ceil(Self::BLOCK * self.wy).max(1))
+    }
+}
+
 /// The kernels an `exact` run compiles a second time with [`prelude_exact`]
 /// (every kernel of a training step; not the probe and evaluation kernels).
 pub(crate) fn exact_kernels() -> impl Iterator<Item = (&'static str, &'static str)> {

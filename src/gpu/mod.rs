@@ -15,5 +15,5 @@ mod kernels;
 pub mod probe;
 
 pub use device::Gpu;
-pub use engine::GpuEngine;
-pub use kernels::{prelude, prelude_exact};
+pub use engine::{GpuEngine, KernelProfile, KernelTime};
+pub use kernels::{prelude, prelude_exact, Tiling};

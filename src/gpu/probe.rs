@@ -2,7 +2,7 @@
 //! per-kernel parity tests compare these with the CPU reference.
 
 use super::device::Gpu;
-use super::kernels::{bytes_f32, bytes_of, bytes_u32, groups_1d, groups_2d, Dims, KERNELS};
+use super::kernels::{bytes_f32, bytes_of, bytes_u32, groups_1d, Dims, KERNELS};
 use crate::error::Result;
 use crate::exact;
 use crate::hash::Hash64;
@@ -155,7 +155,7 @@ pub async fn kernel(
     let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
     let bind = gpu.bind(name, &refs);
     let groups = match name {
-        "matmul" | "matmul_grad" | "matmul_backprop" => groups_2d(threads.0, threads.1),
+        "matmul" | "matmul_grad" | "matmul_backprop" => gpu.matrix_groups(threads.0, threads.1),
         "dropout" => groups_1d(threads.0.div_ceil(16)),
         _ => groups_1d(threads.0),
     };

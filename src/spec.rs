@@ -413,7 +413,7 @@ pub const GPU_TILE: u32 = 16;
 /// dimension staged per barrier pair; each invocation holds 4 x 4 outputs.
 /// Chosen by measurement on lavapipe and SwiftShader (README, "GPU
 /// kernels"); any shape gives the same bits ([`MATMUL_ORDER`]).
-pub const GPU_MM_TILING: [u32; 3] = [16, 16, 16];
+pub const GPU_MM_TILING: [u32; 3] = [16, 16, 0];
 /// Most workgroups along x in one dispatch; larger 1-D dispatches spill into y.
 pub const GPU_MAX_GROUPS_X: u32 = 65_535;
 /// Steps between two read-backs of the metrics, hashes and weights: losses

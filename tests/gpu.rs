@@ -41,6 +41,42 @@ fn matrix_kernels_against_the_cpu_report_ulp_distance() {
     pollster::block_on(kernels::matrix_kernels(&gpu(), &log));
 }
 
+/// The register-blocked matrix kernels, staged or not, in several workgroup
+/// shapes, give the bits of the reference kernels (one output per
+/// invocation, the code before the blocking) on the same adapter: the
+/// blocking changes which invocation computes an output, never its sum.
+#[test]
+fn blocked_matrix_kernels_equal_the_reference_bit_for_bit() {
+    use reprolab::gpu::Tiling;
+    use reprolab::spec::GpuReduction::Fixed;
+    let mut reference = gpu();
+    reference.use_reference_matrix_kernels().unwrap();
+    let mut g = gpu();
+    for tiling in [Tiling::DEFAULT, Tiling::parse("16x16x16").unwrap(), Tiling::parse("8x4x32").unwrap()] {
+        g.set_tiling(tiling).unwrap();
+        for (rows, k, n) in kernels::SHAPES {
+            let (a, w, d) = (random(1, rows * k, 1.0), random(2, k * n, 1.0), random(3, rows * n, 1.0));
+            let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<u32>>();
+            let both = |f: &dyn Fn(&Gpu) -> Vec<f32>| (bits(f(&reference)), bits(f(&g)));
+            let checks: [(&str, (Vec<u32>, Vec<u32>)); 4] = [
+                ("matmul", both(&|x| pollster::block_on(probe::matmul(x, &a, &w, rows, k, n)).unwrap())),
+                (
+                    "grad v1",
+                    both(&|x| pollster::block_on(probe::matmul_grad(x, &a, &d, rows, k, n, Fixed, false)).unwrap()),
+                ),
+                (
+                    "grad v2",
+                    both(&|x| pollster::block_on(probe::matmul_grad(x, &a, &d, rows, k, n, Fixed, true)).unwrap()),
+                ),
+                ("backprop", both(&|x| pollster::block_on(probe::backprop(x, &d, &w, rows, k, n)).unwrap())),
+            ];
+            for (name, (want, got)) in checks {
+                assert!(want == got, "{name} {rows}x{k}x{n} tiling {}: bits differ from the reference", tiling.name());
+            }
+        }
+    }
+}
+
 #[test]
 fn every_kernel_against_the_cpu() {
     pollster::block_on(kernels::every_kernel(&gpu(), &log));

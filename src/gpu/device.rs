@@ -6,7 +6,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use super::kernels::{
-    exact_kernels, groups_2d, prelude, prelude_exact, Tiling, KERNELS, MATRIX_KERNELS, REFERENCE_MATRIX_KERNELS,
+    exact_kernels, groups_2d, prelude, prelude_exact, Tiling, DIRECT_MATRIX_KERNELS, KERNELS, MATRIX_KERNELS,
+    REFERENCE_MATRIX_KERNELS,
 };
 use crate::error::{Error, Result};
 use crate::record::Adapter;
@@ -116,8 +117,6 @@ impl Gpu {
             let mut slot = f.lock().unwrap_or_else(|p| p.into_inner());
             slot.get_or_insert_with(|| format!("GPU device lost ({reason:?}): {message}"));
         });
-        let tiling = Tiling::DEFAULT;
-        let pipelines = compile(&device, &prelude(), tiling, KERNELS.into_iter());
         #[allow(unused_mut)]
         let mut adapter = Adapter {
             vendor: vendor_name(info.vendor, &info.name),
@@ -142,18 +141,20 @@ impl Gpu {
             adapter.vendor = withheld(vendor);
             adapter.architecture = withheld(architecture);
         }
-        let gpu = Gpu {
+        let mut gpu = Gpu {
             device,
             queue,
             adapter,
-            pipelines,
+            pipelines: HashMap::new(),
             failure,
             exact: false,
-            tiling,
+            tiling: Tiling::DEFAULT,
             reference: false,
             staging: Mutex::new(None),
             timestamps: !features.is_empty(),
         };
+        let sources: Vec<_> = gpu.sources(KERNELS.into_iter()).collect();
+        gpu.pipelines = compile(&gpu.device, &prelude(), gpu.tiling, sources.into_iter());
         gpu.check()?;
         Ok(gpu)
     }
@@ -163,7 +164,8 @@ impl Gpu {
     /// `exact` run that passed the start-up probe calls this.
     pub fn use_exact_kernels(&mut self) -> Result<()> {
         if !self.exact {
-            let exact = compile(&self.device, &prelude_exact(), self.tiling, self.sources(exact_kernels()));
+            let sources: Vec<_> = self.sources(exact_kernels()).collect();
+            let exact = compile(&self.device, &prelude_exact(), self.tiling, sources.into_iter());
             self.pipelines.extend(exact);
             self.exact = true;
         }
@@ -176,8 +178,14 @@ impl Gpu {
         &self,
         kernels: impl Iterator<Item = (&'static str, &'static str)> + 'a,
     ) -> impl Iterator<Item = (&'static str, &'static str)> + 'a {
-        let reference = self.reference;
-        kernels.map(move |(name, src)| match REFERENCE_MATRIX_KERNELS.iter().find(|(n, _)| reference && *n == name) {
+        let swap: &'static [(&str, &str)] = if self.reference {
+            &REFERENCE_MATRIX_KERNELS
+        } else if self.tiling.bk == 0 {
+            &DIRECT_MATRIX_KERNELS
+        } else {
+            &[]
+        };
+        kernels.map(move |(name, src)| match swap.iter().find(|(n, _)| *n == name) {
             Some(r) => *r,
             None => (name, src),
         })
@@ -188,7 +196,8 @@ impl Gpu {
     fn recompile_matrix_kernels(&mut self) -> Result<()> {
         let prelude = if self.exact { prelude_exact() } else { prelude() };
         let matrix = KERNELS.into_iter().filter(|(name, _)| MATRIX_KERNELS.contains(name));
-        let compiled = compile(&self.device, &prelude, self.tiling, self.sources(matrix));
+        let sources: Vec<_> = self.sources(matrix).collect();
+        let compiled = compile(&self.device, &prelude, self.tiling, sources.into_iter());
         self.pipelines.extend(compiled);
         self.check()
     }

@@ -71,10 +71,21 @@ pub(crate) const REFERENCE_MATRIX_KERNELS: [(&str, &str); 3] = [
     ("matmul_backprop", include_str!("../../shaders/reference/matmul_backprop.wgsl")),
 ];
 
+/// The register-blocked matrix kernels with no workgroup memory and no
+/// barrier (operands read straight from the storage buffers): the tiling's
+/// `bk` = 0.
+pub(crate) const DIRECT_MATRIX_KERNELS: [(&str, &str); 3] = [
+    ("matmul", include_str!("../../shaders/matmul_direct.wgsl")),
+    ("matmul_grad", include_str!("../../shaders/matmul_grad_direct.wgsl")),
+    ("matmul_backprop", include_str!("../../shaders/matmul_backprop_direct.wgsl")),
+];
+
 /// The shape of the register-blocked matrix kernels: workgroups of `wx` x
 /// `wy` invocations, each holding a 4 x 4 block of outputs, staging
 /// `bk`-wide tiles of the summed dimension in workgroup memory (two
-/// barriers per tile). Any shape gives the same bits (every output is one
+/// barriers per tile), or with `bk` = 0 reading their operands straight
+/// from the storage buffers (`*_direct.wgsl`: no workgroup memory, no
+/// barrier). Any shape gives the same bits (every output is one
 /// running sum in the spec's order); [`Tiling::DEFAULT`] is the measured
 /// choice (README, "GPU kernels").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,14 +104,16 @@ impl Tiling {
     /// Outputs per invocation along each side.
     pub const BLOCK: u32 = 4;
 
-    /// Parses `WXxWYxBK`, e.g. `16x16x16`; refuses shapes beyond WebGPU's
+    /// Parses `WXxWYxBK`, e.g. `16x16x16` (`8x8x0`: no staging); refuses shapes beyond WebGPU's
     /// guaranteed limits (256 invocations, 16 KiB of workgroup memory).
     pub fn parse(text: &str) -> std::result::Result<Tiling, String> {
         let bad = || format!("GPU tiling: expected WXxWYxBK like 16x16x16, got {text:?}");
-        let v: Vec<u32> =
-            text.split('x').map(|p| p.trim().parse().ok().filter(|v| *v > 0)).collect::<Option<_>>().ok_or_else(bad)?;
+        let v: Vec<u32> = text.split('x').map(|p| p.trim().parse().ok()).collect::<Option<_>>().ok_or_else(bad)?;
         let [wx, wy, bk] = v[..] else { return Err(bad()) };
         let t = Tiling { wx, wy, bk };
+        if wx == 0 || wy == 0 {
+            return Err(bad());
+        }
         if wx * wy > 256 {
             return Err(format!("GPU tiling {text}: {} invocations per workgroup, at most 256", wx * wy));
         }

@@ -58,7 +58,7 @@ fn blocked_matrix_kernels_equal_the_reference_bit_for_bit() {
             let (a, w, d) = (random(1, rows * k, 1.0), random(2, k * n, 1.0), random(3, rows * n, 1.0));
             let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<u32>>();
             let both = |f: &dyn Fn(&Gpu) -> Vec<f32>| (bits(f(&reference)), bits(f(&g)));
-            let checks: [(&str, (Vec<u32>, Vec<u32>)); 4] = [
+            let checks = [
                 ("matmul", both(&|x| pollster::block_on(probe::matmul(x, &a, &w, rows, k, n)).unwrap())),
                 (
                     "grad v1",

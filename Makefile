@@ -92,12 +92,17 @@ test-reference:
 	tests/reference/run.sh
 
 ## Speed: the CPU kernels per shape natively and in headless Chromium (wasm),
-## every contender interleaved (bench/shapes-native.json, shapes-wasm.json),
-## then the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe here;
-## bench/cpu.json, gpu.json). Figures are reported, never asserted.
+## every contender interleaved (bench/shapes-native.json, shapes-wasm.json);
+## the GPU per shape, the matrix kernels before (reference) and after
+## (default) register blocking interleaved, with a per-kernel profile, on
+## the default Vulkan driver (lavapipe here, in shapes-native.json) and on
+## SwiftShader (shapes-gpu-swiftshader.json); then the defaults for seeds
+## 1-5 on the CPU and on the GPU (bench/cpu.json, gpu.json). Figures are
+## reported, never asserted.
 bench: build-web
 	cargo build --release --locked
-	target/release/reprolab bench --shapes --out bench/shapes-native.json
+	target/release/reprolab bench --shapes --gpu reference,default --out bench/shapes-native.json
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) target/release/reprolab bench --shapes --backend gpu --gpu reference,default --out bench/shapes-gpu-swiftshader.json
 	node bench/wasm-bench.mjs --native bench/shapes-native.json --out bench/shapes-wasm.json
 	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
 	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json

@@ -250,3 +250,42 @@ fn gpu_engine_versions_differ_and_each_repeats() {
     let step = first_divergence(&a1, &b1).expect("engine versions 1 and 2 give the same bits on the GPU");
     eprintln!("GPU engine versions 1 and 2 part at step {step}");
 }
+
+/// Whole training runs with the reference matrix kernels, the blocked ones
+/// as shipped and the staged ones end on one hash chain (the benchmark's
+/// own check), and a profiled step is undone: a run profiled midway goes on
+/// on the chain of a run that was not.
+#[test]
+fn blocked_and_reference_training_runs_agree_and_a_profile_changes_nothing() {
+    use reprolab::bench::{self, BenchOptions, BenchShape, GpuContender};
+    use reprolab::gpu::{GpuEngine, Tiling};
+    let shape = BenchShape { hidden: vec![33, 17], batch: 24 };
+    let opts = BenchOptions { shapes: vec![shape], rounds: 3, sample_ms: 20.0, ..BenchOptions::default() };
+    let contenders = [
+        GpuContender { reference: true, tiling: Tiling::DEFAULT },
+        GpuContender { reference: false, tiling: Tiling::DEFAULT },
+        GpuContender { reference: false, tiling: Tiling::parse("16x16x16").unwrap() },
+    ];
+    let t0 = std::time::Instant::now();
+    let clock = move || t0.elapsed().as_secs_f64() * 1e3;
+    let r = pollster::block_on(bench::run_gpu(&opts, &contenders, true, 1, &clock)).unwrap();
+    let heads: Vec<&str> = r.results.iter().map(|x| x.chain_head.as_str()).collect();
+    eprintln!("{}: chain heads {heads:?} after {} steps", r.adapter, r.results[0].steps);
+    assert!(r.bits_agree && heads.windows(2).all(|w| w[0] == w[1]), "the matrix kernels changed bits: {heads:?}");
+    assert_eq!(r.kernels.len(), 3);
+    assert!(r.kernels.iter().all(|k| k.profile.kernels.iter().any(|t| t.kernel == "matmul_backprop")));
+
+    let chain = |profile_at: Option<usize>| {
+        let setup = std::sync::Arc::new(new_setup(settings(12), &[]).unwrap());
+        let state = setup.initial_state();
+        let mut rec = setup.new_record(weights_hash(&state.params));
+        let mut e = GpuEngine::new(gpu(), setup, state, rec.chain_head).unwrap();
+        if let Some(at) = profile_at {
+            assert_eq!(pollster::block_on(e.run_block(&mut rec, at)).unwrap(), at);
+            pollster::block_on(e.profile_step(rec.chain_head)).unwrap();
+        }
+        while pollster::block_on(e.run_block(&mut rec, 12)).unwrap() > 0 {}
+        rec.hash_chain
+    };
+    assert_eq!(chain(Some(5)), chain(None), "a profiled step was not undone");
+}

@@ -406,7 +406,8 @@ impl DeterminismLevel {
 
 /// Threads per workgroup of the one-dimensional kernels.
 pub const GPU_WG: u32 = 64;
-/// Side of the square workgroups (and tiles) of the matrix kernels.
+/// Side of the square workgroups (and tiles) of the reference matrix
+/// kernels (`shaders/reference/`, one output per invocation).
 pub const GPU_TILE: u32 = 16;
 /// Shape of the register-blocked matrix kernels (`matmul`, `matmul_grad`,
 /// `matmul_backprop`): workgroup x and y sizes and the tile of the summed

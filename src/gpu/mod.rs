@@ -6,7 +6,9 @@
 //! and every dispatch of a step, made once) -> [`engine`] (one submit per
 //! step, no CPU round trip; every [`crate::spec::GPU_READBACK_STEPS`] steps
 //! one asynchronous read-back of the losses, hash-chain links, validation
-//! metrics and weights). [`probe`] runs single kernels for parity tests.
+//! metrics and weights). [`probe`] runs single kernels for parity tests;
+//! [`GpuEngine::profile_step`] times a step kernel by kernel (the benchmark's
+//! per-kernel table).
 
 mod device;
 mod engine;

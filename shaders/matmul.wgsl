@@ -7,6 +7,8 @@
 // tile). Every output is still its own running sum over k ascending: the
 // blocking changes which invocation computes it, never its order (no
 // split-K, no padding term is ever added: the last tile stops at k).
+// Epilogue: with u0 = 1 the bias (off_c = its offset in params) and the
+// activation (mode) of bias_activation.wgsl, fused (see `epilogue`).
 // Bindings: 0 dims (rows, k, n, off_b = offset of w in params), 1 a [rows*k],
 // 2 params (w), 3 out [rows*n]. Workgroup: MM_WX x MM_WY (prepended
 // constants), grid: (ceil(n / (4*MM_WX)), ceil(rows / (4*MM_WY))).
@@ -20,6 +22,20 @@ const NT: u32 = MM_WX * MM_WY;
 // ta[row][kk] = a[r0 + row][k0 + kk]; tw[kk][c] = w[k0 + kk][j0 + 4c .. +4].
 var<workgroup> ta: array<array<f32, MM_BK>, BM>;
 var<workgroup> tw: array<array<vec4<f32>, MM_WX>, MM_BK>;
+
+// The value stored for output column `j` with running sum `acc`: with
+// dims.u0 = 1 the bias and activation of bias_activation.wgsl fused in
+// (the same operations on the same values: z = f_st(acc), then
+// f_st(act(f_add(z, b[j]))), b at dims.off_c, activation dims.mode);
+// with dims.u0 = 0 the plain product.
+fn epilogue(acc: f32, j: u32) -> f32 {
+    let z = f_st(acc);
+    if (dims.u0 == 0u) { return z; }
+    let v = f_add(z, params[dims.off_c + j]);
+    if (dims.mode == ACT_RELU) { return f_st(select(0.0, v, v > 0.0)); }
+    if (dims.mode == ACT_TANH) { return f_st(f_tanh(v)); }
+    return f_st(v);
+}
 
 // acc[c] + x * y[c], per lane, as the spec writes it.
 fn mac4(acc: vec4<f32>, x: f32, y: vec4<f32>) -> vec4<f32> {
@@ -85,7 +101,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let r = r0 + lr + i;
         if (r >= dims.rows) { break; }
         for (var q = 0u; q < 4u; q = q + 1u) {
-            if (j + q < dims.n) { out[r * dims.n + j + q] = f_st(acc[i][q]); }
+            if (j + q < dims.n) { out[r * dims.n + j + q] = epilogue(acc[i][q], j + q); }
         }
     }
 }

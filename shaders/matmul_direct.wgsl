@@ -6,6 +6,8 @@
 // +0.0, k ascending, `f_add(acc, f_mul(a, w))`. Each invocation holds a
 // 4 x 4 block of outputs; rows and columns past the edge are read clamped
 // (valid memory) and never written, so no sum gets an extra term.
+// Epilogue: with u0 = 1 the bias (off_c = its offset in params) and the
+// activation (mode) of bias_activation.wgsl, fused (see `epilogue`).
 // Bindings: 0 dims (rows, k, n, off_b = offset of w in params), 1 a [rows*k],
 // 2 params (w), 3 out [rows*n]. Workgroup: MM_WX x MM_WY, grid:
 // (ceil(n / (4*MM_WX)), ceil(rows / (4*MM_WY))).
@@ -13,6 +15,20 @@
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> params: array<f32>;
 @group(0) @binding(3) var<storage, read_write> out: array<f32>;
+
+// The value stored for output column `j` with running sum `acc`: with
+// dims.u0 = 1 the bias and activation of bias_activation.wgsl fused in
+// (the same operations on the same values: z = f_st(acc), then
+// f_st(act(f_add(z, b[j]))), b at dims.off_c, activation dims.mode);
+// with dims.u0 = 0 the plain product.
+fn epilogue(acc: f32, j: u32) -> f32 {
+    let z = f_st(acc);
+    if (dims.u0 == 0u) { return z; }
+    let v = f_add(z, params[dims.off_c + j]);
+    if (dims.mode == ACT_RELU) { return f_st(select(0.0, v, v > 0.0)); }
+    if (dims.mode == ACT_TANH) { return f_st(f_tanh(v)); }
+    return f_st(v);
+}
 
 // acc[c] + x * y[c], per lane, as the spec writes it.
 fn mac4(acc: vec4<f32>, x: f32, y: vec4<f32>) -> vec4<f32> {
@@ -51,7 +67,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var i = 0u; i < 4u; i = i + 1u) {
         if (r + i >= dims.rows) { break; }
         for (var q = 0u; q < 4u; q = q + 1u) {
-            if (j + q < dims.n) { out[(r + i) * dims.n + j + q] = f_st(acc[i][q]); }
+            if (j + q < dims.n) { out[(r + i) * dims.n + j + q] = epilogue(acc[i][q], j + q); }
         }
     }
 }

@@ -73,6 +73,18 @@ fn blocked_matrix_kernels_equal_the_reference_bit_for_bit() {
             for (name, (want, got)) in checks {
                 assert!(want == got, "{name} {rows}x{k}x{n} tiling {}: bits differ from the reference", tiling.name());
             }
+            // The fused epilogue (bias and activation) against the reference
+            // matmul followed by bias_activation.wgsl.
+            let params: Vec<f32> = w.iter().copied().chain(random(4, n, 1.0)).collect();
+            for mode in [reprolab::spec::ACT_NONE, reprolab::spec::ACT_RELU, reprolab::spec::ACT_TANH] {
+                let (want, got) =
+                    both(&|x| pollster::block_on(probe::matmul_bias_act(x, &a, &params, rows, k, n, mode)).unwrap());
+                assert!(
+                    want == got,
+                    "matmul + bias + activation {mode} {rows}x{k}x{n} tiling {}: bits differ from the reference",
+                    tiling.name()
+                );
+            }
         }
     }
 }

@@ -130,11 +130,19 @@ impl StepGraph {
             for (l, layer) in net.layers.iter().enumerate() {
                 let input = if l == 0 { &fwd.x } else { fwd.dropped[l - 1].as_ref().unwrap_or(&fwd.h[l - 1]) };
                 let out = if l == n_layers - 1 { &fwd.logits } else { &fwd.h[l] };
+                let mode = if l == n_layers - 1 { spec::ACT_NONE } else { act_mode };
+                // The blocked kernels add the bias and apply the activation
+                // in their epilogue (u0 = 1); the reference ones leave that
+                // to bias_activation.wgsl.
+                let fused = !gpu.reference_matrix_kernels();
                 let mm = Dims {
                     rows: rows as u32,
                     k: layer.fan_in as u32,
                     n: layer.fan_out as u32,
+                    mode,
                     off_b: layer.w as u32,
+                    off_c: layer.b as u32,
+                    u: [u32::from(fused), 0, 0, 0],
                     ..Default::default()
                 };
                 d.push(Dispatch {
@@ -142,18 +150,20 @@ impl StepGraph {
                     bind: gpu.bind("matmul", &[&gpu.uniform("matmul", mm.bytes()), input, &params, out]),
                     groups: gpu.matrix_groups(layer.fan_out, rows),
                 });
-                let ba = Dims {
-                    rows: rows as u32,
-                    n: layer.fan_out as u32,
-                    mode: if l == n_layers - 1 { spec::ACT_NONE } else { act_mode },
-                    off_b: layer.b as u32,
-                    ..Default::default()
-                };
-                d.push(Dispatch {
-                    kernel: "bias_activation",
-                    bind: gpu.bind("bias_activation", &[&gpu.uniform("bias_act", ba.bytes()), &params, out]),
-                    groups: groups_1d(rows * layer.fan_out),
-                });
+                if !fused {
+                    let ba = Dims {
+                        rows: rows as u32,
+                        n: layer.fan_out as u32,
+                        mode,
+                        off_b: layer.b as u32,
+                        ..Default::default()
+                    };
+                    d.push(Dispatch {
+                        kernel: "bias_activation",
+                        bind: gpu.bind("bias_activation", &[&gpu.uniform("bias_act", ba.bytes()), &params, out]),
+                        groups: groups_1d(rows * layer.fan_out),
+                    });
+                }
                 if let (Some(dropped), Some(mask), Some((threshold, scale))) =
                     (fwd.dropped.get(l).and_then(|x| x.as_ref()), fwd.masks.get(l).and_then(|x| x.as_ref()), dropout)
                 {

@@ -75,6 +75,43 @@ pub async fn matmul(gpu: &Gpu, a: &[f32], w: &[f32], rows: usize, k: usize, n: u
     Ok(bytes_f32(&kernel(gpu, "matmul", dims.words(), bindings, (n, rows)).await?[3]))
 }
 
+/// A layer's forward pass `act(a @ w + b)` as a training step runs it:
+/// the blocked matmul with its fused epilogue, or with the reference
+/// kernels the matmul then `bias_activation.wgsl`. `params` holds `w`
+/// (`k x n`) then `b` (`n`); `mode` is the activation (`spec::ACT_*`).
+pub async fn matmul_bias_act(
+    gpu: &Gpu,
+    a: &[f32],
+    params: &[f32],
+    rows: usize,
+    k: usize,
+    n: usize,
+    mode: u32,
+) -> Result<Vec<f32>> {
+    let fused = !gpu.reference_matrix_kernels();
+    let dims = Dims {
+        rows: rows as u32,
+        k: k as u32,
+        n: n as u32,
+        mode,
+        off_c: (k * n) as u32,
+        u: [u32::from(fused), 0, 0, 0],
+        ..Default::default()
+    };
+    let bindings = vec![
+        Binding::Storage(bytes_of(a).to_vec()),
+        Binding::Storage(bytes_of(params).to_vec()),
+        Binding::Storage(vec![0; 4 * rows * n]),
+    ];
+    let z = kernel(gpu, "matmul", dims.words(), bindings, (n, rows)).await?.swap_remove(3);
+    if fused {
+        return Ok(bytes_f32(&z));
+    }
+    let ba = Dims { rows: rows as u32, n: n as u32, mode, off_b: (k * n) as u32, ..Default::default() };
+    let bindings = vec![Binding::Storage(bytes_of(params).to_vec()), Binding::Storage(z)];
+    Ok(bytes_f32(&kernel(gpu, "bias_activation", ba.words(), bindings, (rows * n, 1)).await?[2]))
+}
+
 #[allow(clippy::too_many_arguments)]
 /// The weight gradient `a^T d` on the GPU, fixed order or atomics; batch
 /// rows summed descending when `descending` (engine version 2).

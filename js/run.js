@@ -95,7 +95,6 @@ export class Run {
   #inst;
   #trainer;
   #held; // {inst, trainer, pool}: what finalization frees
-  #asked; // what the wrapper asked the engine for: {requested, reason, kind}
   #queue = Promise.resolve(); // work runs one piece after another
   #freed = null; // resolves once the engine's memory is freed (after dispose)
   #busy = 0; // pieces of work queued or running
@@ -118,11 +117,10 @@ export class Run {
   #config;
   #free;
 
-  constructor(token, inst, trainer, asked) {
+  constructor(token, inst, trainer) {
     if (token !== TOKEN) throw new TypeError('reprolab: a Run is made by createRun, resumeRun or rerun');
     this.#inst = inst;
     this.#trainer = trainer;
-    this.#asked = asked;
     this.#held = { inst, trainer, pool: null };
     const manifest = JSON.parse(this.#call((t) => t.manifest()));
     this.#config = typedConfig(Object.fromEntries(Object.entries(manifest.config).map(([k, e]) => [k, e.value])));
@@ -140,10 +138,10 @@ export class Run {
    * Makes a Run of a fresh engine Trainer, starting its Web Workers; frees
    * the trainer if that fails or `signal` aborts meanwhile.
    */
-  static async make(inst, trainer, { asked, workers, module, signal, what }) {
+  static async make(inst, trainer, { workers, module, signal, what }) {
     let run;
     try {
-      run = new Run(TOKEN, inst, trainer, asked);
+      run = new Run(TOKEN, inst, trainer);
     } catch (e) {
       if (!inst.broken) trainer.free();
       throw e;
@@ -190,7 +188,7 @@ export class Run {
   // Where the run is and why, as of now (read when no step is running).
   #readBackend() {
     this.#backend = this.#call((t) => t.backend);
-    this.#decision = this.#call((t) => backendDecisionOf(t, this.#backend, this.#asked));
+    this.#decision = this.#call((t) => backendDecisionOf(t));
     this.#adapter = adapterOf(this.#call((t) => t.adapter));
   }
 

@@ -578,6 +578,23 @@ impl Settings {
     }
 }
 
+/// Settings travel (in a [`crate::record::RunRecord`]) as their entries:
+/// every key with its value and origin, as a manifest's `config` holds them.
+impl Serialize for Settings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.entries().serialize(serializer)
+    }
+}
+
+/// Read back through [`Settings::from_entries`], so every value is checked
+/// as a fresh setting is.
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Settings, D::Error> {
+        let entries = BTreeMap::<String, Entry>::deserialize(deserializer)?;
+        Settings::from_entries(&entries).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

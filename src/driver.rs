@@ -66,6 +66,15 @@ impl BackendRequest {
             BackendRequest::Any => "any",
         }
     }
+
+    /// How a decision's text begins for this request: `auto`, or
+    /// `backend free` for [`BackendRequest::Any`].
+    fn said(self) -> &'static str {
+        match self {
+            BackendRequest::Any => "backend free",
+            other => other.name(),
+        }
+    }
 }
 
 /// Why a run trains where it does.
@@ -371,7 +380,7 @@ impl Run {
             Ok(g) => g,
             Err(e) if request == BackendRequest::Gpu => return Err(Error::Backend(format!("backend gpu: {e}"))),
             Err(e) => {
-                let d = cpu(DecisionKind::AutoNoGpu, format!("auto: running on the CPU because {e}"));
+                let d = cpu(DecisionKind::AutoNoGpu, format!("{}: running on the CPU because {e}", request.said()));
                 let mut run = Run::on_cpu(setup, record, state, request, d);
                 run.note_inert(false);
                 return Ok(run);
@@ -439,7 +448,8 @@ impl Run {
             }
             Err(e) if request == BackendRequest::Gpu => Err(Error::Backend(format!("backend gpu: {e}"))),
             Err(e) => {
-                let d = cpu(DecisionKind::AutoGpuRefused, format!("auto: running on the CPU because {e}"));
+                let d =
+                    cpu(DecisionKind::AutoGpuRefused, format!("{}: running on the CPU because {e}", request.said()));
                 let mut run = Run::on_cpu(setup, record, state, request, d);
                 run.note_inert(true);
                 Ok(run)
@@ -660,7 +670,14 @@ impl Run {
         } else {
             "cpu: the checkpointed run ran on the CPU, and this one follows it"
         };
-        let mut run = Run::place(Arc::new(setup), record, state, request, Some(why)).await?;
+        let followed = on_gpu && request == BackendRequest::Gpu;
+        let mut run = Run::place(Arc::new(setup), record, state, request, Some(why)).await.map_err(|e| match e {
+            Error::Backend(m) if followed => Error::Backend(format!(
+                "{m}; the checkpointed run trained on the GPU: pass backend cpu to continue it on the CPU (bit for bit \
+                 at level exact only)"
+            )),
+            other => other,
+        })?;
         if run.record.batches.is_some() {
             // A run that recorded its batches goes on recording them, or its
             // manifest would hold fewer batches than steps.

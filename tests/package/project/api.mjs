@@ -82,6 +82,18 @@ assert.deepEqual(auto.config.hidden, [32]);
 assert.deepEqual(auto.free, []);
 ok(`auto picks the CPU without WebGPU: "${auto.backendReason}"`);
 
+// Backend set free without WebGPU: the engine's policy (not the wrapper's)
+// trains on the CPU and records the source as one that could not act here.
+const freeBackend = await createRun(SMALL, { free: ['backend'] });
+assert.equal(freeBackend.backend, 'cpu');
+assert.equal(freeBackend.backendDecision.kind, 'auto_no_gpu');
+assert.match(freeBackend.backendReason, /^backend free: running on the CPU because .*no WebGPU/);
+await freeBackend.step(2);
+const inert = freeBackend.manifest().inert;
+assert.ok(inert.some((i) => i.source === 'backend' && typeof i.why === 'string' && i.why.length > 0), JSON.stringify(inert));
+freeBackend.dispose();
+ok(`free backend without WebGPU trains on the CPU and records backend as inert: "${freeBackend.backendReason}"`);
+
 // step(n) queues: two calls without awaiting run one after the other.
 const [r1, r2] = await Promise.all([auto.step(5), auto.step(5)]);
 assert.equal(r1.step, 5);
@@ -183,6 +195,15 @@ assert.equal(notHere.comparable, false);
 assert.equal(notHere.level, 'none');
 assert.equal(notHere.reason, plan.reason);
 console.log(`api: replay of the CLI's GPU manifest in Node.js: identical ${notHere.identical}, level ${notHere.level}: "${notHere.reason}"`);
+// Re-running it pinned needs its GPU: the engine's policy refuses, naming the way out.
+await assert.rejects(
+  rerun(gpuRecord),
+  (e) => e instanceof ConfigError && e.code === 'backend_unavailable' && e.field === 'backend' && /no WebGPU.*set it free/.test(e.message),
+);
+const rerunOnCpu = await rerun(gpuRecord, { backend: 'cpu' });
+assert.equal(rerunOnCpu.backend, 'cpu');
+assert.equal(rerunOnCpu.backendDecision.kind, 'requested');
+rerunOnCpu.dispose();
 const forced = await replay(gpuRecord, { backend: 'cpu' });
 assert.equal(forced.comparable, false);
 assert.equal(forced.backend, 'cpu');

@@ -262,10 +262,16 @@ export function createApi(loader) {
     return inst.guard((g) => g.engineVersion());
   }
 
-  // Test hook: makes the engine panic, to test the recovery. Never call it otherwise.
-  async function debugPanic() {
+  // Test hook: makes the engine panic, to test the recovery. Never call it
+  // otherwise. `{ async: true }`: inside an async export, in a microtask, as
+  // a panic inside createRun or resumeRun would.
+  async function debugPanic(options = {}) {
     const inst = await engine();
-    inst.guard((g) => g.debugPanic());
+    if (options?.async === true) {
+      await inst.guardAsync((g) => g.debugPanicAsync());
+    } else {
+      inst.guard((g) => g.debugPanic());
+    }
     throw new Error('reprolab: debugPanic returned without panicking');
   }
 

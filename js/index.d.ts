@@ -605,5 +605,9 @@ export function sources(): Promise<SourceInfo[]>;
 /** The engine's version, e.g. `reprolab 0.1.0, kernels v2`. */
 export function engineVersion(): Promise<string>;
 
-/** Test hook: makes the engine panic, to test recovery. Never call it otherwise. */
-export function debugPanic(): Promise<never>;
+/**
+ * Test hook: makes the engine panic, to test recovery. Never call it otherwise.
+ * `{ async: true }` panics inside an async export, in a microtask, as a panic
+ * inside `createRun` or `resumeRun` would.
+ */
+export function debugPanic(options?: { async?: boolean }): Promise<never>;

@@ -575,6 +575,15 @@ pub fn debug_panic() {
     panic!("debugPanic: a deliberate panic for tests");
 }
 
+/// Test hook: panics on purpose inside an async export, after awaiting a
+/// resolved promise, so the panic happens in a microtask as one inside
+/// `Trainer.create` or `Trainer.resume` would. Never call it otherwise.
+#[wasm_bindgen(js_name = debugPanicAsync)]
+pub async fn debug_panic_async() -> Result<(), JsValue> {
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await?;
+    panic!("debugPanicAsync: a deliberate panic in an async export, for tests");
+}
+
 /// Compares two manifests: `{identical, results_identical,
 /// first_divergent_step, differences, causes, environment}`.
 #[wasm_bindgen(js_name = diffManifests)]

@@ -431,5 +431,23 @@ await third.train();
 assert.deepEqual(third.hashChain(), reference);
 ok('a second panic recovers too');
 
+// A panic inside an async export of the real engine (in a microtask, where a
+// panic inside createRun or resumeRun happens): a rejection, not an uncaught
+// trap that ends the process; a run of that instance refuses, the next trains.
+const beforeAsync = await createRun(SMALL);
+let asyncCrash;
+try {
+  await debugPanic({ async: true });
+} catch (e) {
+  asyncCrash = e;
+}
+assert.ok(asyncCrash instanceof EngineCrashError, `debugPanic({async: true}) gave ${asyncCrash?.name}: ${asyncCrash?.message}`);
+assert.match(asyncCrash.message, /^reprolab: the engine crashed \(.*debugPanicAsync.*\); create a new run$/);
+await assert.rejects(beforeAsync.step(1), EngineCrashError);
+const fourth = await createRun(SMALL);
+await fourth.train();
+assert.deepEqual(fourth.hashChain(), reference);
+ok(`a panic in an async export rejects with an EngineCrashError and the process goes on: "${asyncCrash.message}"`);
+
 assert.equal(typeof reprolab.Run, 'function');
 console.log(`api: all ${checks} checks passed`);

@@ -10,7 +10,7 @@ SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 
 WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
 
-.PHONY: demo test test-fast setup build-web bench lint test-native test-browsers test-page package test-package test-reference clean
+.PHONY: demo test test-fast setup build-web bench lint test-native test-browsers test-page package test-package test-reference test-aarch64 clean
 
 setup:
 	@scripts/setup.sh
@@ -27,8 +27,9 @@ demo: build-web
 
 ## Every test: format, lints (native and wasm32), native tests, browser tests
 ## (Chromium and Firefox, headless), the page end to end, the npm
-## package's consumer test and the reference implementation's retrace.
-test: setup lint test-native test-browsers test-page test-package test-reference
+## package's consumer test, the reference implementation's retrace and the
+## aarch64 build under qemu.
+test: setup lint test-native test-browsers test-page test-package test-reference test-aarch64
 	@echo "make test: all passed"
 
 ## The inner loop: unit tests, golden trajectories, gradient check, CLI and
@@ -90,6 +91,14 @@ test-package: package
 ## locked libm crate's, and a flipped bit anywhere is reported (target/reference/).
 test-reference:
 	tests/reference/run.sh
+
+## The eighth stack: the CLI built for aarch64-unknown-linux-gnu and run under
+## qemu-aarch64 gives the host build's hash chains bit for bit (pinned 500-step
+## digits runs with dropout at levels none, run-to-run and exact; ReLU, tanh in
+## engine version 1, 2 threads with 4 chunks); the host build replays every
+## aarch64 manifest, a free-seed aarch64 run included (target/aarch64-parity/).
+test-aarch64:
+	tests/aarch64/run.sh
 
 ## Speed: the CPU kernels per shape natively and in headless Chromium (wasm),
 ## every contender interleaved (bench/shapes-native.json, shapes-wasm.json),

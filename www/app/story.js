@@ -48,7 +48,10 @@ const GPU_CPU = {
   unavailable: (gpu) =>
     gpu?.available
       ? null
-      : `Not run here: this browser gave the page no WebGPU adapter (${gpu?.why === 'insecure' ? 'the page is not a secure context' : gpu?.why === 'no-api' ? 'no WebGPU in this browser' : 'no adapter'}), ` +
+      : `Not run here: this browser gave the page no WebGPU adapter (${
+          { insecure: 'the page is not a secure context: browsers offer WebGPU only over https or on localhost', 'no-api': 'it has no WebGPU, or it is switched off' }[gpu?.why] ??
+          'it has WebGPU, but asked for an adapter it gave none'
+        }), ` +
         'so there is no GPU run to compare with the CPU, and no result is shown. This chapter needs a browser with WebGPU ' +
         'and an adapter (a software one such as SwiftShader or lavapipe will do) that passes the engine\'s start-up probe for exact; ' +
         'open the page in such a browser (Chromium or Firefox with WebGPU on, over https or http://localhost) to see it.',
@@ -68,7 +71,7 @@ const GPU_CPU = {
     } else if (exact.verdict === 'identical') {
       second =
         ` At exact (${on(g2)} and ${on(c2)}), identical: every one of the ${c2.steps} steps has the same weight hash, and the chain heads are the same, ${head(g2)} = ${head(c2)}.` +
-        ` Final validation error ${val(g2)} on both.`;
+        ` Final validation error: run 1 ${val(g2)}, run 2 ${val(c2)}.`;
     } else {
       second = ` At exact the runs part at step ${exact.first} (chain heads ${head(g2)} and ${head(c2)}): a defect of the exact level on this stack.`;
     }
@@ -84,6 +87,7 @@ const valOf = (slot) => slot?.finalVal()?.valError ?? null;
 const val = (slot) => (valOf(slot) == null ? 'no validation point' : percent(valOf(slot)));
 // What a chapter's result needs of a run, kept after its slot is gone.
 function snapshot(slot) {
+  const val = [...slot.val];
   return {
     label: slot.label,
     backend: slot.backend,
@@ -92,8 +96,8 @@ function snapshot(slot) {
     chain: [...slot.chain],
     steps: slot.steps,
     loss: slot.loss.slice(0, slot.steps),
-    val: [...slot.val],
-    finalVal: () => slot.val.at(-1) ?? null,
+    val,
+    finalVal: () => val.at(-1) ?? null,
   };
 }
 const numbers = (o) => `Final validation error: run 1 ${val(o.slots[0])}, run 2 ${val(o.slots[1])}.`;

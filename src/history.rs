@@ -238,3 +238,76 @@ impl HistoryLog {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpoint;
+    use crate::driver::{new_setup, Run};
+    use crate::sealed::{seal, small_object};
+    use crate::{Origin, Settings};
+
+    /// A small run of 30 steps, trained to `steps`, that evaluates every 7th
+    /// and records its batches.
+    fn run(steps: usize) -> Run {
+        let mut s = Settings::default();
+        for (k, v) in [("hidden", "8"), ("eval_every", "7"), ("batch_size", "4")] {
+            s.set(k, v, Origin::Override).unwrap();
+        }
+        s.set("steps", "30", Origin::Override).unwrap();
+        let mut r = Run::cpu(new_setup(s, &[]).unwrap());
+        r.record_batches();
+        while r.record.step < steps && r.step_now().is_some() {}
+        r
+    }
+
+    #[test]
+    fn streamed_seals_equal_the_whole_tree_seals() {
+        let r = run(30);
+        let mut m = r.manifest();
+        // Floats whose f32 and f64 forms print differently, or not at all.
+        let odd = [1e14f32, 1e-7, 3.0, 0.0, -0.0, f32::MAX, f32::MIN_POSITIVE, 1e-45, 0.1, 123456.79];
+        m.train_loss[..odd.len()].copy_from_slice(&odd);
+        assert_eq!(m.view().checksum(), seal(&m), "manifest");
+        m.seal();
+        assert_eq!(crate::manifest::Manifest::from_json(&m.to_json()).unwrap().checksum, m.checksum);
+        let mut text = Vec::new();
+        m.view().write_json(&mut text).unwrap();
+        assert_eq!(String::from_utf8(text).unwrap(), m.to_json(), "the streamed text");
+        let c = r.checkpoint();
+        assert_eq!(c.checksum, seal(&c), "checkpoint");
+        assert!(small_object(&c).contains_key("params_bits"));
+    }
+
+    #[test]
+    fn a_checkpoint_continues_its_history_file_bit_for_bit() {
+        let mut r = run(20);
+        let mut file = Vec::new();
+        let mut log = HistoryLog::new("history-1.jsonl");
+        log.append(&r.record, &mut file).unwrap();
+        while r.record.step < 30 && r.step_now().is_some() {}
+        let ck = r.checkpoint_after(Some(log.reference()));
+        assert_eq!(ck.checkpoint_version, crate::checkpoint::CHECKPOINT_VERSION);
+        assert_eq!(ck.manifest.hash_chain.len(), 10, "only the steps after the history file");
+        assert_eq!(ck.checksum, seal(&ck));
+        // Lines appended after the checkpoint are not read.
+        log.append(&r.record, &mut file).unwrap();
+        let text = ck.to_json();
+        let whole = r.checkpoint();
+        let read = |bytes: &[u8]| {
+            Checkpoint::from_json_with(&text, |h| read(&bytes[..bytes.len().min(h.bytes as usize)], h, "history"))
+        };
+        let back = read(&file).unwrap();
+        assert_eq!(back.manifest.hash_chain, whole.manifest.hash_chain);
+        assert_eq!(back.manifest.train_loss, whole.manifest.train_loss);
+        assert_eq!(back.manifest.val_error_curve, whole.manifest.val_error_curve);
+        assert_eq!(back.manifest.batches, whole.manifest.batches);
+        assert!(back.restore(None).is_ok());
+        // Refused: another history, a cut one, and without one.
+        let mut changed = file.clone();
+        changed[3] ^= 1;
+        assert!(read(&changed).unwrap_err().to_string().contains("was changed"));
+        assert!(read(&file[..50]).unwrap_err().to_string().contains("truncated"));
+        assert!(Checkpoint::from_json(&text).unwrap_err().to_string().contains("history-1.jsonl"));
+    }
+}

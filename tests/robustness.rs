@@ -450,6 +450,13 @@ fn point5_memory_stays_flat_and_checkpoint_disk_grows_linearly() {
     let err = one_line_refusal(&run(&["resume", "--quiet", s(&moved), "--out", s(&never)]), 2, "a cut history");
     assert!(err.contains("truncated"), "{err}");
     assert!(!never.exists());
+
+    // Batches the manifest could not carry are refused before training.
+    let o =
+        run(&["train", "--quiet", "--backend", "cpu", "--steps", "1000000", "--record-batches", "--out", s(&never)]);
+    let err = one_line_refusal(&o, 2, "--record-batches of 32 million rows");
+    assert!(err.contains("MAX_RECORDED_ROWS"), "{err}");
+    assert!(!never.exists());
 }
 
 // --- Point 6: records as data.

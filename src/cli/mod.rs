@@ -90,7 +90,9 @@ enum Command {
         /// Write a checkpoint every N steps (needs --checkpoint-dir).
         #[arg(long, value_name = "N")]
         checkpoint_every: Option<usize>,
-        /// Folder for the checkpoints (step-NNNNNNNN.checkpoint.json).
+        /// Folder for the checkpoints (step-NNNNNNNN.checkpoint.json) and the
+        /// history file (history-K.jsonl) that all but the first continue:
+        /// keep them together.
         #[arg(long, value_name = "DIR")]
         checkpoint_dir: Option<PathBuf>,
         /// Record every step's batch (its data-set rows) in the manifest.
@@ -490,6 +492,7 @@ fn train_cmd(
         run.lose_device_at(n);
     }
     if o.record_batches {
+        check_recorded_rows(&run)?;
         run.record_batches();
     }
     let failure = drive_checkpointed(&mut run, "train", o.quiet, checkpoints).err();
@@ -501,6 +504,9 @@ fn resume_cmd(path: &Path, out: &Path, steps: Option<usize>, quiet: bool, ck: Op
     let at = |e: Error| e.context(&path.display().to_string());
     let checkpoint = read_checkpoint(path)?;
     let mut run = pollster::block_on(Run::resume(&checkpoint, steps, None)).map_err(at)?;
+    if run.record.batches.is_some() {
+        check_recorded_rows(&run)?;
+    }
     if !quiet {
         eprintln!(
             "resuming at step {} of {} on the {}",
@@ -511,6 +517,26 @@ fn resume_cmd(path: &Path, out: &Path, steps: Option<usize>, quiet: bool, ck: Op
     }
     let failure = drive_checkpointed(&mut run, "resume", quiet, ck).err();
     finish_run(&run, out, failure, quiet)
+}
+
+/// Refuses `--record-batches` on a run whose batches the manifest could not
+/// carry ([`config::MAX_RECORDED_ROWS`]).
+fn check_recorded_rows(run: &Run) -> Result<(), Error> {
+    let cfg = &run.record.settings.config;
+    let rows = cfg.steps.saturating_mul(cfg.batch_size);
+    if rows > config::MAX_RECORDED_ROWS {
+        return Err(Error::limit(
+            "record_batches",
+            format!(
+                "{} steps of {} rows would record {rows} rows, more than a manifest carries ({} rows, \
+                 MAX_RECORDED_ROWS): record fewer steps or a smaller batch",
+                cfg.steps,
+                cfg.batch_size,
+                config::MAX_RECORDED_ROWS
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Reads a checkpoint, and the history file beside it that a version 2

@@ -40,7 +40,8 @@ pub struct HistoryRef {
 
 impl HistoryRef {
     /// Refuses a name that is not a plain file name (a path would let a
-    /// checkpoint read elsewhere).
+    /// checkpoint read elsewhere), a digest that is not one, and more bytes
+    /// than any file read ([`crate::config::MAX_FILE_BYTES`]).
     pub fn check_name(&self) -> Result<()> {
         let ok = !self.file.is_empty()
             && self.file.len() <= 100
@@ -52,6 +53,16 @@ impl HistoryRef {
                 "not a valid checkpoint: its history reference (file \"{}\") is not a plain file name with a SHA-256",
                 crate::error::echo(&self.file)
             )));
+        }
+        if self.bytes > crate::config::MAX_FILE_BYTES {
+            return Err(Error::limit(
+                "history",
+                format!(
+                    "the checkpoint continues {} bytes of its history file, more than the {} read (MAX_FILE_BYTES)",
+                    self.bytes,
+                    crate::config::MAX_FILE_BYTES
+                ),
+            ));
         }
         Ok(())
     }

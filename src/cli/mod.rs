@@ -620,7 +620,7 @@ fn rerun_cmd(path: &Path, free: &[String], out: &Path, quiet: bool) -> Outcome {
         return Err(at(e).into());
     }
     let new = run.manifest();
-    write_text(out, &new.to_json())?;
+    write_with(out, &mut |w| new.view().write_json(w))?;
     let d = manifest::diff(&m, &new);
     print_diff(&d, m.steps_completed);
     Ok(if d.identical { 0 } else { 1 })

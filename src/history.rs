@@ -321,4 +321,24 @@ mod tests {
         assert!(read(&file[..50]).unwrap_err().to_string().contains("truncated"));
         assert!(Checkpoint::from_json(&text).unwrap_err().to_string().contains("history-1.jsonl"));
     }
+
+    #[test]
+    fn a_history_that_hashes_right_but_is_wrong_is_refused_in_one_line() {
+        let cases = [
+            ("not json\n", "not a valid history"),
+            ("{\"from_step\":2,\"hash_chain\":[\"0123456789abcdef\"],\"train_loss\":[1.0],\"val_error_curve\":[]}\n", "does not continue step 0"),
+            ("{\"from_step\":1,\"hash_chain\":[\"0123456789abcdef\"],\"train_loss\":[],\"val_error_curve\":[]}\n", "0 losses"),
+            ("{\"from_step\":1,\"hash_chain\":[\"0123456789abcdef\"],\"train_loss\":[1.0],\"val_error_curve\":[{\"step\":5,\"val_error\":0.5,\"val_loss\":null}]}\n", "outside the steps"),
+            ("{\"from_step\":1,\"hash_chain\":[\"0123456789abcdef\"],\"train_loss\":[1.0],\"val_error_curve\":[]}\n", "holds 1 steps where the checkpoint continues 2"),
+        ];
+        for (text, needle) in cases {
+            let mut d = crate::sealed::Sha256Writer::new();
+            std::io::Write::write_all(&mut d, text.as_bytes()).unwrap();
+            let href = HistoryRef { file: "h.jsonl".into(), steps: 2, bytes: text.len() as u64, sha256: d.hex() };
+            let e = read(text.as_bytes(), &href, "h.jsonl").unwrap_err().to_string();
+            assert!(e.contains(needle) && !e.contains('\n'), "{text}: {e}");
+        }
+        let bad = HistoryRef { file: "../x".into(), steps: 1, bytes: 1, sha256: "0".repeat(64) };
+        assert!(bad.check_name().is_err());
+    }
 }

@@ -147,13 +147,14 @@ pub fn read_versions(text: &str, what: &str, versions: &[u32], changed: &str) ->
 
 /// SHA-256 of the canonical form of a value (see the module's text).
 pub fn checksum_of(v: &Value) -> String {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("checksum");
+    // Hashed as it is written: neither a copy of the tree nor its text is made.
+    let mut h = Sha256Writer::new();
+    match v {
+        Value::Object(map) => write_canonical_object(&mut h, map, true, &mut |_, _| Ok(false)),
+        other => serde_json::to_writer(&mut h, other).map_err(io_error),
     }
-    // serde_json's Map is a BTreeMap (no preserve_order): keys come out sorted.
-    let text = serde_json::to_string(&v).expect("a JSON value serialises");
-    crate::data::sha256_hex(text.as_bytes())
+    .expect("hashing does not fail");
+    h.hex()
 }
 
 /// Seals a serialisable record: its checksum over the text form a reader sees

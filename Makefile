@@ -96,8 +96,9 @@ test-reference:
 ## then the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe here;
 ## bench/cpu.json, gpu.json), then the soak: runs of 10^4, 10^5 and 10^6 steps
 ## (hidden=8, a checkpoint every 1000 steps), each in a child process, with
-## their peak memory, manifest and checkpoint bytes (bench/soak.json; about
-## 3 minutes). Figures are reported, never asserted.
+## their peak memory, manifest and checkpoint bytes (bench/soak.json; 2 to 7
+## minutes here, most of it the 10^6-step run). Figures are reported, never
+## asserted.
 bench: build-web
 	cargo build --release --locked
 	target/release/reprolab bench --shapes --out bench/shapes-native.json

@@ -103,13 +103,18 @@ test-aarch64:
 ## Speed: the CPU kernels per shape natively and in headless Chromium (wasm),
 ## every contender interleaved (bench/shapes-native.json, shapes-wasm.json),
 ## then the defaults for seeds 1-5 on the CPU and on the GPU (lavapipe here;
-## bench/cpu.json, gpu.json). Figures are reported, never asserted.
+## bench/cpu.json, gpu.json), then the soak: runs of 10^4, 10^5 and 10^6 steps
+## (hidden=8, a checkpoint every 1000 steps), each in a child process, with
+## their peak memory, manifest and checkpoint bytes (bench/soak.json; 2 to 7
+## minutes here, most of it the 10^6-step run). Figures are reported, never
+## asserted.
 bench: build-web
 	cargo build --release --locked
 	target/release/reprolab bench --shapes --out bench/shapes-native.json
 	node bench/wasm-bench.mjs --native bench/shapes-native.json --out bench/shapes-wasm.json
 	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
 	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json
+	target/release/reprolab bench --soak 10000,100000,1000000 --out bench/soak.json
 
 clean:
 	cargo clean

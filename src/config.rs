@@ -79,10 +79,20 @@ pub const MAX_THREADS: usize = 64;
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// Upper bound on a layer's width, so a typo cannot exhaust memory.
 pub const MAX_WIDTH: usize = 16_384;
-/// Upper bound on the number of steps of one run: a manifest keeps a loss and
-/// a chain link per step (about 43 bytes each), so a run of the most steps
-/// writes a manifest of about 43 MB.
+/// Upper bound on the number of steps of one run: what the manifest format
+/// can carry. A manifest is read whole (at most [`MAX_FILE_BYTES`]) and keeps
+/// a chain link and a loss per step (about 43 bytes written pretty) and a
+/// validation point per `eval_every` steps (about 110 bytes), so a run of the
+/// most steps writes a manifest of 43 MB, 151 MB when it evaluates after
+/// every step: under the read limit either way, where 10^7 steps would not
+/// be. Written, a manifest is streamed and the record keeps 12 bytes a step
+/// in memory (a 10^6-step run peaks near 20 MB: `bench --soak`).
 pub const MAX_STEPS: usize = 1_000_000;
+/// Most data-set rows one run records with `train --record-batches`
+/// (steps times batch size): each costs about 13 bytes in the manifest, so
+/// the most rows and the most steps evaluated after every step still write a
+/// manifest under [`MAX_FILE_BYTES`].
+pub const MAX_RECORDED_ROWS: usize = 8_000_000;
 /// Most hidden layers.
 pub const MAX_LAYERS: usize = 16;
 /// Most parameters (weights and biases) of a network: each costs about 24

@@ -10,7 +10,7 @@ SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
 
 WASM_PACK_BUILD := wasm-pack build --release --target web --out-dir www/pkg --no-pack
 
-.PHONY: demo test test-fast setup build-web bench lint test-native test-browsers test-page package test-package test-reference clean
+.PHONY: demo test test-fast setup build-web bench lint test-native test-browsers test-page package test-package test-reference test-aarch64 clean
 
 setup:
 	@scripts/setup.sh
@@ -27,8 +27,9 @@ demo: build-web
 
 ## Every test: format, lints (native and wasm32), native tests, browser tests
 ## (Chromium and Firefox, headless), the page end to end, the npm
-## package's consumer test and the reference implementation's retrace.
-test: setup lint test-native test-browsers test-page test-package test-reference
+## package's consumer test, the reference implementation's retrace and the
+## aarch64 build under qemu.
+test: setup lint test-native test-browsers test-page test-package test-reference test-aarch64
 	@echo "make test: all passed"
 
 ## The inner loop: unit tests, golden trajectories, gradient check, CLI and
@@ -91,14 +92,25 @@ test-package: package
 test-reference:
 	tests/reference/run.sh
 
+## The eighth stack: the CLI built for aarch64-unknown-linux-gnu and run under
+## qemu-aarch64 gives the host build's hash chains bit for bit (pinned 500-step
+## digits runs with dropout at levels none, run-to-run and exact; ReLU, tanh in
+## engine version 1, 2 threads with 4 chunks); the host build replays every
+## aarch64 manifest, a free-seed aarch64 run included (target/aarch64-parity/).
+test-aarch64:
+	tests/aarch64/run.sh
+
 ## Speed: the CPU kernels per shape natively and in headless Chromium (wasm),
 ## every contender interleaved (bench/shapes-native.json, shapes-wasm.json);
 ## the GPU per shape, the matrix kernels before (reference) and after
 ## (default) register blocking interleaved, with a per-kernel profile, on
 ## the default Vulkan driver (lavapipe here, in shapes-native.json) and on
 ## SwiftShader (shapes-gpu-swiftshader.json); then the defaults for seeds
-## 1-5 on the CPU and on the GPU (bench/cpu.json, gpu.json). Figures are
-## reported, never asserted.
+## 1-5 on the CPU and on the GPU (lavapipe here; bench/cpu.json, gpu.json),
+## then the soak: runs of 10^4, 10^5 and 10^6 steps (hidden=8, a checkpoint
+## every 1000 steps), each in a child process, with their peak memory,
+## manifest and checkpoint bytes (bench/soak.json; 2 to 7 minutes here, most
+## of it the 10^6-step run). Figures are reported, never asserted.
 bench: build-web
 	cargo build --release --locked
 	target/release/reprolab bench --shapes --gpu reference,default --out bench/shapes-native.json
@@ -106,6 +118,7 @@ bench: build-web
 	node bench/wasm-bench.mjs --native bench/shapes-native.json --out bench/shapes-wasm.json
 	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
 	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json
+	target/release/reprolab bench --soak 10000,100000,1000000 --out bench/soak.json
 
 clean:
 	cargo clean

@@ -29,7 +29,6 @@ import {
   describe,
   documentOf,
   isPlainObject,
-  lastBackend,
   settingsOf,
   toObject,
   typedConfig,
@@ -107,82 +106,45 @@ export function createApi(loader) {
     return toObject(inst.guard((g) => g.defaultSettings()));
   }
 
-  // The backend to ask the engine for, and what the wrapper says about it.
-  // Where there is no WebGPU (Node.js, older browsers) the wrapper never
-  // asks the engine for `auto` or `gpu`: it picks the CPU itself, saying
-  // why, or refuses a strict `gpu`.
-  //   requested  the caller's backend (undefined: the engine's default, which
-  //              for resume and rerun is the backend the run was recorded on)
-  //   recorded   for resume and rerun: {backend, what} of the record
-  function decide(requested, { free = [], recorded = null, forcesAuto = false } = {}) {
-    const asked = { requested, reason: null, kind: null };
-    if (requested === undefined && recorded && !free.includes('backend')) {
-      asked.kind = 'recorded';
-      asked.reason = `${recorded.backend}: the ${recorded.what} ran on the ${recorded.backend.toUpperCase()}, and this one follows it`;
-    }
-    if (hasWebGpu()) return { backend: requested, asked };
-    const why = 'this JavaScript environment has no WebGPU (no navigator.gpu)';
-    if (requested === 'gpu') throw new ConfigError(`backend gpu: ${why}`, 'backend', undefined, 'backend_unavailable');
-    if (free.includes('backend') && forcesAuto) {
-      throw new ConfigError(
-        `free: backend set free means "whatever this machine offers", and ${why}: leave backend out of free and use backend "cpu"`,
-        'free',
-      );
-    }
-    if (requested === 'auto' || (requested === undefined && free.includes('backend'))) {
-      return { backend: 'cpu', asked: { requested, reason: `auto: running on the CPU because ${why}`, kind: 'auto_no_gpu' } };
-    }
-    if (requested === undefined && recorded?.backend === 'gpu') {
-      throw new ConfigError(
-        `backend: this ${recorded.what} ran on the GPU and ${why}; pass backend "cpu" to continue it on the CPU`,
-        'backend',
-        undefined,
-        'backend_unavailable',
-      );
-    }
-    return { backend: 'cpu', asked };
-  }
-
   async function createRun(config, options) {
     const { free = [], backend = 'auto', workers, signal } = checkOptions(options, RUN_OPTIONS, 'createRun');
     throwIfAborted(signal, 'createRun()');
     const inst = await engineFor(signal, 'createRun()');
     const settings = settingsOf(config, await defaults(inst));
-    const pick = decide(backend, { free, forcesAuto: true });
+    // The engine decides where the run trains (src/driver.rs: the one
+    // backend policy); the wrapper passes the request on as it came.
     const trainer = await trainerFor(
-      inst.guardAsync((g) => g.Trainer.create(settings, free, pick.backend)),
+      inst.guardAsync((g) => g.Trainer.create(settings, free, backend)),
       signal,
       'createRun()',
     );
-    return Run.make(inst, trainer, { asked: pick.asked, workers, module: engines.module(), signal, what: 'createRun()' });
+    return Run.make(inst, trainer, { workers, module: engines.module(), signal, what: 'createRun()' });
   }
 
   async function resumeRun(checkpoint, options) {
     const { backend, workers, signal } = checkOptions(options, RESUME_OPTIONS, 'resumeRun');
     throwIfAborted(signal, 'resumeRun()');
-    const { text, obj } = documentOf(checkpoint, 'checkpoint', CHECKPOINT_FIELDS);
+    const { text } = documentOf(checkpoint, 'checkpoint', CHECKPOINT_FIELDS);
     const inst = await engineFor(signal, 'resumeRun()');
-    const pick = decide(backend, { recorded: { backend: lastBackend(obj?.manifest), what: 'checkpointed run' } });
     const trainer = await trainerFor(
-      inst.guardAsync((g) => g.Trainer.resume(text, pick.backend), RECORD),
+      inst.guardAsync((g) => g.Trainer.resume(text, backend), RECORD),
       signal,
       'resumeRun()',
     );
-    return Run.make(inst, trainer, { asked: pick.asked, workers, module: engines.module(), signal, what: 'resumeRun()' });
+    return Run.make(inst, trainer, { workers, module: engines.module(), signal, what: 'resumeRun()' });
   }
 
   async function rerun(manifest, options) {
     const { free = [], backend, workers, signal } = checkOptions(options, RUN_OPTIONS, 'rerun');
     throwIfAborted(signal, 'rerun()');
-    const { text, obj } = documentOf(manifest, 'manifest', MANIFEST_FIELDS);
+    const { text } = documentOf(manifest, 'manifest', MANIFEST_FIELDS);
     const inst = await engineFor(signal, 'rerun()');
-    const pick = decide(backend, { free, recorded: { backend: lastBackend(obj), what: 'recorded run' } });
     const trainer = await trainerFor(
-      inst.guardAsync((g) => g.Trainer.rerun(text, free, pick.backend), RECORD),
+      inst.guardAsync((g) => g.Trainer.rerun(text, free, backend), RECORD),
       signal,
       'rerun()',
     );
-    return Run.make(inst, trainer, { asked: pick.asked, workers, module: engines.module(), signal, what: 'rerun()' });
+    return Run.make(inst, trainer, { workers, module: engines.module(), signal, what: 'rerun()' });
   }
 
   // A manifest whose text is not JSON: the engine's own words for what is
@@ -211,8 +173,7 @@ export function createApi(loader) {
       signal,
       'replay()',
     );
-    const asked = { requested: backend, reason: null, kind: backend === undefined ? 'recorded' : null };
-    const run = await Run.make(inst, trainer, { asked, workers: undefined, module: engines.module(), signal, what: 'replay()' });
+    const run = await Run.make(inst, trainer, { workers: undefined, module: engines.module(), signal, what: 'replay()' });
     try {
       const recorded = obj.hash_chain;
       const total = obj.steps_completed;
@@ -301,10 +262,16 @@ export function createApi(loader) {
     return inst.guard((g) => g.engineVersion());
   }
 
-  // Test hook: makes the engine panic, to test the recovery. Never call it otherwise.
-  async function debugPanic() {
+  // Test hook: makes the engine panic, to test the recovery. Never call it
+  // otherwise. `{ async: true }`: inside an async export, in a microtask, as
+  // a panic inside createRun or resumeRun would.
+  async function debugPanic(options = {}) {
     const inst = await engine();
-    inst.guard((g) => g.debugPanic());
+    if (options?.async === true) {
+      await inst.guardAsync((g) => g.debugPanicAsync());
+    } else {
+      inst.guard((g) => g.debugPanic());
+    }
     throw new Error('reprolab: debugPanic returned without panicking');
   }
 

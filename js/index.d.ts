@@ -228,6 +228,30 @@ export interface DecisionGrid {
   confidence: Float32Array;
 }
 
+/** The examples a run trains on (its training split, in split order), for drawing on a decision-boundary map. */
+export interface DataPoints {
+  /** Features per example (2 for the 2-D data sets). */
+  dim: number;
+  classes: number;
+  /** Number of examples. */
+  n: number;
+  /** n * dim features, row by row; on a 2-D data set in the square `decisionGrid` spans. */
+  x: Float32Array;
+  /** n labels, 0 to classes - 1. */
+  labels: Uint8Array;
+}
+
+/** The one change that would let an inert source act: settings to set, or a backend to choose. */
+export type SourceFix = { set: Record<string, string> } | { backend: 'gpu' | 'cpu' };
+
+/** A free source that could not act in a run: why not, and the change that would let it (or null). */
+export interface InertSource {
+  source: Source;
+  acts: false;
+  why: string;
+  fix: SourceFix | null;
+}
+
 /** The Web Workers computing a CPU run's chunks. */
 export interface Workers {
   size: number;
@@ -399,6 +423,14 @@ export declare class Run {
   readonly backendDecision: BackendDecision;
   /** The GPU adapter, or null on the CPU. */
   readonly adapter: Adapter | null;
+  /** The determinism level granted (the manifest's `level_granted`). */
+  readonly level: Level;
+  /** Why the level is what it is, in words (the manifest's `level_reason`). */
+  readonly levelReason: string;
+  /** The free sources that could not act in this run (empty when every free source could). */
+  readonly inertSources: InertSource[];
+  /** True when the run trains on a software GPU adapter (SwiftShader, lavapipe): the GPU emulated on the CPU. */
+  readonly adapterIsSoftware: boolean;
   /** Steps completed. */
   readonly stepsDone: number;
   /** Steps the run asks for (the setting `steps`). */
@@ -465,6 +497,8 @@ export declare class Run {
   checkpointJson(): string;
   /** The predicted class over an n x n grid of the square [lo, hi]^2 (2-D data sets). */
   decisionGrid(n: number, lo: number, hi: number): DecisionGrid;
+  /** The examples the run trains on (its training split), e.g. to draw on the decision grid. */
+  dataPoints(): DataPoints;
 }
 
 /** What failed, as `code` on every error of this package. */
@@ -605,5 +639,9 @@ export function sources(): Promise<SourceInfo[]>;
 /** The engine's version, e.g. `reprolab 0.1.0, kernels v2`. */
 export function engineVersion(): Promise<string>;
 
-/** Test hook: makes the engine panic, to test recovery. Never call it otherwise. */
-export function debugPanic(): Promise<never>;
+/**
+ * Test hook: makes the engine panic, to test recovery. Never call it otherwise.
+ * `{ async: true }` panics inside an async export, in a microtask, as a panic
+ * inside `createRun` or `resumeRun` would.
+ */
+export function debugPanic(options?: { async?: boolean }): Promise<never>;

@@ -132,27 +132,11 @@ export function diffOf(raw, a, b) {
 // ---- the backend decision ----------------------------------------------------
 
 /**
- * Why a run is on its backend: {backend, kind, text}. The engine's
- * backendDecision where it has one; else read from its reason text. `asked`
- * is what the wrapper asked for: {requested, reason, kind}, where `reason`
- * and `kind` are set when the wrapper chose the backend for the engine (no
- * WebGPU here, or following a record), which the engine saw as a plain
- * request.
+ * Why a run is on its backend: {backend, kind, text}, as the engine decided
+ * it (src/driver.rs holds the one backend policy; the wrapper only passes the
+ * caller's request on and reads the decision back as data).
  */
-export function backendDecisionOf(trainer, backend, asked) {
-  const own = 'backendDecision' in trainer ? toObject(trainer.backendDecision) : null;
-  if (own && typeof own.kind === 'string') {
-    if (asked.reason && own.kind === 'requested') return { backend, kind: asked.kind, text: asked.reason };
-    return { backend: own.backend ?? backend, kind: own.kind, text: own.text };
-  }
-  const reason = trainer.backendReason;
-  if (reason === 'backend cpu') {
-    if (asked.reason) return { backend, kind: asked.kind, text: asked.reason };
-    return { backend, kind: 'requested', text: 'cpu: requested (backend "cpu")' };
-  }
-  if (/^the GPU failed after step/.test(reason)) return { backend, kind: 'device_lost', text: reason };
-  if (/^re-run: /.test(reason)) return { backend, kind: 'recorded', text: reason };
-  if (/^auto: running on the CPU because/.test(reason)) return { backend, kind: 'auto_no_gpu', text: reason };
-  if (/^auto: /.test(reason)) return { backend, kind: 'auto_gpu', text: reason };
-  return { backend, kind: asked.requested === undefined ? 'recorded' : 'requested', text: reason };
+export function backendDecisionOf(trainer) {
+  const d = toObject(trainer.backendDecision);
+  return { backend: d.backend, kind: d.kind, text: d.text };
 }

@@ -49,6 +49,13 @@ function reportOf(r) {
   };
 }
 
+// A fix of an inert source: {set: {key: value}}, {backend}, or null.
+function fixOf(f) {
+  f = toObject(f);
+  if (!f) return null;
+  return f.set ? { set: { ...toObject(f.set) } } : { ...f };
+}
+
 function adapterOf(a) {
   a = toObject(a);
   if (!a) return null;
@@ -95,7 +102,6 @@ export class Run {
   #inst;
   #trainer;
   #held; // {inst, trainer, pool}: what finalization frees
-  #asked; // what the wrapper asked the engine for: {requested, reason, kind}
   #queue = Promise.resolve(); // work runs one piece after another
   #freed = null; // resolves once the engine's memory is freed (after dispose)
   #busy = 0; // pieces of work queued or running
@@ -111,6 +117,9 @@ export class Run {
   #backend; // as of the last report
   #decision; // as of the last report
   #adapter; // as of the last report
+  #level; // {level, reason}, as of the last report
+  #inert; // the engine's inertSources, as of the last report
+  #software; // the engine's adapterIsSoftware, as of the last report
   #arrivalOrder;
   #totalSteps;
   #pool = null;
@@ -118,11 +127,10 @@ export class Run {
   #config;
   #free;
 
-  constructor(token, inst, trainer, asked) {
+  constructor(token, inst, trainer) {
     if (token !== TOKEN) throw new TypeError('reprolab: a Run is made by createRun, resumeRun or rerun');
     this.#inst = inst;
     this.#trainer = trainer;
-    this.#asked = asked;
     this.#held = { inst, trainer, pool: null };
     const manifest = JSON.parse(this.#call((t) => t.manifest()));
     this.#config = typedConfig(Object.fromEntries(Object.entries(manifest.config).map(([k, e]) => [k, e.value])));
@@ -140,10 +148,10 @@ export class Run {
    * Makes a Run of a fresh engine Trainer, starting its Web Workers; frees
    * the trainer if that fails or `signal` aborts meanwhile.
    */
-  static async make(inst, trainer, { asked, workers, module, signal, what }) {
+  static async make(inst, trainer, { workers, module, signal, what }) {
     let run;
     try {
-      run = new Run(TOKEN, inst, trainer, asked);
+      run = new Run(TOKEN, inst, trainer);
     } catch (e) {
       if (!inst.broken) trainer.free();
       throw e;
@@ -190,8 +198,14 @@ export class Run {
   // Where the run is and why, as of now (read when no step is running).
   #readBackend() {
     this.#backend = this.#call((t) => t.backend);
-    this.#decision = this.#call((t) => backendDecisionOf(t, this.#backend, this.#asked));
+    this.#decision = this.#call((t) => backendDecisionOf(t));
     this.#adapter = adapterOf(this.#call((t) => t.adapter));
+    this.#level = { level: this.#call((t) => t.level), reason: this.#call((t) => t.levelReason) };
+    this.#inert = (toObject(this.#call((t) => t.inertSources)) ?? []).map((e) => {
+      e = toObject(e);
+      return { source: e.source, acts: e.acts, why: e.why, fix: fixOf(e.fix) };
+    });
+    this.#software = this.#call((t) => t.adapterIsSoftware);
   }
 
   // A synchronous call into this run's engine trainer.
@@ -231,6 +245,26 @@ export class Run {
   /** The GPU adapter, or null on the CPU. */
   get adapter() {
     return this.#adapter && { ...this.#adapter };
+  }
+
+  /** The determinism level granted: "none", "run-to-run" or "exact" (the manifest's level_granted). */
+  get level() {
+    return this.#level.level;
+  }
+
+  /** Why the level is what it is, in words (the manifest's level_reason). */
+  get levelReason() {
+    return this.#level.reason;
+  }
+
+  /** The free sources that could not act in this run: [{source, acts: false, why, fix}]. */
+  get inertSources() {
+    return this.#inert.map((e) => ({ ...e, fix: e.fix && structuredClone(e.fix) }));
+  }
+
+  /** True when the run trains on a software GPU adapter (SwiftShader, lavapipe): the GPU emulated on the CPU. */
+  get adapterIsSoftware() {
+    return this.#software;
   }
 
   /** Steps completed. */
@@ -528,6 +562,17 @@ export class Run {
     }
     const g = toObject(this.#call((t) => t.decisionGrid(n, lo, hi)));
     return { n: g.n, classes: g.classes, predicted: g.predicted, confidence: g.confidence };
+  }
+
+  /**
+   * The examples the run trains on (its training split, in split order):
+   * {dim, classes, n, x: Float32Array (n x dim, row by row), labels: Uint8Array}.
+   * On a 2-D data set, x lies in the square that decisionGrid spans.
+   */
+  dataPoints() {
+    this.#idle('dataPoints()');
+    const p = toObject(this.#call((t) => t.dataPoints()));
+    return { dim: p.dim, classes: p.classes, n: p.n, x: p.x, labels: p.labels };
   }
 
   #stopWorkers() {

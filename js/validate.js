@@ -156,8 +156,3 @@ export function documentOf(doc, what, required) {
   }
   return { text: typeof doc === 'string' ? doc : JSON.stringify(doc), obj };
 }
-
-/** "gpu" when the last stretch of a manifest ran on the GPU. */
-export function lastBackend(manifest) {
-  return manifest?.backend_history?.at?.(-1)?.backend ?? manifest?.backend ?? 'cpu';
-}

@@ -17,27 +17,34 @@ WBG_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); p
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=sudo; fi
 
-# 1. Debian packages: browsers with WebGPU (and their WebDriver), Mesa's lavapipe.
+# 1. Debian packages: browsers with WebGPU (and their WebDriver), Mesa's lavapipe;
+#    the aarch64 cross linker, its C library and qemu-user for `make test-aarch64`.
 need_apt=()
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 command -v firefox-esr >/dev/null 2>&1 || need_apt+=(firefox-esr)
 [ -e /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ] || need_apt+=(mesa-vulkan-drivers)
+command -v aarch64-linux-gnu-gcc >/dev/null 2>&1 || need_apt+=(gcc-aarch64-linux-gnu)
+[ -e /usr/aarch64-linux-gnu/lib/crt1.o ] || need_apt+=(libc6-dev-arm64-cross)
+command -v qemu-aarch64 >/dev/null 2>&1 || need_apt+=(qemu-user)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 else
-  log "browsers and drivers already installed"
+  log "browsers, drivers and the aarch64 cross tools already installed"
 fi
 
-# 2. Rust target for the browser build.
-if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  log "wasm32-unknown-unknown already installed"
-else
-  log "rustup target add wasm32-unknown-unknown"
-  rustup target add wasm32-unknown-unknown
-fi
+# 2. Rust targets: the browser build, and the aarch64 build that
+#    `make test-aarch64` runs under qemu-aarch64.
+for triple in wasm32-unknown-unknown aarch64-unknown-linux-gnu; do
+  if rustup target list --installed | grep -qx "$triple"; then
+    log "$triple already installed"
+  else
+    log "rustup target add $triple"
+    rustup target add "$triple"
+  fi
+done
 
 # 3. Cargo-installed tools. No --locked for wasm-bindgen-cli (TOOLCHAIN.md).
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WBG_VERSION" ]; then

@@ -14,12 +14,20 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::hash::{self, Hash64};
+use crate::history::{History, HistoryRef};
 use crate::manifest::Manifest;
 use crate::record::RunRecord;
 use crate::setup::{EngineState, Setup};
 
-/// Version of the checkpoint format.
-pub const CHECKPOINT_VERSION: u32 = 1;
+/// Version of the checkpoint format written when a checkpoint continues a
+/// history file ([`crate::history`]): its manifest holds only the steps after
+/// the ones in that file. Version 1 (a checkpoint that holds its whole
+/// history, as the first checkpoint of a run and every checkpoint of the
+/// JavaScript API do) is read and written too.
+pub const CHECKPOINT_VERSION: u32 = 2;
+
+/// The version of a checkpoint that holds its whole history.
+pub const SELF_CONTAINED_VERSION: u32 = 1;
 
 /// Where every stream stands at the checkpoint.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,18 +66,31 @@ pub struct Checkpoint {
     pub streams: StreamPositions,
     pub data_cursor: DataCursor,
     /// The run's record so far (settings, seeds, backend, chain, curves).
+    /// In version 2 its per-step histories (`hash_chain`, `train_loss`,
+    /// `val_error_curve`, `batches`) hold only the steps after those in the
+    /// history file, and its own checksum is empty (the checkpoint's covers
+    /// it).
     pub manifest: Manifest,
+    /// Version 2: the history file this checkpoint continues, in its folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<HistoryRef>,
     /// SHA-256 of the canonical JSON without this field.
     pub checksum: String,
 }
 
 impl Checkpoint {
-    /// The checkpoint of a run: its sealed record `manifest`, its record and
-    /// its engine's state.
-    pub fn of(manifest: &Manifest, rec: &RunRecord, state: &EngineState, steps_per_epoch: usize) -> Checkpoint {
+    /// The checkpoint of a run: its record `manifest` (whole, or only the
+    /// steps after those of `history`), its record and its engine's state.
+    pub fn of(
+        manifest: Manifest,
+        rec: &RunRecord,
+        state: &EngineState,
+        steps_per_epoch: usize,
+        history: Option<HistoryRef>,
+    ) -> Checkpoint {
         let per_epoch = steps_per_epoch;
         let mut c = Checkpoint {
-            checkpoint_version: CHECKPOINT_VERSION,
+            checkpoint_version: if history.is_some() { CHECKPOINT_VERSION } else { SELF_CONTAINED_VERSION },
             step: rec.step,
             chain_head: rec.chain_head,
             params_bits: state.params.iter().map(|v| v.to_bits()).collect(),
@@ -79,11 +100,39 @@ impl Checkpoint {
                 epoch: rec.step / per_epoch,
                 index: (rec.step % per_epoch) * rec.settings.config.batch_size,
             },
-            manifest: manifest.clone(),
+            manifest,
+            history,
             checksum: String::new(),
         };
-        c.checksum = crate::sealed::seal(&c);
+        c.seal();
         c
+    }
+
+    /// Computes the checksum, streaming the long arrays (the weights and the
+    /// record's histories are never held as a JSON tree).
+    pub fn seal(&mut self) {
+        let params = std::mem::take(&mut self.params_bits);
+        let velocity = std::mem::take(&mut self.velocity_bits);
+        let frame = crate::sealed::small_object(&*self);
+        self.params_bits = params;
+        self.velocity_bits = velocity;
+        let manifest_frame = match frame.get("manifest") {
+            Some(serde_json::Value::Object(m)) => m.clone(),
+            _ => unreachable!("a checkpoint holds a manifest"),
+        };
+        let view = self.manifest.view();
+        let mut h = crate::sealed::Sha256Writer::new();
+        crate::sealed::write_canonical_object(&mut h, &frame, true, &mut |key, w| {
+            match key {
+                "params_bits" => crate::sealed::write_canonical_array(w, &self.params_bits)?,
+                "velocity_bits" => crate::sealed::write_canonical_array(w, &self.velocity_bits)?,
+                "manifest" => view.write_canonical_in(w, &manifest_frame, false)?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })
+        .expect("hashing does not fail");
+        self.checksum = h.hex();
     }
 
     /// JSON text.
@@ -91,20 +140,85 @@ impl Checkpoint {
         serde_json::to_string(self).expect("a checkpoint serialises") + "\n"
     }
 
-    /// Reads a checkpoint, refusing one that is truncated, of another version,
-    /// changed since it was written, or whose record is inconsistent.
+    /// Writes the JSON text to `w` as it goes.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer(&mut *w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    }
+
+    /// Reads a checkpoint that holds its whole history (version 1), refusing
+    /// one that is truncated, of another version, changed since it was
+    /// written, or whose record is inconsistent. A version 2 checkpoint is
+    /// refused in words: read it with [`Checkpoint::from_json_with`].
     pub fn from_json(text: &str) -> Result<Checkpoint> {
-        let v = crate::sealed::read(
+        Checkpoint::from_json_with(text, |h| {
+            Err(Error::Record(format!(
+                "this checkpoint continues the history file {} kept beside it in its folder: resume it with the \
+                 command line, from that folder",
+                crate::error::echo(&h.file)
+            )))
+        })
+    }
+
+    /// [`Checkpoint::from_json`] for both versions: `load` reads the history
+    /// file a version 2 checkpoint names (checking it against the reference:
+    /// [`crate::history::read`]). The checkpoint returned holds its whole
+    /// history (as version 1).
+    pub fn from_json_with(text: &str, load: impl FnOnce(&HistoryRef) -> Result<History>) -> Result<Checkpoint> {
+        let v = crate::sealed::read_versions(
             text,
             "checkpoint",
-            CHECKPOINT_VERSION,
+            &[SELF_CONTAINED_VERSION, CHECKPOINT_VERSION],
             "is corrupted or was changed after it was written",
         )?;
-        let c: Checkpoint = serde_json::from_value(v).map_err(|e| {
+        let mut c: Checkpoint = serde_json::from_value(v).map_err(|e| {
             Error::Record(format!("not a valid checkpoint: {}", crate::sealed::one_line(&e.to_string())))
         })?;
+        match (c.checkpoint_version, c.history.take()) {
+            (SELF_CONTAINED_VERSION, None) => {}
+            (CHECKPOINT_VERSION, Some(h)) => {
+                h.check_name()?;
+                let hist = load(&h)?;
+                c.continue_history(hist)?;
+                c.checkpoint_version = SELF_CONTAINED_VERSION;
+            }
+            (v, _) => {
+                return Err(Error::Record(format!(
+                    "not a valid checkpoint: a version {v} checkpoint {} a history file reference",
+                    if v == SELF_CONTAINED_VERSION { "has no" } else { "needs" }
+                )))
+            }
+        }
         c.manifest.validate().map_err(|e| Error::Record(format!("the checkpoint's record: {e}")))?;
         Ok(c)
+    }
+
+    /// Puts the steps of the history file before the record's own.
+    fn continue_history(&mut self, hist: History) -> Result<()> {
+        let m = &mut self.manifest;
+        let mut chain = hist.hash_chain;
+        chain.append(&mut m.hash_chain);
+        m.hash_chain = chain;
+        let mut losses = hist.train_loss;
+        losses.append(&mut m.train_loss);
+        m.train_loss = losses;
+        let mut curve = hist.val_curve;
+        curve.append(&mut m.val_error_curve);
+        m.val_error_curve = curve;
+        m.batches = match (hist.batches, m.batches.take()) {
+            (Some(mut a), Some(mut b)) => {
+                a.append(&mut b);
+                Some(a)
+            }
+            (None, None) => None,
+            (None, Some(b)) if m.train_loss.len() == b.len() => Some(b),
+            _ => {
+                return Err(Error::Record(
+                    "the checkpoint's record: the history file and the checkpoint disagree on recording batches".into(),
+                ))
+            }
+        };
+        Ok(())
     }
 
     /// The setup, record and engine state this checkpoint continues, in

@@ -79,10 +79,20 @@ pub const MAX_THREADS: usize = 64;
 pub const MAX_SEED: u64 = (1 << 53) - 1;
 /// Upper bound on a layer's width, so a typo cannot exhaust memory.
 pub const MAX_WIDTH: usize = 16_384;
-/// Upper bound on the number of steps of one run: a manifest keeps a loss and
-/// a chain link per step (about 43 bytes each), so a run of the most steps
-/// writes a manifest of about 43 MB.
+/// Upper bound on the number of steps of one run: what the manifest format
+/// can carry. A manifest is read whole (at most [`MAX_FILE_BYTES`]) and keeps
+/// a chain link and a loss per step (about 43 bytes written pretty) and a
+/// validation point per `eval_every` steps (about 110 bytes), so a run of the
+/// most steps writes a manifest of 43 MB, 151 MB when it evaluates after
+/// every step: under the read limit either way, where 10^7 steps would not
+/// be. Written, a manifest is streamed and the record keeps 12 bytes a step
+/// in memory (a 10^6-step run peaks near 20 MB: `bench --soak`).
 pub const MAX_STEPS: usize = 1_000_000;
+/// Most data-set rows one run records with `train --record-batches`
+/// (steps times batch size): each costs about 13 bytes in the manifest, so
+/// the most rows and the most steps evaluated after every step still write a
+/// manifest under [`MAX_FILE_BYTES`].
+pub const MAX_RECORDED_ROWS: usize = 8_000_000;
 /// Most hidden layers.
 pub const MAX_LAYERS: usize = 16;
 /// Most parameters (weights and biases) of a network: each costs about 24
@@ -575,6 +585,23 @@ impl Settings {
         }
         s.config.validate()?;
         Ok(s)
+    }
+}
+
+/// Settings travel (in a [`crate::record::RunRecord`]) as their entries:
+/// every key with its value and origin, as a manifest's `config` holds them.
+impl Serialize for Settings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        self.entries().serialize(serializer)
+    }
+}
+
+/// Read back through [`Settings::from_entries`], so every value is checked
+/// as a fresh setting is.
+impl<'de> Deserialize<'de> for Settings {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> std::result::Result<Settings, D::Error> {
+        let entries = BTreeMap::<String, Entry>::deserialize(deserializer)?;
+        Settings::from_entries(&entries).map_err(serde::de::Error::custom)
     }
 }
 

@@ -18,7 +18,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuEngine};
 use crate::hash;
-use crate::manifest::{self, Difference, Manifest, Replay, ReplayOutcome};
+use crate::history::HistoryRef;
+use crate::manifest::{self, Difference, Manifest, ManifestView, Replay, ReplayOutcome};
 use crate::record::{Adapter, InertSource, RunRecord, StepReport, StopKind, Stopped, ValPoint};
 use crate::rng::StreamSeeds;
 use crate::setup::{EngineState, Setup};
@@ -64,6 +65,15 @@ impl BackendRequest {
             BackendRequest::Gpu => "gpu",
             BackendRequest::Auto => "auto",
             BackendRequest::Any => "any",
+        }
+    }
+
+    /// How a decision's text begins for this request: `auto`, or
+    /// `backend free` for [`BackendRequest::Any`].
+    fn said(self) -> &'static str {
+        match self {
+            BackendRequest::Any => "backend free",
+            other => other.name(),
         }
     }
 }
@@ -371,7 +381,7 @@ impl Run {
             Ok(g) => g,
             Err(e) if request == BackendRequest::Gpu => return Err(Error::Backend(format!("backend gpu: {e}"))),
             Err(e) => {
-                let d = cpu(DecisionKind::AutoNoGpu, format!("auto: running on the CPU because {e}"));
+                let d = cpu(DecisionKind::AutoNoGpu, format!("{}: running on the CPU because {e}", request.said()));
                 let mut run = Run::on_cpu(setup, record, state, request, d);
                 run.note_inert(false);
                 return Ok(run);
@@ -439,7 +449,8 @@ impl Run {
             }
             Err(e) if request == BackendRequest::Gpu => Err(Error::Backend(format!("backend gpu: {e}"))),
             Err(e) => {
-                let d = cpu(DecisionKind::AutoGpuRefused, format!("auto: running on the CPU because {e}"));
+                let d =
+                    cpu(DecisionKind::AutoGpuRefused, format!("{}: running on the CPU because {e}", request.said()));
                 let mut run = Run::on_cpu(setup, record, state, request, d);
                 run.note_inert(true);
                 Ok(run)
@@ -627,18 +638,45 @@ impl Run {
         CpuEngine::new(self.setup.clone(), self.state()).predict_grid(n, lo, hi)
     }
 
-    /// The sealed record of the run so far.
-    pub fn manifest(&self) -> Manifest {
-        let final_val = match self.record.val_curve.last() {
+    /// The final validation point: the last one measured when it is this
+    /// step's, else measured now.
+    fn final_val(&self) -> ValPoint {
+        match self.record.val_curve.last() {
             Some(p) if p.step == self.record.step => *p,
             _ => self.evaluate(),
-        };
-        Manifest::from_record(&self.record, hash::weights_hash(self.params()), final_val)
+        }
     }
 
-    /// A checkpoint of the run as it stands.
+    /// The sealed record of the run so far (a copy of its history; see
+    /// [`Run::manifest_view`]).
+    pub fn manifest(&self) -> Manifest {
+        self.manifest_view().to_manifest()
+    }
+
+    /// The sealed record of the run so far, borrowing its history: write it
+    /// with [`ManifestView::write_json`] and memory does not grow with the
+    /// steps beyond the record's own 12 bytes a step.
+    pub fn manifest_view(&self) -> ManifestView<'_> {
+        let final_val = self.final_val();
+        ManifestView::of_record(&self.record, hash::weights_hash(self.params()), final_val).sealed()
+    }
+
+    /// A checkpoint of the run as it stands, holding its whole history
+    /// (version 1).
     pub fn checkpoint(&self) -> Checkpoint {
-        Checkpoint::of(&self.manifest(), &self.record, &self.state(), self.setup.steps_per_epoch())
+        self.checkpoint_after(None)
+    }
+
+    /// A checkpoint that continues `history` (version 2: it holds only the
+    /// steps after those in the history file), or the whole history.
+    pub fn checkpoint_after(&self, history: Option<HistoryRef>) -> Checkpoint {
+        let final_val = self.final_val();
+        let view = ManifestView::of_record(&self.record, hash::weights_hash(self.params()), final_val);
+        let manifest = match &history {
+            None => view.sealed().to_manifest(),
+            Some(h) => view.after(h.steps).to_manifest(),
+        };
+        Checkpoint::of(manifest, &self.record, &self.state(), self.setup.steps_per_epoch(), history)
     }
 
     /// The CPU engine, for chunk work from Web Workers (`None` on the GPU).
@@ -660,7 +698,14 @@ impl Run {
         } else {
             "cpu: the checkpointed run ran on the CPU, and this one follows it"
         };
-        let mut run = Run::place(Arc::new(setup), record, state, request, Some(why)).await?;
+        let followed = on_gpu && request == BackendRequest::Gpu;
+        let mut run = Run::place(Arc::new(setup), record, state, request, Some(why)).await.map_err(|e| match e {
+            Error::Backend(m) if followed => Error::Backend(format!(
+                "{m}; the checkpointed run trained on the GPU: pass backend cpu to continue it on the CPU (bit for bit \
+                 at level exact only)"
+            )),
+            other => other,
+        })?;
         if run.record.batches.is_some() {
             // A run that recorded its batches goes on recording them, or its
             // manifest would hold fewer batches than steps.

@@ -31,6 +31,7 @@ pub mod exact;
 pub mod export;
 pub mod gpu;
 pub mod hash;
+pub mod history;
 pub mod kernels;
 pub mod manifest;
 pub mod model;

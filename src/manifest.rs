@@ -3,6 +3,7 @@
 //! `docs/MANIFEST.md`); reading one back with every field checked against
 //! the others and against the limits a fresh run would accept; comparing two.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -17,8 +18,9 @@ use crate::rng::{Stream, StreamSeeds};
 use crate::sources::Source;
 use crate::spec::{self, BackendKind, DeterminismLevel, GpuReduction};
 
-/// A run manifest. Field order is the JSON's order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A run manifest. Field order is the JSON's order, which
+/// [`ManifestView`] (its serialised form) follows.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     pub manifest_version: u32,
@@ -42,8 +44,9 @@ pub struct Manifest {
     pub config: BTreeMap<String, Entry>,
     /// Sources set free for this run.
     pub free: Vec<String>,
-    /// Free sources that could not change anything in this run, and why.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Free sources that could not change anything in this run, and why
+    /// (left out of the JSON when there are none).
+    #[serde(default)]
     pub inert: Vec<InertSource>,
     /// Every stream's seed.
     pub seeds: StreamSeeds,
@@ -65,58 +68,262 @@ pub struct Manifest {
     /// One chain link per completed step.
     pub hash_chain: Vec<Hash64>,
     /// Every step's batch: the data-set rows in batch order (only with
-    /// `train --record-batches`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `train --record-batches`; left out of the JSON otherwise).
+    #[serde(default)]
     pub batches: Option<Vec<Vec<u32>>>,
     /// SHA-256 of the manifest's canonical JSON without this field.
     pub checksum: String,
 }
 
-impl Manifest {
-    /// The sealed form of a record whose final weights hash to
-    /// `weights_hash` and score `final_val`.
-    pub fn from_record(rec: &RunRecord, weights_hash: Hash64, final_val: ValPoint) -> Manifest {
+/// A manifest as written: the fields of [`Manifest`] in the same order, the
+/// per-step histories borrowed (from a [`Manifest`] or straight from a
+/// [`RunRecord`]), so that a manifest is sealed and written without copying
+/// its history or building its JSON tree ([`ManifestView::write_json`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct ManifestView<'a> {
+    pub manifest_version: u32,
+    pub engine_version: u32,
+    pub reprolab_version: Cow<'a, str>,
+    pub backend: BackendKind,
+    pub adapter: Option<&'a Adapter>,
+    pub backend_history: Cow<'a, [Segment]>,
+    pub gpu_reduction: GpuReduction,
+    pub user_agent: Cow<'a, str>,
+    pub level_requested: DeterminismLevel,
+    pub level_granted: DeterminismLevel,
+    pub level_reason: Cow<'a, str>,
+    pub config_version: u32,
+    pub config: Cow<'a, BTreeMap<String, Entry>>,
+    pub free: Cow<'a, [String]>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub inert: &'a [InertSource],
+    pub seeds: &'a StreamSeeds,
+    pub data: &'a DataRecord,
+    pub data_fingerprint: &'a str,
+    pub parameters: usize,
+    pub steps_completed: usize,
+    pub stopped: Option<&'a Stopped>,
+    pub train_loss: &'a [f32],
+    pub val_error_curve: &'a [ValPoint],
+    pub val_error: f64,
+    pub val_loss: Option<f64>,
+    pub initial_weights_hash: Hash64,
+    pub weights_hash: Hash64,
+    pub hash_chain: &'a [Hash64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batches: Option<&'a [Vec<u32>]>,
+    pub checksum: Cow<'a, str>,
+}
+
+impl Serialize for Manifest {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.view().serialize(s)
+    }
+}
+
+impl<'a> ManifestView<'a> {
+    /// The record `rec` so far, whose weights hash to `weights_hash` and
+    /// score `final_val`, unsealed (an empty checksum: see
+    /// [`ManifestView::sealed`]).
+    pub fn of_record(rec: &'a RunRecord, weights_hash: Hash64, final_val: ValPoint) -> ManifestView<'a> {
         let backend_history = rec.backend_history();
-        let mut m = Manifest {
+        ManifestView {
             manifest_version: spec::MANIFEST_VERSION,
             engine_version: rec.settings.config.engine_version,
-            reprolab_version: spec::CRATE_VERSION.to_string(),
+            reprolab_version: Cow::Borrowed(spec::CRATE_VERSION),
             backend: backend_history.last().map_or(BackendKind::Cpu, |s| s.backend),
-            adapter: rec.adapter.clone(),
-            backend_history,
+            adapter: rec.adapter.as_ref(),
+            backend_history: Cow::Owned(backend_history),
             gpu_reduction: rec.gpu_reduction,
-            user_agent: crate::platform::user_agent(),
+            user_agent: Cow::Owned(crate::platform::user_agent()),
             level_requested: rec.level_requested(),
             level_granted: rec.level_granted(),
-            level_reason: rec.level_reason(),
+            level_reason: Cow::Owned(rec.level_reason()),
             config_version: spec::CONFIG_VERSION,
-            config: rec.settings.entries(),
-            free: rec.free.iter().map(|s| s.name().to_string()).collect(),
-            inert: rec.inert.clone(),
-            seeds: rec.seeds.clone(),
-            data: rec.data.clone(),
-            data_fingerprint: rec.data.fingerprint.clone(),
+            config: Cow::Owned(rec.settings.entries()),
+            free: Cow::Owned(rec.free.iter().map(|s| s.name().to_string()).collect()),
+            inert: &rec.inert,
+            seeds: &rec.seeds,
+            data: &rec.data,
+            data_fingerprint: &rec.data.fingerprint,
             parameters: rec.parameters,
             steps_completed: rec.step,
-            stopped: rec.stopped.clone(),
-            train_loss: rec.train_loss.clone(),
-            val_error_curve: rec.val_curve.clone(),
+            stopped: rec.stopped.as_ref(),
+            train_loss: &rec.train_loss,
+            val_error_curve: &rec.val_curve,
             val_error: final_val.val_error,
             val_loss: final_val.val_loss,
             initial_weights_hash: rec.initial_hash,
             weights_hash,
-            hash_chain: rec.hash_chain.clone(),
-            batches: rec.batches.clone(),
-            checksum: String::new(),
+            hash_chain: &rec.hash_chain,
+            batches: rec.batches.as_deref(),
+            checksum: Cow::Borrowed(""),
+        }
+    }
+
+    /// The same view with its checksum computed (streamed: time linear in
+    /// the steps, memory independent of them).
+    pub fn sealed(mut self) -> ManifestView<'a> {
+        self.checksum = Cow::Owned(self.checksum());
+        self
+    }
+
+    /// SHA-256 of the canonical form without the checksum (what
+    /// [`crate::sealed::read`] computes), streamed.
+    pub fn checksum(&self) -> String {
+        let mut h = crate::sealed::Sha256Writer::new();
+        self.write_canonical(&mut h, true).expect("hashing does not fail");
+        h.hex()
+    }
+
+    /// The view with its per-step histories cut to the steps after the
+    /// first `steps` (and the validation points measured after them), and no
+    /// checksum: what a checkpoint that continues a history file holds.
+    pub fn after(self, steps: usize) -> ManifestView<'a> {
+        let steps = steps.min(self.hash_chain.len());
+        let first_point = self.val_error_curve.partition_point(|p| p.step <= steps);
+        ManifestView {
+            train_loss: &self.train_loss[steps..],
+            hash_chain: &self.hash_chain[steps..],
+            val_error_curve: &self.val_error_curve[first_point..],
+            batches: self.batches.map(|b| &b[steps.min(b.len())..]),
+            checksum: Cow::Borrowed(""),
+            ..self
+        }
+    }
+
+    /// The view without its per-step histories (left empty): the frame of
+    /// the canonical form.
+    fn frame(&self) -> serde_json::Map<String, Value> {
+        let small = ManifestView {
+            train_loss: &[],
+            val_error_curve: &[],
+            hash_chain: &[],
+            batches: self.batches.map(|_| &[][..]),
+            ..self.clone()
         };
-        m.seal();
-        m
+        crate::sealed::small_object(&small)
+    }
+
+    /// Writes the canonical form (without the checksum at the top level;
+    /// with it when nested in a checkpoint), streaming the histories.
+    pub fn write_canonical(&self, w: &mut dyn std::io::Write, top_level: bool) -> std::io::Result<()> {
+        self.write_canonical_in(w, &self.frame(), top_level)
+    }
+
+    /// [`ManifestView::write_canonical`] with the frame already made (a
+    /// checkpoint makes its own and its manifest's in one).
+    pub fn write_canonical_in(
+        &self,
+        w: &mut dyn std::io::Write,
+        frame: &serde_json::Map<String, Value>,
+        top_level: bool,
+    ) -> std::io::Result<()> {
+        use crate::sealed::write_canonical_array as array;
+        crate::sealed::write_canonical_object(w, frame, top_level, &mut |key, w| {
+            match key {
+                "train_loss" => array(w, self.train_loss)?,
+                "val_error_curve" => array(w, self.val_error_curve)?,
+                "hash_chain" => array(w, self.hash_chain)?,
+                "batches" => array(w, self.batches.unwrap_or_default())?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })
+    }
+
+    /// Writes the manifest's text (pretty JSON and a newline, the bytes of
+    /// [`Manifest::to_json`]) to `w` as it goes.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self).map_err(std::io::Error::other)?;
+        w.write_all(b"\n")
+    }
+
+    /// An owned manifest (copies the histories).
+    pub fn to_manifest(&self) -> Manifest {
+        Manifest {
+            manifest_version: self.manifest_version,
+            engine_version: self.engine_version,
+            reprolab_version: self.reprolab_version.to_string(),
+            backend: self.backend,
+            adapter: self.adapter.cloned(),
+            backend_history: self.backend_history.to_vec(),
+            gpu_reduction: self.gpu_reduction,
+            user_agent: self.user_agent.to_string(),
+            level_requested: self.level_requested,
+            level_granted: self.level_granted,
+            level_reason: self.level_reason.to_string(),
+            config_version: self.config_version,
+            config: self.config.clone().into_owned(),
+            free: self.free.to_vec(),
+            inert: self.inert.to_vec(),
+            seeds: self.seeds.clone(),
+            data: self.data.clone(),
+            data_fingerprint: self.data_fingerprint.to_string(),
+            parameters: self.parameters,
+            steps_completed: self.steps_completed,
+            stopped: self.stopped.cloned(),
+            train_loss: self.train_loss.to_vec(),
+            val_error_curve: self.val_error_curve.to_vec(),
+            val_error: self.val_error,
+            val_loss: self.val_loss,
+            initial_weights_hash: self.initial_weights_hash,
+            weights_hash: self.weights_hash,
+            hash_chain: self.hash_chain.to_vec(),
+            batches: self.batches.map(<[_]>::to_vec),
+            checksum: self.checksum.to_string(),
+        }
+    }
+}
+
+impl Manifest {
+    /// The sealed form of a record whose final weights hash to
+    /// `weights_hash` and score `final_val` (a copy of its history; the
+    /// command line writes [`ManifestView::of_record`] instead).
+    pub fn from_record(rec: &RunRecord, weights_hash: Hash64, final_val: ValPoint) -> Manifest {
+        ManifestView::of_record(rec, weights_hash, final_val).sealed().to_manifest()
+    }
+
+    /// The manifest as written, borrowing its fields.
+    pub fn view(&self) -> ManifestView<'_> {
+        ManifestView {
+            manifest_version: self.manifest_version,
+            engine_version: self.engine_version,
+            reprolab_version: Cow::Borrowed(&self.reprolab_version),
+            backend: self.backend,
+            adapter: self.adapter.as_ref(),
+            backend_history: Cow::Borrowed(&self.backend_history),
+            gpu_reduction: self.gpu_reduction,
+            user_agent: Cow::Borrowed(&self.user_agent),
+            level_requested: self.level_requested,
+            level_granted: self.level_granted,
+            level_reason: Cow::Borrowed(&self.level_reason),
+            config_version: self.config_version,
+            config: Cow::Borrowed(&self.config),
+            free: Cow::Borrowed(&self.free),
+            inert: &self.inert,
+            seeds: &self.seeds,
+            data: &self.data,
+            data_fingerprint: &self.data_fingerprint,
+            parameters: self.parameters,
+            steps_completed: self.steps_completed,
+            stopped: self.stopped.as_ref(),
+            train_loss: &self.train_loss,
+            val_error_curve: &self.val_error_curve,
+            val_error: self.val_error,
+            val_loss: self.val_loss,
+            initial_weights_hash: self.initial_weights_hash,
+            weights_hash: self.weights_hash,
+            hash_chain: &self.hash_chain,
+            batches: self.batches.as_deref(),
+            checksum: Cow::Borrowed(&self.checksum),
+        }
     }
 
     /// Recomputes the checksum after a deliberate change (tools and tests
     /// that build a manifest by hand; a reader refuses a stale checksum).
     pub fn seal(&mut self) {
-        self.checksum = crate::sealed::seal(&*self);
+        self.checksum = self.view().checksum();
     }
 
     /// Pretty JSON text.

@@ -807,9 +807,70 @@ pub fn sgd_update_arith(
     }
 }
 
+/// [`sgd_update_arith`] out of place: reads `params` and `velocity`, writes
+/// the updated values to `new_params` and `new_velocity` (the same bits the
+/// in-place update gives), and returns whether every new value is finite.
+/// The engine keeps its last good state this way without copying it.
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_update_into(
+    net: &Network,
+    params: &[f32],
+    velocity: &[f32],
+    grads: &[f32],
+    learning_rate: f32,
+    momentum: f32,
+    weight_decay: f32,
+    ar: Arith,
+    new_params: &mut [f32],
+    new_velocity: &mut [f32],
+) -> bool {
+    let (lr, mu, wd) = (ar.st(learning_rate), ar.st(momentum), ar.st(weight_decay));
+    let mut finite = true;
+    for layer in &net.layers {
+        for i in layer.w..layer.b {
+            let g = grads[i] + wd * params[i];
+            let v = ar.st(mu * velocity[i] + g);
+            let p = ar.st(params[i] - lr * v);
+            new_velocity[i] = v;
+            new_params[i] = p;
+            finite &= v.is_finite() & p.is_finite();
+        }
+        for i in layer.b..layer.b + layer.fan_out {
+            let v = ar.st(mu * velocity[i] + grads[i]);
+            let p = ar.st(params[i] - lr * v);
+            new_velocity[i] = v;
+            new_params[i] = p;
+            finite &= v.is_finite() & p.is_finite();
+        }
+    }
+    finite
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_place_sgd_gives_the_in_place_bits() {
+        let net = Network::new(5, &[7], 3, Activation::Relu);
+        let n = net.n_params;
+        let mut params: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut velocity: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() * 0.01).collect();
+        let grads: Vec<f32> = (0..n).map(|i| (i as f32 * 0.73).sin() * 0.1).collect();
+        for ar in [Arith::Default, Arith::Exact] {
+            let (mut np, mut nv) = (vec![0.0; n], vec![0.0; n]);
+            assert!(sgd_update_into(&net, &params, &velocity, &grads, 0.05, 0.9, 1e-4, ar, &mut np, &mut nv));
+            sgd_update_arith(&net, &mut params, &mut velocity, &grads, 0.05, 0.9, 1e-4, ar);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&np), bits(&params));
+            assert_eq!(bits(&nv), bits(&velocity));
+        }
+        // 0.9 * MAX + MAX overflows: the update says so.
+        let huge = vec![f32::MAX; n];
+        let (mut np, mut nv) = (vec![0.0; n], vec![0.0; n]);
+        assert!(!sgd_update_into(&net, &params, &huge, &huge, 0.05, 0.9, 1e-4, Arith::Default, &mut np, &mut nv));
+        assert!(nv.iter().all(|v| v.is_infinite()));
+    }
 
     #[test]
     fn layout_is_contiguous() {

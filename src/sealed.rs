@@ -110,6 +110,12 @@ pub fn parse_strict(text: &str) -> std::result::Result<Value, serde_json::Error>
 /// `<what>_version`, or whose content no longer hashes to its `checksum`
 /// (`changed` says how, in words).
 pub fn read(text: &str, what: &str, version: u32, changed: &str) -> Result<Value> {
+    read_versions(text, what, &[version], changed)
+}
+
+/// [`read`] for a record of which several versions are read (`versions` in
+/// increasing order).
+pub fn read_versions(text: &str, what: &str, versions: &[u32], changed: &str) -> Result<Value> {
     let v: Value = parse_strict(text).map_err(|e| {
         let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
         Error::Record(format!("not a readable {what}: invalid JSON{hint}: {}", one_line(&e.to_string())))
@@ -117,9 +123,13 @@ pub fn read(text: &str, what: &str, version: u32, changed: &str) -> Result<Value
     let obj = v.as_object().ok_or_else(|| Error::Record(format!("not a {what}: expected a JSON object")))?;
     let key = format!("{what}_version");
     let found = obj.get(&key).ok_or_else(|| Error::Record(format!("not a {what}: no {key} field")))?;
-    if found.as_u64() != Some(u64::from(version)) {
+    if !versions.iter().any(|&v| found.as_u64() == Some(u64::from(v))) {
+        let read = match versions {
+            [one] => format!("version {one}"),
+            _ => format!("versions {}", versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(" and ")),
+        };
         return Err(Error::Record(format!(
-            "{what} version {} is not supported: this reprolab {} reads version {version}",
+            "{what} version {} is not supported: this reprolab {} reads {read}",
             crate::error::echo(&found.to_string()),
             spec::CRATE_VERSION
         )));
@@ -137,21 +147,116 @@ pub fn read(text: &str, what: &str, version: u32, changed: &str) -> Result<Value
 
 /// SHA-256 of the canonical form of a value (see the module's text).
 pub fn checksum_of(v: &Value) -> String {
-    let mut v = v.clone();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("checksum");
+    // Hashed as it is written: neither a copy of the tree nor its text is made.
+    let mut h = Sha256Writer::new();
+    match v {
+        Value::Object(map) => write_canonical_object(&mut h, map, true, &mut |_, _| Ok(false)),
+        other => serde_json::to_writer(&mut h, other).map_err(io_error),
     }
-    // serde_json's Map is a BTreeMap (no preserve_order): keys come out sorted.
-    let text = serde_json::to_string(&v).expect("a JSON value serialises");
-    crate::data::sha256_hex(text.as_bytes())
+    .expect("hashing does not fail");
+    h.hex()
 }
 
 /// Seals a serialisable record: its checksum over the text form a reader sees
 /// (f32 values print in their shortest form, which differs from their widened
-/// f64 value).
+/// f64 value). Builds the record's whole JSON tree: for small records only;
+/// a manifest or checkpoint is sealed while streamed ([`write_canonical_object`]).
 pub fn seal<T: serde::Serialize>(record: &T) -> String {
     let text = serde_json::to_string(record).expect("a record serialises");
     checksum_of(&serde_json::from_str(&text).expect("a record parses back"))
+}
+
+/// A writer that hashes what it is given (SHA-256), keeping nothing else.
+#[derive(Clone, Default)]
+pub struct Sha256Writer(sha2::Sha256);
+
+impl Sha256Writer {
+    pub fn new() -> Sha256Writer {
+        Sha256Writer::default()
+    }
+
+    /// The lowercase hex digest of everything written so far.
+    pub fn hex(&self) -> String {
+        use sha2::Digest;
+        self.0.clone().finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        sha2::Digest::update(&mut self.0, buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn io_error(e: serde_json::Error) -> std::io::Error {
+    std::io::Error::other(e)
+}
+
+/// The JSON object a reader sees for a small record (its text form parsed
+/// back, as [`seal`] does): the frame of a large record whose long arrays
+/// were left empty, to be streamed by [`write_canonical_object`].
+pub fn small_object<T: serde::Serialize>(record: &T) -> serde_json::Map<String, Value> {
+    let text = serde_json::to_string(record).expect("a record serialises");
+    match serde_json::from_str(&text).expect("a record parses back") {
+        Value::Object(map) => map,
+        _ => unreachable!("records are JSON objects"),
+    }
+}
+
+/// Writes the canonical form (see the module's text) of an object whose
+/// members are `frame`'s, except that `stream(key, w)` may write a member's
+/// value itself (returning true): a long array is then never held as a JSON
+/// tree or as text. A top-level object leaves out its `checksum`
+/// (`top_level`); a nested one keeps it.
+pub fn write_canonical_object(
+    w: &mut dyn std::io::Write,
+    frame: &serde_json::Map<String, Value>,
+    top_level: bool,
+    stream: &mut dyn FnMut(&str, &mut dyn std::io::Write) -> std::io::Result<bool>,
+) -> std::io::Result<()> {
+    w.write_all(b"{")?;
+    let mut first = true;
+    // serde_json's Map is a BTreeMap: keys in sorted order, as canonical.
+    for (key, value) in frame {
+        if top_level && key == "checksum" {
+            continue;
+        }
+        if !first {
+            w.write_all(b",")?;
+        }
+        first = false;
+        serde_json::to_writer(&mut *w, key).map_err(io_error)?;
+        w.write_all(b":")?;
+        if !stream(key, w)? {
+            serde_json::to_writer(&mut *w, value).map_err(io_error)?;
+        }
+    }
+    w.write_all(b"}")
+}
+
+/// Writes the canonical form of an array, element by element: each one's
+/// text form parsed back and written canonically (what the whole document's
+/// canonical form holds there), so only one element is held at a time.
+pub fn write_canonical_array<'a, T: serde::Serialize + 'a>(
+    w: &mut dyn std::io::Write,
+    items: impl IntoIterator<Item = &'a T>,
+) -> std::io::Result<()> {
+    w.write_all(b"[")?;
+    let mut text = Vec::new();
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        text.clear();
+        serde_json::to_writer(&mut text, item).map_err(io_error)?;
+        let v: Value = serde_json::from_slice(&text).map_err(io_error)?;
+        serde_json::to_writer(&mut *w, &v).map_err(io_error)?;
+    }
+    w.write_all(b"]")
 }
 
 #[cfg(test)]

@@ -28,7 +28,32 @@ pub struct CpuEngine {
     labels: Vec<u8>,
     words: Vec<u32>,
     dropout: Option<Dropout>,
-    backup: Vec<f32>,
+    /// Where an update is written before it is kept (swapped with `params`
+    /// and `velocity` when every new value is finite): the last good state
+    /// stays without a copy.
+    next_params: Vec<f32>,
+    next_velocity: Vec<f32>,
+    /// One set of buffers per chunk (`chunks` > 1), reused from step to step.
+    chunk_passes: ChunkPasses,
+}
+
+/// Scratch buffers of the chunks, one lock each (a chunk is taken by one
+/// thread at a time); a clone gets buffers of its own.
+#[derive(Default)]
+struct ChunkPasses(Vec<std::sync::Mutex<Pass<f32>>>);
+
+impl Clone for ChunkPasses {
+    fn clone(&self) -> ChunkPasses {
+        ChunkPasses(
+            self.0.iter().map(|p| std::sync::Mutex::new(p.lock().unwrap_or_else(|e| e.into_inner()).clone())).collect(),
+        )
+    }
+}
+
+impl ChunkPasses {
+    fn get(&self, c: usize) -> std::sync::MutexGuard<'_, Pass<f32>> {
+        self.0[c].lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 impl CpuEngine {
@@ -46,7 +71,18 @@ impl CpuEngine {
             epoch_order: None,
             words: Vec::new(),
             dropout,
-            backup: Vec::new(),
+            next_params: vec![0.0; state.params.len()],
+            next_velocity: vec![0.0; state.velocity.len()],
+            chunk_passes: ChunkPasses(if cfg.chunks > 1 {
+                (0..cfg.chunks)
+                    .map(|c| {
+                        let (lo, hi) = chunk_rows(cfg.batch_size, cfg.chunks, c);
+                        std::sync::Mutex::new(Pass::new(&setup.net, hi - lo))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            }),
             params: state.params,
             velocity: state.velocity,
             step: state.step,
@@ -135,9 +171,22 @@ impl CpuEngine {
                 ar,
             )
         } else {
-            let partials = self.chunk_partials(cfg.threads, cfg.chunks, order, rec.free.contains(&Source::CpuThreads));
-            let (loss_sum, grads) = combine(&partials);
-            self.pass.grads.copy_from_slice(&grads);
+            let sums = self.chunk_partials(cfg.threads, cfg.chunks, order, rec.free.contains(&Source::CpuThreads));
+            // ((p0 + p1) + p2) + ..., in the order given, as `combine` does,
+            // straight from each chunk's buffers.
+            let mut loss_sum = 0.0;
+            for (i, &(c, l)) in sums.iter().enumerate() {
+                let pass = self.chunk_passes.get(c);
+                if i == 0 {
+                    self.pass.grads.copy_from_slice(&pass.grads);
+                    loss_sum = l;
+                } else {
+                    for (g, v) in self.pass.grads.iter_mut().zip(&pass.grads) {
+                        *g += *v;
+                    }
+                    loss_sum += l;
+                }
+            }
             ar.st_all(&mut self.pass.grads);
             loss_sum
         };
@@ -176,7 +225,17 @@ impl CpuEngine {
     fn gathered_chunk(&self, chunks: usize, c: usize, order: model::RowOrder) -> Partial {
         let b = self.setup.settings.config.batch_size;
         let (lo, hi) = chunk_rows(b, chunks, c);
-        chunk_partial(
+        let mut pass = Pass::new(&self.setup.net, hi - lo);
+        let loss_sum = self.gathered_chunk_into(chunks, c, order, &mut pass);
+        Partial { chunk: c, loss_sum, grads: pass.grads }
+    }
+
+    /// [`CpuEngine::gathered_chunk`] into `pass` (sized for the chunk's
+    /// rows); returns the chunk's loss sum, its gradient in `pass.grads`.
+    fn gathered_chunk_into(&self, chunks: usize, c: usize, order: model::RowOrder, pass: &mut Pass<f32>) -> f32 {
+        let b = self.setup.settings.config.batch_size;
+        let (lo, hi) = chunk_rows(b, chunks, c);
+        chunk_partial_into(
             &self.setup.net,
             &self.params,
             &self.pass.acts[0],
@@ -185,8 +244,8 @@ impl CpuEngine {
             lo..hi,
             1.0 / b as f32,
             order,
-            c,
             self.setup.arith(),
+            pass,
         )
     }
 
@@ -230,27 +289,27 @@ impl CpuEngine {
         // Keep the last good state, so a step that overflows the weights
         // leaves the run where it was (the manifest's final weights are the
         // last finite ones).
-        self.backup.clear();
-        self.backup.extend_from_slice(&self.params);
-        self.backup.extend_from_slice(&self.velocity);
-        model::sgd_update_arith(
+        let finite = model::sgd_update_into(
             &self.setup.net,
-            &mut self.params,
-            &mut self.velocity,
+            &self.params,
+            &self.velocity,
             &self.pass.grads,
             cfg.learning_rate,
             cfg.momentum,
             cfg.weight_decay,
             self.setup.arith(),
+            &mut self.next_params,
+            &mut self.next_velocity,
         );
-        if let Some(bad) = self.params.iter().chain(&self.velocity).find(|v| !v.is_finite()) {
-            let bad = *bad;
-            let n = self.params.len();
-            self.params.copy_from_slice(&self.backup[..n]);
-            self.velocity.copy_from_slice(&self.backup[n..]);
+        if !finite {
+            // The update is not kept: the weights stay the last finite ones.
+            let bad = self.next_params.iter().chain(&self.next_velocity).find(|v| !v.is_finite());
+            let bad = bad.copied().unwrap_or(f32::NAN);
             rec.stopped = Some(Stopped::non_finite(t + 1, "a weight", bad, &cfg));
             return None;
         }
+        std::mem::swap(&mut self.params, &mut self.next_params);
+        std::mem::swap(&mut self.velocity, &mut self.next_velocity);
 
         let h = hash::weights_hash(&self.params);
         rec.push_step(loss, hash::chain_link(rec.chain_head, h));
@@ -271,17 +330,28 @@ impl CpuEngine {
     /// `threads` OS threads (one in the browser, where Web Workers take this
     /// role), in chunk order, or in order of arrival when `arrival` (the
     /// `cpu_threads` source free).
-    fn chunk_partials(&self, threads: usize, chunks: usize, order: model::RowOrder, arrival: bool) -> Vec<Partial> {
-        let job = |c: usize| self.gathered_chunk(chunks, c, order);
-        let mut partials: Vec<Partial> = if threads <= 1 || cfg!(target_arch = "wasm32") {
+    /// Each chunk's gradient lands in its own buffers (`chunk_passes`);
+    /// returns (chunk, loss sum) pairs.
+    fn chunk_partials(
+        &self,
+        threads: usize,
+        chunks: usize,
+        order: model::RowOrder,
+        arrival: bool,
+    ) -> Vec<(usize, f32)> {
+        let job = |c: usize| {
+            let mut pass = self.chunk_passes.get(c);
+            (c, self.gathered_chunk_into(chunks, c, order, &mut pass))
+        };
+        let mut sums: Vec<(usize, f32)> = if threads <= 1 || cfg!(target_arch = "wasm32") {
             (0..chunks).map(job).collect()
         } else {
             run_on_threads(threads, chunks, &job)
         };
         if !arrival {
-            partials.sort_by_key(|p| p.chunk);
+            sums.sort_by_key(|&(c, _)| c);
         }
-        partials
+        sums
     }
 
     /// The model's prediction over an `n x n` grid covering `[lo, hi]^2`
@@ -397,9 +467,28 @@ pub fn chunk_partial(
     chunk: usize,
     ar: model::Arith,
 ) -> Partial {
+    let mut pass: Pass<f32> = Pass::new(net, rows.len());
+    let loss_sum = chunk_partial_into(net, params, batch_x, labels, dropout, rows, inv_batch, order, ar, &mut pass);
+    Partial { chunk, loss_sum, grads: pass.grads }
+}
+
+/// [`chunk_partial`] into `pass`, buffers sized for `rows` (every buffer is
+/// written before it is read, so a pass can serve step after step); returns
+/// the loss sum, the gradient in `pass.grads`.
+#[allow(clippy::too_many_arguments)]
+pub fn chunk_partial_into(
+    net: &Network,
+    params: &[f32],
+    batch_x: &[f32],
+    labels: &[u8],
+    dropout: Option<&Dropout>,
+    rows: std::ops::Range<usize>,
+    inv_batch: f32,
+    order: model::RowOrder,
+    ar: model::Arith,
+    pass: &mut Pass<f32>,
+) -> f32 {
     let dim = net.layers[0].fan_in;
-    let n = rows.len();
-    let mut pass: Pass<f32> = Pass::new(net, n);
     pass.acts[0].copy_from_slice(&batch_x[rows.start * dim..rows.end * dim]);
     let masks = dropout.map(|d| Dropout {
         masks: d
@@ -410,9 +499,7 @@ pub fn chunk_partial(
             .collect(),
         scale: d.scale,
     });
-    let loss_sum =
-        model::loss_and_grads_arith(net, params, &labels[rows], masks.as_ref(), inv_batch, &mut pass, order, ar);
-    Partial { chunk, loss_sum, grads: pass.grads }
+    model::loss_and_grads_arith(net, params, &labels[rows], masks.as_ref(), inv_batch, pass, order, ar)
 }
 
 /// Combines partial results in the order given: `((p0 + p1) + p2) + ...`.
@@ -431,7 +518,7 @@ pub fn combine(partials: &[Partial]) -> (f32, Vec<f32>) {
 /// Runs `job` for every chunk on `threads` OS threads, which take chunks as
 /// they become free; results come back in order of arrival.
 #[cfg(not(target_arch = "wasm32"))]
-fn run_on_threads(threads: usize, chunks: usize, job: &(dyn Fn(usize) -> Partial + Sync)) -> Vec<Partial> {
+fn run_on_threads<R: Send>(threads: usize, chunks: usize, job: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let next = AtomicUsize::new(0);
     let (tx, rx) = std::sync::mpsc::channel();
@@ -455,6 +542,6 @@ fn run_on_threads(threads: usize, chunks: usize, job: &(dyn Fn(usize) -> Partial
 }
 
 #[cfg(target_arch = "wasm32")]
-fn run_on_threads(_threads: usize, chunks: usize, job: &(dyn Fn(usize) -> Partial + Sync)) -> Vec<Partial> {
+fn run_on_threads<R: Send>(_threads: usize, chunks: usize, job: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
     (0..chunks).map(job).collect()
 }

@@ -347,6 +347,12 @@ impl Trainer {
         self.with(|r| r.record.level_granted().name().to_string())
     }
 
+    /// Why the level is what it is, in words (the manifest's `level_reason`).
+    #[wasm_bindgen(getter, js_name = levelReason)]
+    pub fn level_reason(&self) -> Result<String, JsValue> {
+        self.with(|r| r.record.level_reason())
+    }
+
     /// True when the run trains on a software GPU (SwiftShader, lavapipe).
     #[wasm_bindgen(getter, js_name = adapterIsSoftware)]
     pub fn adapter_is_software(&self) -> Result<bool, JsValue> {
@@ -443,6 +449,34 @@ impl Trainer {
         set("classes", &JsValue::from_f64(classes as f64))?;
         set("predicted", &js_sys::Uint8Array::from(&predicted[..]).into())?;
         set("confidence", &js_sys::Float32Array::from(&confidence[..]).into())?;
+        Ok(o.into())
+    }
+
+    /// The examples the run trains on (its training split, in split order),
+    /// for drawing on a decision-boundary map: `{dim, classes, n, x:
+    /// Float32Array (n x dim, row-major, in the input space the grid of
+    /// `decisionGrid` spans), labels: Uint8Array}`.
+    #[wasm_bindgen(js_name = dataPoints)]
+    pub fn data_points(&self) -> Result<JsValue, JsValue> {
+        let (dim, classes, x, labels) = self.with(|r| {
+            let s = r.setup();
+            let d = &s.data;
+            let mut x = Vec::with_capacity(s.train_idx.len() * d.dim);
+            let mut labels = Vec::with_capacity(s.train_idx.len());
+            for &i in &s.train_idx {
+                let i = i as usize;
+                x.extend_from_slice(&d.features[i * d.dim..(i + 1) * d.dim]);
+                labels.push(d.labels[i]);
+            }
+            (d.dim, d.classes, x, labels)
+        })?;
+        let o = js_sys::Object::new();
+        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
+        set("dim", &JsValue::from_f64(dim as f64))?;
+        set("classes", &JsValue::from_f64(classes as f64))?;
+        set("n", &JsValue::from_f64(labels.len() as f64))?;
+        set("x", &js_sys::Float32Array::from(&x[..]).into())?;
+        set("labels", &js_sys::Uint8Array::from(&labels[..]).into())?;
         Ok(o.into())
     }
 
@@ -573,6 +607,15 @@ fn read(text: &str) -> Result<Manifest, JsValue> {
 #[wasm_bindgen(js_name = debugPanic)]
 pub fn debug_panic() {
     panic!("debugPanic: a deliberate panic for tests");
+}
+
+/// Test hook: panics on purpose inside an async export, after awaiting a
+/// resolved promise, so the panic happens in a microtask as one inside
+/// `Trainer.create` or `Trainer.resume` would. Never call it otherwise.
+#[wasm_bindgen(js_name = debugPanicAsync)]
+pub async fn debug_panic_async() -> Result<(), JsValue> {
+    wasm_bindgen_futures::JsFuture::from(js_sys::Promise::resolve(&JsValue::NULL)).await?;
+    panic!("debugPanicAsync: a deliberate panic in an async export, for tests");
 }
 
 /// Compares two manifests: `{identical, results_identical,

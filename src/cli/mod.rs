@@ -3,6 +3,7 @@
 
 mod files;
 mod progress;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,7 @@ use reprolab::record::{StopKind, Stopped};
 use reprolab::sources::{self, Source};
 use reprolab::{config, Error, Origin, Settings};
 
-use files::{check_output, read_text, write_bytes, write_text};
+use files::{check_output, read_text, write_bytes, write_text, write_with, HistoryFile};
 use progress::Progress;
 
 #[derive(Parser)]
@@ -89,7 +90,9 @@ enum Command {
         /// Write a checkpoint every N steps (needs --checkpoint-dir).
         #[arg(long, value_name = "N")]
         checkpoint_every: Option<usize>,
-        /// Folder for the checkpoints (step-NNNNNNNN.checkpoint.json).
+        /// Folder for the checkpoints (step-NNNNNNNN.checkpoint.json) and the
+        /// history file (history-K.jsonl) that all but the first continue:
+        /// keep them together.
         #[arg(long, value_name = "DIR")]
         checkpoint_dir: Option<PathBuf>,
         /// Record every step's batch (its data-set rows) in the manifest.
@@ -158,9 +161,20 @@ enum Command {
         /// last one's time is also given as a ratio to the first's).
         #[arg(long, default_value = "run-to-run", value_delimiter = ',')]
         levels: Vec<String>,
-        /// Where to save the figures (JSON).
-        #[arg(long, default_value = "bench/results.json")]
-        out: PathBuf,
+        /// Where to save the figures (JSON; default bench/results.json, with
+        /// --soak bench/soak.json).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Instead: soak runs of these many steps, e.g. 10000,100000,1000000,
+        /// each in a child process of its own (a small network, hidden=8,
+        /// unless --set says otherwise, with a checkpoint every
+        /// --soak-checkpoint-every steps): seconds, peak memory, manifest and
+        /// checkpoint bytes.
+        #[arg(long, value_name = "STEPS", value_delimiter = ',')]
+        soak: Vec<usize>,
+        /// Checkpoint interval of the --soak runs.
+        #[arg(long, value_name = "N", default_value = "1000")]
+        soak_checkpoint_every: usize,
         /// Instead: time the CPU kernels per network shape (ms a step, GFLOP/s,
         /// fraction of a measured peak), every contender interleaved.
         #[arg(long)]
@@ -286,10 +300,19 @@ pub fn main() -> i32 {
         Command::Diff { a, b, json } => diff_cmd(&a, &b, json),
         Command::Rerun { manifest, free, out, quiet } => rerun_cmd(&manifest, &free, &out, quiet),
         Command::Export { input, format, weights, out, quiet } => export_cmd(&input, &format, &weights, &out, quiet),
-        Command::Bench { out, shapes: true, shape_list, rounds, gpu, backend, .. } => {
-            shapes_cmd(&out, shape_list.as_deref(), rounds, &gpu, backend)
+        Command::Bench { out, soak, set, soak_checkpoint_every, .. } if !soak.is_empty() => {
+            soak_cmd(&soak, &set, soak_checkpoint_every, &out.unwrap_or_else(|| "bench/soak.json".into()))
         }
-        Command::Bench { seeds, set, backend, levels, out, .. } => bench_cmd(&seeds, &set, backend, &levels, &out),
+        Command::Bench { out, shapes: true, shape_list, rounds, gpu, backend, .. } => shapes_cmd(
+            &out.unwrap_or_else(|| "bench/results.json".into()),
+            shape_list.as_deref(),
+            rounds,
+            &gpu,
+            backend,
+        ),
+        Command::Bench { seeds, set, backend, levels, out, .. } => {
+            bench_cmd(&seeds, &set, backend, &levels, &out.unwrap_or_else(|| "bench/results.json".into()))
+        }
         Command::Settings => {
             let d = Settings::default();
             for (k, help) in config::KEYS {
@@ -394,6 +417,10 @@ fn drive_checkpointed(
     let Some((every, dir)) = checkpoints else {
         return drive(run, label, quiet, total, total);
     };
+    // The first checkpoint holds the whole history (version 1); the history
+    // file then created beside it takes every step once, and each later
+    // checkpoint holds only the steps since the one before (version 2).
+    let mut history: Option<HistoryFile> = None;
     loop {
         let at = run.record.step;
         let next = ((at / every + 1) * every).min(total);
@@ -403,12 +430,21 @@ fn drive_checkpointed(
         }
         if run.record.step % every == 0 {
             let path = dir.join(format!("step-{:08}.checkpoint.json", run.record.step));
-            write_text(&path, &run.checkpoint().to_json()).map_err(|e| {
+            let stopped = |e: Error| {
                 Error::Io(format!(
                     "{e}; stopped after step {} (no further checkpoints could be saved)",
                     run.record.step
                 ))
-            })?;
+            };
+            let ck = run.checkpoint_after(history.as_ref().map(HistoryFile::reference));
+            write_with(&path, &mut |w| ck.write_json(w)).map_err(stopped)?;
+            drop(ck);
+            if history.is_none() {
+                history = Some(HistoryFile::create(dir).map_err(stopped)?);
+            }
+            if let Some(h) = history.as_mut() {
+                h.append(&run.record).map_err(stopped)?;
+            }
             if !quiet {
                 eprintln!("checkpoint: {}", path.display());
             }
@@ -466,6 +502,7 @@ fn train_cmd(
         run.lose_device_at(n);
     }
     if o.record_batches {
+        check_recorded_rows(&run)?;
         run.record_batches();
     }
     let failure = drive_checkpointed(&mut run, "train", o.quiet, checkpoints).err();
@@ -475,8 +512,11 @@ fn train_cmd(
 fn resume_cmd(path: &Path, out: &Path, steps: Option<usize>, quiet: bool, ck: Option<(usize, &Path)>) -> Outcome {
     check_output(out, &[path])?;
     let at = |e: Error| e.context(&path.display().to_string());
-    let checkpoint = Checkpoint::from_json(&read_text(path)?).map_err(at)?;
+    let checkpoint = read_checkpoint(path)?;
     let mut run = pollster::block_on(Run::resume(&checkpoint, steps, None)).map_err(at)?;
+    if run.record.batches.is_some() {
+        check_recorded_rows(&run)?;
+    }
     if !quiet {
         eprintln!(
             "resuming at step {} of {} on the {}",
@@ -489,9 +529,37 @@ fn resume_cmd(path: &Path, out: &Path, steps: Option<usize>, quiet: bool, ck: Op
     finish_run(&run, out, failure, quiet)
 }
 
+/// Refuses `--record-batches` on a run whose batches the manifest could not
+/// carry ([`config::MAX_RECORDED_ROWS`]).
+fn check_recorded_rows(run: &Run) -> Result<(), Error> {
+    let cfg = &run.record.settings.config;
+    let rows = cfg.steps.saturating_mul(cfg.batch_size);
+    if rows > config::MAX_RECORDED_ROWS {
+        return Err(Error::limit(
+            "record_batches",
+            format!(
+                "{} steps of {} rows would record {rows} rows, more than a manifest carries ({} rows, \
+                 MAX_RECORDED_ROWS): record fewer steps or a smaller batch",
+                cfg.steps,
+                cfg.batch_size,
+                config::MAX_RECORDED_ROWS
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint, and the history file beside it that a version 2
+/// checkpoint continues.
+fn read_checkpoint(path: &Path) -> Result<Checkpoint, Error> {
+    let at = |e: Error| e.context(&path.display().to_string());
+    Checkpoint::from_json_with(&read_text(path)?, |h| files::read_history(path, h)).map_err(at)
+}
+
 fn finish_run(run: &Run, out: &Path, failure: Option<Error>, quiet: bool) -> Outcome {
-    let m = run.manifest();
-    write_text(out, &m.to_json())?;
+    // Streamed: neither the manifest's text nor a copy of the history is held.
+    let m = run.manifest_view();
+    write_with(out, &mut |w| m.write_json(w))?;
     let steps = run.record.step;
     if let Some(f) = failure {
         eprintln!("the manifest of the {steps} completed steps is in {}", out.display());
@@ -562,7 +630,7 @@ fn rerun_cmd(path: &Path, free: &[String], out: &Path, quiet: bool) -> Outcome {
         return Err(at(e).into());
     }
     let new = run.manifest();
-    write_text(out, &new.to_json())?;
+    write_with(out, &mut |w| new.view().write_json(w))?;
     let d = manifest::diff(&m, &new);
     print_diff(&d, m.steps_completed);
     Ok(if d.identical { 0 } else { 1 })
@@ -617,7 +685,7 @@ fn export_cmd(input: &Path, format: &str, which: &str, out: &Path, quiet: bool) 
     let at = |e: Error| e.context(&input.display().to_string());
     let is_checkpoint = text.contains("\"checkpoint_version\"");
     let (setup, params, step) = if is_checkpoint {
-        let ck = Checkpoint::from_json(&text).map_err(at)?;
+        let ck = read_checkpoint(input)?;
         let (setup, rec, state) = ck.restore(None).map_err(at)?;
         match which {
             "final" | "checkpoint" => (setup, state.params, rec.step),
@@ -767,6 +835,72 @@ fn bench_cmd(seeds: &[u64], set: &[String], backend: Backend, levels: &[String],
         "config": used.entries(),
         "runs": rows,
         "time_ratios": ratios,
+    });
+    write_text(out, &(serde_json::to_string_pretty(&report).expect("serialises") + "\n"))?;
+    println!("saved to {}", out.display());
+    Ok(0)
+}
+
+fn soak_cmd(sizes: &[usize], set: &[String], every: usize, out: &Path) -> Outcome {
+    if every == 0 {
+        return Err(Error::config("soak_checkpoint_every", "must be at least 1").into());
+    }
+    let mut settings = vec!["hidden=8".to_string()];
+    settings.extend_from_slice(set);
+    // Refuse bad settings here, before any child runs.
+    for &n in sizes {
+        build_settings(None, &settings, None, Some(n.to_string()))?;
+    }
+    let scratch = std::env::temp_dir().join(format!("reprolab-soak-{}", std::process::id()));
+    println!(
+        "{:>9} {:>8} {:>10} {:>12} {:>6} {:>14} {:>9} {:>9}",
+        "steps", "seconds", "peak MB", "manifest MB", "ckpts", "checkpoint MB", "man B/st", "ckpt B/st"
+    );
+    let mut rows = Vec::new();
+    for &n in sizes {
+        let r = soak::soak_one(n, &settings, every, &scratch);
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&scratch);
+                return Err(e.into());
+            }
+        };
+        let mb = |b: u64| b as f64 / 1e6;
+        println!(
+            "{:>9} {:>8.1} {:>10.1} {:>12.2} {:>6} {:>14.2} {:>9.1} {:>9.1}",
+            r.steps,
+            r.seconds,
+            mb(r.peak_rss_bytes),
+            mb(r.manifest_bytes),
+            r.checkpoints,
+            mb(r.checkpoint_folder_bytes),
+            r.manifest_bytes_per_step,
+            r.checkpoint_bytes_per_step
+        );
+        rows.push(r);
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    // Memory a step costs: the peak's growth between the shortest and the
+    // longest run, per step between them.
+    let growth = match (rows.first(), rows.last()) {
+        (Some(a), Some(b)) if b.steps > a.steps => {
+            let per_step = (b.peak_rss_bytes as f64 - a.peak_rss_bytes as f64) / (b.steps - a.steps) as f64;
+            println!("peak memory grows {per_step:.1} bytes a step between {} and {} steps", a.steps, b.steps);
+            Some(per_step)
+        }
+        _ => None,
+    };
+    let report = serde_json::json!({
+        "command": std::iter::once("reprolab".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" "),
+        "engine": reprolab::engine_version(),
+        "machine": reprolab::platform::user_agent(),
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "settings": settings,
+        "checkpoint_every": every,
+        "peak_measured_as": "ru_maxrss of the child process (wait4)",
+        "runs": rows,
+        "peak_rss_bytes_per_step": growth,
     });
     write_text(out, &(serde_json::to_string_pretty(&report).expect("serialises") + "\n"))?;
     println!("saved to {}", out.display());

@@ -1,10 +1,12 @@
 //! Four f32 lanes, each an independent IEEE-754 binary32 value: wasm
 //! SIMD128 (`f32x4.add`, `f32x4.mul`), SSE2 on x86_64 (`addps`, `mulps`,
 //! part of every x86_64 CPU, so no run-time detection), plain arrays
-//! elsewhere. Only lane-wise `+` and `*` exist here, besides moves (loads,
-//! stores, a 4 x 4 transpose): no fused multiply-add, no horizontal sum,
-//! nothing that could mix two lanes' roundings, so a lane computes exactly
-//! what the scalar code computes for its output.
+//! elsewhere (on aarch64 LLVM compiles those to NEON `fadd`/`fmul v.4s`,
+//! never `fmla`: README, "The eighth stack"). Only lane-wise `+` and `*`
+//! exist here, besides moves (loads, stores, a 4 x 4 transpose): no fused
+//! multiply-add, no horizontal sum, nothing that could mix two lanes'
+//! roundings, so a lane computes exactly what the scalar code computes for
+//! its output.
 
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod imp {

@@ -348,7 +348,9 @@ async function browserChecks(name, settings, cli, cliThreaded) {
     check(gpu.backend === 'gpu' && gpu.manifestBackend === 'gpu', `backend gpu trained on ${gpu.backend}: ${gpu.backendReason}`);
     check(gpu.hashChain.length === 60, `the GPU run has ${gpu.hashChain.length} links, expected 60`);
     const adapter = [gpu.adapter?.vendor, gpu.adapter?.architecture, gpu.adapter?.description].filter(Boolean).join(' ') || '(withheld)';
-    say('WebGPU', `backend gpu: 60 steps on the GPU in ${gpu.ms} ms (${gpu.reports} reports), adapter ${adapter}, ${gpu.adapter?.graphicsBackend}; reason "${gpu.backendReason}"`);
+    check(typeof gpu.adapterIsSoftware === 'boolean' && gpu.level === 'run-to-run', `a pinned WebGPU run: adapterIsSoftware ${gpu.adapterIsSoftware}, level ${gpu.level}`);
+    if (/swiftshader|llvmpipe|lavapipe/i.test(adapter)) check(gpu.adapterIsSoftware === true, `${adapter} is a software adapter, adapterIsSoftware says ${gpu.adapterIsSoftware}`);
+    say('WebGPU', `backend gpu: 60 steps on the GPU in ${gpu.ms} ms (${gpu.reports} reports), adapter ${adapter}${gpu.adapterIsSoftware ? ' (software)' : ''}, ${gpu.adapter?.graphicsBackend}; reason "${gpu.backendReason}"`);
     const gpuAgain = await train(gpuSettings, { backend: 'gpu' });
     check(!firstMismatch(gpu.hashChain, gpuAgain.hashChain), `two pinned WebGPU runs differ: ${firstMismatch(gpu.hashChain, gpuAgain.hashChain)}`);
     const replayed = await evaluate(([c]) => window.consumer.gpuReplay(c), { ...settings, steps: 40 });

@@ -30,7 +30,7 @@ function mockGlue() {
       return step;
     },
     backend: 'gpu',
-    backendReason: 'mock',
+    backendDecision: { backend: 'gpu', kind: 'requested', text: 'mock' },
     adapter: null,
     arrivalOrder: false,
     // Step 3 dies in a microtask: the promise never settles.

@@ -30,6 +30,7 @@ export function decisionText(slot, gpu) {
   }
   switch (d.kind) {
     case 'requested':
+      if (slot.rerunAsked) return `${on}: the story asks for this re-run of run 1's manifest there, to compare the two engines`;
       return `${on}, as Backend ${slot.asked ?? d.backend} asks${slot.backend === 'gpu' && software ? '; a software adapter, emulated on the CPU' : ''}`;
     case 'auto_gpu':
       return `auto: ${on}${software ? ', a software adapter, emulated on the CPU' : ''}`;
@@ -93,7 +94,7 @@ export class Cards {
       const fields = {
         progress: row('Progress', 'progress'),
         backend: row('Backend', 'backend'),
-        level: row('Determinism level', 'level'),
+        level: row('Arithmetic level', 'level'),
         origin: row('What it is', 'origin'),
         inert: s.kind === 'run' ? row('Free but could not act here', 'inert') : null,
         vs: s.index === 0 ? null : row(`Against ${ref}`, 'vs-reference'),
@@ -150,7 +151,7 @@ export class Cards {
         f.backend.dataset.kind = s.decision.kind;
         f.backend.dataset.backend = s.backend;
       }
-      f.level.textContent = s.level ?? '';
+      renderLevel(f.level, s);
       f.origin.textContent = originText(s, runset);
       if (f.inert) this.renderInert(card, s, runset);
       if (f.vs) {
@@ -214,6 +215,30 @@ export class Cards {
   }
 }
 
+// The level granted, and why (the engine's level_reason), in the run card.
+function renderLevel(dd, s) {
+  const key = `${s.level}|${s.levelReason}`;
+  if (!s.level || dd.dataset.key === key) return;
+  dd.dataset.key = key;
+  dd.dataset.level = s.level;
+  dd.replaceChildren(el('strong', { class: 'level', text: s.level }), s.levelReason ? el('span', { class: 'level-reason', text: `: ${capMessage(s.levelReason, 300)}` }) : '');
+}
+
+// The levels of a set of runs, in one sentence for the verdict.
+export function levelsText(slots) {
+  const levels = slots.map((s) => s.level).filter(Boolean);
+  if (!levels.length) return '';
+  const where = (s) => (s.backend === 'gpu' ? 'WebGPU' : s.backend === 'cpu' ? 'the CPU' : '');
+  const same = levels.length === slots.length && levels.every((l) => l === levels[0]);
+  const list = slots.map((s) => `${s.label} ${s.level ?? '?'}${where(s) ? ` on ${where(s)}` : ''}`).join(', ');
+  const meaning = {
+    exact: 'exact: the same bits on every stack that passes the start-up probe (CPU, WebAssembly, WebGPU)',
+    'run-to-run': 'run-to-run: the same bits on the same stack, every time',
+    none: 'none: a source is free, so no promise of the same bits',
+  };
+  return `Arithmetic level: ${list}.${same && meaning[levels[0]] ? ` ${meaning[levels[0]]}.` : ''}`;
+}
+
 function originText(s, runset) {
   if (s.kind === 'record') return 'the imported manifest, as recorded';
   if (s.kind === 'replay') return 'a re-run of the record, every source pinned';
@@ -226,7 +251,8 @@ function originText(s, runset) {
 }
 
 export class Verdict {
-  constructor({ verdict, firstStep, causes, effects }, { explanations, onFix }) {
+  constructor({ verdict, firstStep, causes, levels, effects }, { explanations, onFix }) {
+    this.levelsEl = levels;
     this.verdictEl = verdict;
     this.firstEl = firstStep;
     this.causesEl = causes;
@@ -240,6 +266,8 @@ export class Verdict {
     this.verdictEl.className = '';
     this.firstEl.textContent = '';
     this.causesEl.textContent = '';
+    this.levelsEl.textContent = '';
+    delete this.levelsEl.dataset.levels;
     this.effectsEl.replaceChildren();
     this.effectsEl.hidden = true;
   }
@@ -265,6 +293,8 @@ export class Verdict {
           ? 'The replay has the record\'s hash after every step: the same bits.'
           : `Every run has the same hash after every step: the same bits${outcome.effects.length ? ', with the free sources below' : ''}.`
         : '';
+    this.levelsEl.textContent = levelsText(outcome.slots ?? []);
+    this.levelsEl.dataset.levels = (outcome.slots ?? []).map((s) => s.level ?? '').join(',');
     this.showEffects(outcome.effects, true);
   }
 

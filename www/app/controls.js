@@ -21,6 +21,7 @@ const LABELS = {
   seed: 'Seed',
   eval_every: 'Evaluate every (steps)',
   engine_version: 'Engine version',
+  level: 'Arithmetic level',
   threads: 'CPU threads (Web Workers)',
   chunks: 'Batch chunks (partial sums)',
 };
@@ -87,6 +88,7 @@ export class Controls {
       return this.info.datasets.flatMap((d) => (d.versions.length > 1 ? [d.name, ...d.versions.map((v) => `${d.name}@${v}`)] : [d.name]));
     }
     if (key === 'engine_version') return this.info.engine_versions.map(String);
+    if (key === 'level') return this.info.levels;
     if (key === 'activation') return ACTIVATIONS;
     return null;
   }

@@ -9,7 +9,8 @@
 //   freeSourceEffects(settings, free, backend, gpuAvailable)
 //                                      whether each free source can act here
 //   replayPlan(manifest, gpuAvailable) where a replay must run
-//   Run getters backendDecision, inertSources, adapterIsSoftware, level
+//   Run getters backendDecision, inertSources, adapterIsSoftware, level,
+//   levelReason, and dataPoints() (the training points on the heat maps)
 // The page lists nothing the engine knows: sources, settings, data sets,
 // engine versions, levels and limits all come from these exports.
 // `capabilities()` says which optional Trainer getters this build has (the
@@ -127,6 +128,7 @@ export function runFacts(run) {
     inert: read('inertSources'),
     software: read('adapterIsSoftware'),
     level: read('level'),
+    levelReason: read('levelReason'),
   };
 }
 

@@ -51,8 +51,12 @@ export function drawHeatmap(canvas, g, points) {
   }
   let drawn = 0;
   if (points && points.dim === 2) {
+    // Cell i of the grid is the model's answer at lo + i (hi - lo) / (n - 1)
+    // and is drawn over [i, i + 1) n-ths of the side: a point goes where its
+    // value falls among the cells' centres.
     const { lo, hi } = GRID;
-    const px = (v) => ((v - lo) / (hi - lo)) * side;
+    const n = g?.n ?? GRID.n;
+    const px = (v) => (((v - lo) / (hi - lo)) * (n - 1) + 0.5) * (side / n);
     const r = Math.max(1.5, 2 * ratio);
     ctx.lineWidth = Math.max(1, ratio * 0.75);
     ctx.strokeStyle = 'rgba(255,255,255,0.9)';

@@ -96,7 +96,7 @@ class App {
     const caps = engine.capabilities();
     this.ui.capabilities.textContent = ['engineInfo', 'freeSourceEffects', 'replayPlan']
       .map((k) => `${k}: ${caps[k] ? "the engine's" : "the page's stand-in"}`)
-      .concat(caps.dataPoints ? [] : ['no training points on the heat maps (the engine has no dataPoints yet)'])
+      .concat(caps.dataPoints ? [] : ['no training points on the heat maps (this engine has no dataPoints)'])
       .join('; ');
     this.ui.capabilities.dataset.capabilities = JSON.stringify(caps);
 
@@ -105,13 +105,13 @@ class App {
     const onFix = (fix, source) => this.fix(fix, source);
     this.cards = new Cards($('#run-cards'), $('#heatmaps'), { onFix });
     this.verdict = new Verdict(
-      { verdict: $('[data-verdict]'), firstStep: $('[data-first-divergent-step]'), causes: $('#causes'), effects: $('#free-effects') },
+      { verdict: $('[data-verdict]'), firstStep: $('[data-first-divergent-step]'), causes: $('#causes'), levels: $('#levels'), effects: $('#free-effects') },
       { explanations: Object.fromEntries(this.info.sources.map((s) => [s.name, s.explanation])), onFix },
     );
     this.compare = new Compare({ a: $('#diff-a'), b: $('#diff-b'), button: $('[data-action="diff"]'), out: $('#diff-out') });
     this.story = new Story(
       { section: $('#story'), steps: $('#story-steps'), chart: $('#story-chart'), table: $('#story-table'), button: this.ui.story, now: $('#story-now') },
-      { info: this.info, runChapter: (ch) => this.runChapter(ch) },
+      { info: this.info, gpu: this.gpu, runChapter: (ch) => this.runChapter(ch) },
     );
     this.runset.addEventListener('update', () => this.queueRender());
     this.runset.addEventListener('failed', (e) => this.failed(e.detail));
@@ -185,7 +185,9 @@ class App {
 
   // Starts runs from the form. by: 'user' (Start, a link), 'edit' (a changed
   // setting), 'fix' (a fix button), 'story', 'step'. Resolves to the outcome.
-  start({ by = 'user', paused = false, scroll = false } = {}) {
+  // rerunBackend: where the re-runs train (the story's GPU-and-CPU chapter);
+  // otherwise run 1's backend, as the record says.
+  start({ by = 'user', paused = false, scroll = false, rerunBackend } = {}) {
     this.controls.cancelPending();
     this.started = true;
     const why = { edit: 'a setting was changed', fix: 'a fix was applied', step: 'Step was pressed' }[by] ?? 'you started your own runs';
@@ -211,7 +213,7 @@ class App {
     }
     const [name] = state.settings.dataset.split('@');
     const twoD = this.info.datasets.find((d) => d.name === name)?.dim === 2;
-    const plan = { kind: 'runs', ...state, grid: twoD ? GRID : null, effects };
+    const plan = { kind: 'runs', ...state, grid: twoD ? GRID : null, effects, rerunBackend };
     const done = this.runset.start(plan, { paused });
     this.began(plan, paused);
     this.controls.showEffects(effects);
@@ -264,7 +266,7 @@ class App {
   runChapter(ch) {
     const now = this.controls.read();
     this.controls.fill({ settings: { ...this.controls.defaults, ...ch.settings }, free: ch.free, runs: 2, backend: ch.backend ?? now.backend });
-    return this.start({ by: 'story' });
+    return this.start({ by: 'story', rerunBackend: ch.rerunBackend });
   }
 
   // On a narrow screen the results are far below the controls: bring the

@@ -44,6 +44,7 @@ export class Slot {
     this.facts = { decision: null, inert: null, software: null, level: null };
     this.decision = null; // {backend, kind, text}
     this.level = null;
+    this.levelReason = '';
     this.requested = null; // the backend asked of the engine (undefined: the record's)
     this.workers = null;
     this.arrivalOrder = false;
@@ -161,6 +162,7 @@ export class RunSet extends EventTarget {
       record.total = m.steps_completed;
       record.backend = m.backend;
       record.level = m.level_granted;
+      record.levelReason = m.level_reason ?? '';
       record.manifest = plan.text;
       record.done = true;
       // The record's own curves wait until the engine has accepted the file
@@ -205,8 +207,10 @@ export class RunSet extends EventTarget {
     // engine has no such rule, and a newer one cannot always tell (Firefox
     // withholds the adapter's names; the page sees isFallbackAdapter).
     const run1 = plan.backend === 'auto' && this.gpu.available && this.gpu.software ? 'cpu' : plan.backend;
-    // Free, the backend of the re-runs is whatever this machine offers.
-    const reruns = plan.free.includes('backend') ? 'auto' : undefined;
+    // Free, the backend of the re-runs is whatever this machine offers;
+    // pinned, run 1's (the record's), unless the plan asks for another
+    // (the story's GPU-and-CPU chapter).
+    const reruns = plan.free.includes('backend') ? 'auto' : plan.rerunBackend;
     return {
       free: { run1: passed.filter((s) => !RECORDED_SOURCES.includes(s)), reruns: passed },
       backend: { run1, reruns },
@@ -215,8 +219,9 @@ export class RunSet extends EventTarget {
     };
   }
 
-  launch(slot, { asked, pageChose = false, ...init }) {
-    slot.asked = asked; // what the page means: auto, gpu, cpu, any (backend free), or undefined (the record's)
+  launch(slot, { asked, pageChose = false, rerunAsked = false, ...init }) {
+    slot.asked = asked;
+    slot.rerunAsked = rerunAsked; // the plan asked for the re-runs' backend (not Backend) // what the page means: auto, gpu, cpu, any (backend free), or undefined (the record's)
     slot.pageChose = pageChose; // the page chose the backend for auto (a software GPU here)
     slot.requested = init.backend; // what the engine is asked for
     const worker = new Worker(WORKER_URL, { type: 'module', name: slot.label });
@@ -261,6 +266,7 @@ export class RunSet extends EventTarget {
         slot.backend = msg.backend;
         slot.backendReason = msg.backendReason;
         slot.level = msg.facts.level ?? msg.level;
+        slot.levelReason = msg.facts.levelReason ?? JSON.parse(msg.manifest).level_reason ?? '';
         slot.facts = { ...slot.facts, ...Object.fromEntries(Object.entries(msg.facts).filter(([, v]) => v != null)) };
         if (slot.facts.decision && !slot.pageChose) slot.decision = slot.facts.decision;
         this.compareAll();
@@ -292,7 +298,9 @@ export class RunSet extends EventTarget {
     slot.arrivalOrder = msg.arrivalOrder;
     slot.startManifest = msg.manifest;
     slot.facts = msg.facts;
-    slot.level = msg.facts.level ?? JSON.parse(msg.manifest).level_granted;
+    const started = JSON.parse(msg.manifest);
+    slot.level = msg.facts.level ?? started.level_granted;
+    slot.levelReason = msg.facts.levelReason ?? started.level_reason ?? '';
     slot.points = msg.points;
     slot.decision = (!slot.pageChose && msg.facts.decision) || this.pageDecision(slot);
     if (slot.kind === 'replay') {
@@ -330,7 +338,8 @@ export class RunSet extends EventTarget {
     const { free, backend, pageChose } = this.enginePlan(this.plan);
     for (const slot of this.slots.slice(1)) {
       this.launch(slot, {
-        asked: this.plan.free.includes('backend') ? 'any' : undefined,
+        asked: this.plan.free.includes('backend') ? 'any' : this.plan.rerunBackend,
+        rerunAsked: !this.plan.free.includes('backend') && Boolean(this.plan.rerunBackend),
         pageChose: pageChose.reruns,
         mode: 'rerun',
         manifest: first.startManifest,

@@ -82,6 +82,53 @@ assert.deepEqual(auto.config.hidden, [32]);
 assert.deepEqual(auto.free, []);
 ok(`auto picks the CPU without WebGPU: "${auto.backendReason}"`);
 
+// Backend set free without WebGPU: the engine's policy (not the wrapper's)
+// trains on the CPU and records the source as one that could not act here.
+const freeBackend = await createRun(SMALL, { free: ['backend'] });
+assert.equal(freeBackend.backend, 'cpu');
+assert.equal(freeBackend.backendDecision.kind, 'auto_no_gpu');
+assert.match(freeBackend.backendReason, /^backend free: running on the CPU because .*no WebGPU/);
+await freeBackend.step(2);
+const freeInert = freeBackend.manifest().inert;
+assert.ok(freeInert.some((i) => i.source === 'backend' && typeof i.why === 'string' && i.why.length > 0), JSON.stringify(freeInert));
+assert.ok(freeBackend.inertSources.some((i) => i.source === 'backend' && i.acts === false), JSON.stringify(freeBackend.inertSources));
+freeBackend.dispose();
+ok(`free backend without WebGPU trains on the CPU and records backend as inert: "${freeBackend.backendReason}"`);
+
+// The engine's level, inert sources and software-adapter flag, passed on.
+assert.equal(auto.level, 'run-to-run');
+assert.equal(auto.levelReason, auto.manifest().level_reason);
+assert.match(auto.levelReason, /pinned/);
+assert.deepEqual(auto.inertSources, []);
+assert.equal(auto.adapterIsSoftware, false);
+const exactRun = await createRun({ ...SMALL, level: 'exact' }, { backend: 'cpu' });
+assert.equal(exactRun.level, 'exact');
+assert.equal(exactRun.manifest().level_granted, 'exact');
+// One thread, cpu_threads free: it cannot act; the engine says why and what would let it.
+const inertRun = await createRun(SMALL, { free: ['cpu_threads', 'shuffle'], backend: 'cpu' });
+assert.equal(inertRun.level, 'none');
+assert.match(inertRun.levelReason, /free sources: .*cpu_threads/);
+assert.equal(inertRun.inertSources.length, 1, JSON.stringify(inertRun.inertSources));
+const [inert] = inertRun.inertSources;
+assert.equal(inert.source, 'cpu_threads');
+assert.equal(inert.acts, false);
+assert.match(inert.why, /thread/);
+assert.ok(inert.fix && inert.fix.set && Number(inert.fix.set.threads) >= 2, `cpu_threads fix: ${JSON.stringify(inert.fix)}`);
+inertRun.inertSources[0].fix.set.threads = 'changed';
+assert.notEqual(inertRun.inertSources[0].fix.set.threads, 'changed', 'inertSources hands out copies');
+// The training points of a 2-D data set, in the square decisionGrid spans.
+const spiral = await createRun({ dataset: 'spiral', hidden: [8], steps: 1, val_fraction: 0.25 }, { backend: 'cpu' });
+const pts = spiral.dataPoints();
+assert.equal(pts.dim, 2);
+assert.ok(pts.x instanceof Float32Array && pts.labels instanceof Uint8Array);
+assert.ok(pts.n > 0 && pts.x.length === 2 * pts.n && pts.labels.length === pts.n, `dataPoints: n ${pts.n}, x ${pts.x.length}, labels ${pts.labels.length}`);
+const spiralSize = spiral.manifest().data.size;
+assert.ok(Math.abs(pts.n - 0.75 * spiralSize) <= 1, `dataPoints: ${pts.n} training points of ${spiralSize} with val_fraction 0.25`);
+assert.ok(pts.labels.every((l) => l < pts.classes) && new Set(pts.labels).size === pts.classes, 'every class is among the training points');
+assert.ok(pts.x.every((v) => Number.isFinite(v) && Math.abs(v) <= 1.2), 'the points lie in [-1.2, 1.2]^2');
+for (const r of [exactRun, inertRun, spiral]) r.dispose();
+ok(`level ("${auto.level}"; exact asked: "${exactRun.level}"), levelReason, inertSources (${inert.source}: "${inert.why}"), adapterIsSoftware, dataPoints (${pts.n} spiral points)`);
+
 // step(n) queues: two calls without awaiting run one after the other.
 const [r1, r2] = await Promise.all([auto.step(5), auto.step(5)]);
 assert.equal(r1.step, 5);
@@ -183,6 +230,15 @@ assert.equal(notHere.comparable, false);
 assert.equal(notHere.level, 'none');
 assert.equal(notHere.reason, plan.reason);
 console.log(`api: replay of the CLI's GPU manifest in Node.js: identical ${notHere.identical}, level ${notHere.level}: "${notHere.reason}"`);
+// Re-running it pinned needs its GPU: the engine's policy refuses, naming the way out.
+await assert.rejects(
+  rerun(gpuRecord),
+  (e) => e instanceof ConfigError && e.code === 'backend_unavailable' && e.field === 'backend' && /no WebGPU.*set it free/.test(e.message),
+);
+const rerunOnCpu = await rerun(gpuRecord, { backend: 'cpu' });
+assert.equal(rerunOnCpu.backend, 'cpu');
+assert.equal(rerunOnCpu.backendDecision.kind, 'requested');
+rerunOnCpu.dispose();
 const forced = await replay(gpuRecord, { backend: 'cpu' });
 assert.equal(forced.comparable, false);
 assert.equal(forced.backend, 'cpu');
@@ -409,6 +465,24 @@ const third = await createRun(SMALL);
 await third.train();
 assert.deepEqual(third.hashChain(), reference);
 ok('a second panic recovers too');
+
+// A panic inside an async export of the real engine (in a microtask, where a
+// panic inside createRun or resumeRun happens): a rejection, not an uncaught
+// trap that ends the process; a run of that instance refuses, the next trains.
+const beforeAsync = await createRun(SMALL);
+let asyncCrash;
+try {
+  await debugPanic({ async: true });
+} catch (e) {
+  asyncCrash = e;
+}
+assert.ok(asyncCrash instanceof EngineCrashError, `debugPanic({async: true}) gave ${asyncCrash?.name}: ${asyncCrash?.message}`);
+assert.match(asyncCrash.message, /^reprolab: the engine crashed \(.*debugPanicAsync.*\); create a new run$/);
+await assert.rejects(beforeAsync.step(1), EngineCrashError);
+const fourth = await createRun(SMALL);
+await fourth.train();
+assert.deepEqual(fourth.hashChain(), reference);
+ok(`a panic in an async export rejects with an EngineCrashError and the process goes on: "${asyncCrash.message}"`);
 
 assert.equal(typeof reprolab.Run, 'function');
 console.log(`api: all ${checks} checks passed`);

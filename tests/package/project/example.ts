@@ -15,6 +15,8 @@ import {
   resumeRun,
   sources,
   type BackendDecision,
+  type DataPoints,
+  type InertSource,
   type Checkpoint,
   type Config,
   type ErrorCode,
@@ -64,6 +66,15 @@ export async function example(): Promise<string> {
   const widths: number[] = defaults.hidden;
   const names = (await sources()).map((s) => s.name);
   const loss: Float32Array = run.trainLoss();
+  const granted: Level = run.level;
+  const levelWhy: string = run.levelReason;
+  const inert: InertSource[] = run.inertSources;
+  const fixes = inert.map((i) => (i.fix && 'set' in i.fix ? Object.keys(i.fix.set).join() : i.fix?.backend));
+  const software: boolean = run.adapterIsSoftware;
+  const points: DataPoints = run.dataPoints();
+  const xy: Float32Array = points.x;
+  const labels: Uint8Array = points.labels;
+  log(granted, levelWhy, fixes, software, xy.length, labels.length, points.dim);
   resumed.dispose();
   try {
     await createRun({ learning_rate: -1 });
@@ -115,6 +126,10 @@ export async function mistakes(): Promise<void> {
   const run = await createRun();
   // @ts-expect-error backend is read-only
   run.backend = 'gpu';
+  // @ts-expect-error level is read-only
+  run.level = 'exact';
+  // @ts-expect-error a level is none, run-to-run or exact
+  await createRun({ level: 'bitwise' });
   // @ts-expect-error a manifest is an object or its JSON text
   await replay(42);
   // @ts-expect-error replay's backend is auto, gpu or cpu

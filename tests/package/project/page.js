@@ -23,6 +23,8 @@ async function train(config, options) {
     backendReason: run.backendReason,
     backendDecision: run.backendDecision,
     adapter: run.adapter,
+    adapterIsSoftware: run.adapterIsSoftware,
+    level: run.level,
     workers: run.workers,
     arrivalOrder: run.arrivalOrder,
     hashChain: run.hashChain(),

@@ -109,11 +109,16 @@ impl Contender {
 }
 
 /// One thread, and two threads over four chunks (the config needs more
-/// chunks than threads), each with the scalar and the SIMD kernels.
+/// chunks than threads), each with the scalar and the SIMD kernels; and one
+/// thread over the same four chunks (SIMD), so that two workers are compared
+/// with one on the same arithmetic ([`BenchReport::worker_speedups`]).
 pub fn default_contenders() -> Vec<Contender> {
     let mut out = Vec::new();
-    for (threads, chunks) in [(1, 1), (2, 4)] {
+    for (threads, chunks) in [(1, 1), (1, 4), (2, 4)] {
         for kernels in [Kernels::Scalar, Kernels::Simd] {
+            if (threads, chunks) == (1, 4) && kernels == Kernels::Scalar {
+                continue;
+            }
             out.push(Contender { threads, chunks, kernels });
         }
     }
@@ -332,6 +337,13 @@ impl BenchReport {
             self.peak_assumption,
             if self.bits_agree { "yes" } else { "NO" }
         );
+        for (shape, wall, cpu) in self.worker_speedups() {
+            s += &format!(
+                "{shape}: {threads} workers against 1 over the same chunks (same bits): {wall:.2}x by the wall clock{}\n",
+                cpu.map_or(String::new(), |c| format!(", {c:.2}x the CPU time")),
+                threads = self.results.iter().filter(|r| r.shape == shape).map(|r| r.threads).max().unwrap_or(1),
+            );
+        }
         if let Some(g) = &self.gpu {
             s += &format!(
                 "GPU: {} (gpu rows: peak = the CPU peak x {} cores for a software adapter); GPU kernels agree bit for \
@@ -345,6 +357,27 @@ impl BenchReport {
             }
         }
         s
+    }
+
+    /// Per shape, how much faster the most CPU workers run than one worker
+    /// over the same chunks with the same kernels (wall-clock median ratio),
+    /// and how much more CPU time they take in all (where the OS reports it).
+    pub fn worker_speedups(&self) -> Vec<(String, f64, Option<f64>)> {
+        let mut out = Vec::new();
+        for many in self.results.iter().filter(|r| r.backend == "cpu" && r.threads > 1) {
+            let one = self.results.iter().find(|r| {
+                r.backend == "cpu"
+                    && r.shape == many.shape
+                    && r.threads == 1
+                    && r.chunks == many.chunks
+                    && r.kernels == many.kernels
+            });
+            if let Some(one) = one {
+                let cpu = one.cpu_ms.zip(many.cpu_ms).map(|(a, b)| b / a);
+                out.push((many.shape.clone(), one.median_ms / many.median_ms, cpu));
+            }
+        }
+        out
     }
 
     /// Adds the GPU contenders' figures (rows and profiles).

@@ -824,10 +824,32 @@ pub fn sgd_update_into(
     new_params: &mut [f32],
     new_velocity: &mut [f32],
 ) -> bool {
-    let (lr, mu, wd) = (ar.st(learning_rate), ar.st(momentum), ar.st(weight_decay));
+    let hyper = (learning_rate, momentum, weight_decay);
+    sgd_update_range(net, 0, params, velocity, grads, hyper, ar, new_params, new_velocity)
+}
+
+/// [`sgd_update_into`] over the parameters `first..first + params.len()`
+/// only (every slice holds that range): each parameter's update is the
+/// same operations whatever range it falls in, so ranges may be updated
+/// side by side. `hyper` is (learning rate, momentum, weight decay).
+#[allow(clippy::too_many_arguments)]
+pub fn sgd_update_range(
+    net: &Network,
+    first: usize,
+    params: &[f32],
+    velocity: &[f32],
+    grads: &[f32],
+    hyper: (f32, f32, f32),
+    ar: Arith,
+    new_params: &mut [f32],
+    new_velocity: &mut [f32],
+) -> bool {
+    let (lr, mu, wd) = (ar.st(hyper.0), ar.st(hyper.1), ar.st(hyper.2));
+    let end = first + params.len();
+    let clip = |lo: usize, hi: usize| (lo.max(first) - first)..(hi.min(end).max(lo.max(first)) - first);
     let mut finite = true;
     for layer in &net.layers {
-        for i in layer.w..layer.b {
+        for i in clip(layer.w, layer.b) {
             let g = grads[i] + wd * params[i];
             let v = ar.st(mu * velocity[i] + g);
             let p = ar.st(params[i] - lr * v);
@@ -835,7 +857,7 @@ pub fn sgd_update_into(
             new_params[i] = p;
             finite &= v.is_finite() & p.is_finite();
         }
-        for i in layer.b..layer.b + layer.fan_out {
+        for i in clip(layer.b, layer.b + layer.fan_out) {
             let v = ar.st(mu * velocity[i] + grads[i]);
             let p = ar.st(params[i] - lr * v);
             new_velocity[i] = v;
@@ -864,6 +886,22 @@ mod tests {
             let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
             assert_eq!(bits(&np), bits(&params));
             assert_eq!(bits(&nv), bits(&velocity));
+        }
+        // Updated range by range (cut anywhere, weights and biases alike):
+        // the same bits.
+        let (mut whole_p, mut whole_v) = (vec![0.0; n], vec![0.0; n]);
+        sgd_update_into(&net, &params, &velocity, &grads, 0.05, 0.9, 1e-4, Arith::Exact, &mut whole_p, &mut whole_v);
+        for cut in [1, 17, 35, 36, 40, n - 1] {
+            let (mut rp, mut rv) = (vec![0.0; n], vec![0.0; n]);
+            let h = (0.05, 0.9, 1e-4);
+            let (p0, p1) = rp.split_at_mut(cut);
+            let (v0, v1) = rv.split_at_mut(cut);
+            let (a, b) = (&params[..cut], &params[cut..]);
+            assert!(sgd_update_range(&net, 0, a, &velocity[..cut], &grads[..cut], h, Arith::Exact, p0, v0));
+            assert!(sgd_update_range(&net, cut, b, &velocity[cut..], &grads[cut..], h, Arith::Exact, p1, v1));
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&rp), bits(&whole_p), "cut at {cut}");
+            assert_eq!(bits(&rv), bits(&whole_v), "cut at {cut}");
         }
         // 0.9 * MAX + MAX overflows: the update says so.
         let huge = vec![f32::MAX; n];

@@ -35,6 +35,56 @@ pub struct CpuEngine {
     next_velocity: Vec<f32>,
     /// One set of buffers per chunk (`chunks` > 1), reused from step to step.
     chunk_passes: ChunkPasses,
+    /// The chunks whose gradients the next update sums, in this order
+    /// (empty: the gradient is already in `pass.grads`).
+    combine_order: Vec<usize>,
+}
+
+/// The fewest parameters for which a run with `threads` > 1 also updates
+/// and hashes its weights on several threads (below, starting the threads
+/// costs more than it saves).
+pub const PARALLEL_UPDATE_MIN: usize = 1 << 15;
+
+/// The work on one range of the parameters: `(first, grads, new_params,
+/// new_velocity)` of the range.
+type RangeJob<'a, R> = dyn Fn(usize, &mut [f32], &mut [f32], &mut [f32]) -> R + Sync + 'a;
+
+/// Runs `job(first, grads, new_params, new_velocity)` on one OS thread per
+/// range `bounds[t]..bounds[t + 1]` of the three buffers; results in range
+/// order.
+#[cfg(not(target_arch = "wasm32"))]
+fn parallel_ranges<R: Send>(
+    bounds: &[usize],
+    grads: &mut [f32],
+    new_params: &mut [f32],
+    new_velocity: &mut [f32],
+    job: &RangeJob<'_, R>,
+) -> Vec<R> {
+    let (mut g, mut p, mut v) = (grads, new_params, new_velocity);
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for w in bounds.windows(2) {
+            let len = w[1] - w[0];
+            let (g0, g1) = std::mem::take(&mut g).split_at_mut(len);
+            let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
+            let (v0, v1) = std::mem::take(&mut v).split_at_mut(len);
+            (g, p, v) = (g1, p1, v1);
+            let lo = w[0];
+            handles.push(scope.spawn(move || job(lo, g0, p0, v0)));
+        }
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
+    })
+}
+
+#[cfg(target_arch = "wasm32")]
+fn parallel_ranges<R: Send>(
+    bounds: &[usize],
+    grads: &mut [f32],
+    new_params: &mut [f32],
+    new_velocity: &mut [f32],
+    job: &RangeJob<'_, R>,
+) -> Vec<R> {
+    vec![job(bounds[0], grads, new_params, new_velocity)]
 }
 
 /// Scratch buffers of the chunks, one lock each (a chunk is taken by one
@@ -71,6 +121,7 @@ impl CpuEngine {
             epoch_order: None,
             words: Vec::new(),
             dropout,
+            combine_order: Vec::new(),
             next_params: vec![0.0; state.params.len()],
             next_velocity: vec![0.0; state.velocity.len()],
             chunk_passes: ChunkPasses(if cfg.chunks > 1 {
@@ -172,25 +223,74 @@ impl CpuEngine {
             )
         } else {
             let sums = self.chunk_partials(cfg.threads, cfg.chunks, order, rec.free.contains(&Source::CpuThreads));
-            // ((p0 + p1) + p2) + ..., in the order given, as `combine` does,
-            // straight from each chunk's buffers.
-            let mut loss_sum = 0.0;
-            for (i, &(c, l)) in sums.iter().enumerate() {
-                let pass = self.chunk_passes.get(c);
-                if i == 0 {
-                    self.pass.grads.copy_from_slice(&pass.grads);
-                    loss_sum = l;
-                } else {
-                    for (g, v) in self.pass.grads.iter_mut().zip(&pass.grads) {
-                        *g += *v;
-                    }
-                    loss_sum += l;
-                }
+            // ((p0 + p1) + p2) + ..., in the order given, as `combine` does.
+            let mut loss_sum = sums[0].1;
+            for &(_, l) in &sums[1..] {
+                loss_sum += l;
             }
-            ar.st_all(&mut self.pass.grads);
+            // The gradients are combined by the update, straight from each
+            // chunk's buffers.
+            self.combine_order = sums.iter().map(|&(c, _)| c).collect();
             loss_sum
         };
         self.finish_step(rec, t, loss_sum)
+    }
+
+    /// The update of a step from the gradient in `pass.grads` (or combined
+    /// from the chunks' buffers in `combine_order`, when set), written to
+    /// `next_params` and `next_velocity`; returns whether every new value is
+    /// finite and, if so, the new weights' hash. With `threads` > 1 (native)
+    /// and a network of at least [`PARALLEL_UPDATE_MIN`] parameters, ranges
+    /// of whole hash leaves go to the threads side by side: each value is
+    /// computed by the same operations in the same order either way (spec:
+    /// [`crate::spec::GRAD_ORDER`], [`crate::spec::OPTIMIZER_ORDER`]), so the
+    /// bits do not depend on it.
+    fn update(&mut self) -> (bool, Option<hash::Hash64>) {
+        let cfg = &self.setup.settings.config;
+        let ar = self.setup.arith();
+        let net = &self.setup.net;
+        let n = self.params.len();
+        let hyper = (cfg.learning_rate, cfg.momentum, cfg.weight_decay);
+        let order = std::mem::take(&mut self.combine_order);
+        let guards: Vec<_> = order.iter().map(|&c| self.chunk_passes.get(c)).collect();
+        let chunk_grads: Vec<&[f32]> = guards.iter().map(|g| &g.grads[..]).collect();
+        let leaf = crate::spec::HASH_CHUNK_WORDS;
+        let leaves = n.div_ceil(leaf);
+        let parts =
+            if cfg!(target_arch = "wasm32") || n < PARALLEL_UPDATE_MIN { 1 } else { cfg.threads.clamp(1, leaves) };
+        let bounds: Vec<usize> = (0..=parts).map(|t| (t * leaves / parts * leaf).min(n)).collect();
+        let (params, velocity) = (&self.params, &self.velocity);
+        // One range: combine, update, hash its leaves.
+        let job = |lo: usize, g: &mut [f32], np: &mut [f32], nv: &mut [f32]| -> (bool, Vec<hash::Hash64>) {
+            let hi = lo + g.len();
+            if let Some((first, rest)) = chunk_grads.split_first() {
+                g.copy_from_slice(&first[lo..hi]);
+                for c in rest {
+                    for (a, b) in g.iter_mut().zip(&c[lo..hi]) {
+                        *a += *b;
+                    }
+                }
+                ar.st_all(g);
+            }
+            let finite = model::sgd_update_range(net, lo, &params[lo..hi], &velocity[lo..hi], g, hyper, ar, np, nv);
+            let hashes = if finite {
+                np.chunks(leaf).enumerate().map(|(i, words)| hash::leaf_hash(lo / leaf + i, words)).collect()
+            } else {
+                Vec::new()
+            };
+            (finite, hashes)
+        };
+        let results: Vec<(bool, Vec<hash::Hash64>)> = if parts == 1 {
+            vec![job(0, &mut self.pass.grads, &mut self.next_params, &mut self.next_velocity)]
+        } else {
+            parallel_ranges(&bounds, &mut self.pass.grads, &mut self.next_params, &mut self.next_velocity, &job)
+        };
+        drop(guards);
+        if results.iter().any(|(finite, _)| !finite) {
+            return (false, None);
+        }
+        let leaf_hashes: Vec<hash::Hash64> = results.into_iter().flat_map(|(_, h)| h).collect();
+        (true, Some(hash::root_hash(n, &leaf_hashes)))
     }
 
     /// Runs up to `n` steps; returns how many ran.
@@ -283,24 +383,14 @@ impl CpuEngine {
         let cfg = self.setup.settings.config.clone();
         let loss = loss_sum * (1.0 / cfg.batch_size as f32);
         if !loss.is_finite() {
+            self.combine_order.clear();
             rec.stopped = Some(Stopped::non_finite(t + 1, "the training loss", loss, &cfg));
             return None;
         }
         // Keep the last good state, so a step that overflows the weights
         // leaves the run where it was (the manifest's final weights are the
         // last finite ones).
-        let finite = model::sgd_update_into(
-            &self.setup.net,
-            &self.params,
-            &self.velocity,
-            &self.pass.grads,
-            cfg.learning_rate,
-            cfg.momentum,
-            cfg.weight_decay,
-            self.setup.arith(),
-            &mut self.next_params,
-            &mut self.next_velocity,
-        );
+        let (finite, hash) = self.update();
         if !finite {
             // The update is not kept: the weights stay the last finite ones.
             let bad = self.next_params.iter().chain(&self.next_velocity).find(|v| !v.is_finite());
@@ -311,7 +401,8 @@ impl CpuEngine {
         std::mem::swap(&mut self.params, &mut self.next_params);
         std::mem::swap(&mut self.velocity, &mut self.next_velocity);
 
-        let h = hash::weights_hash(&self.params);
+        let h = hash.unwrap_or_else(|| hash::weights_hash(&self.params));
+        debug_assert_eq!(h, hash::weights_hash(&self.params), "the hash of the update is the weights' hash");
         rec.push_step(loss, hash::chain_link(rec.chain_head, h));
         self.step = t + 1;
 

@@ -93,6 +93,12 @@ class Suite:
         print(f"FAILED - {name}: {detail}", flush=True)
 
 
+def checkpoint_files(folder):
+    """The checkpoints of a checkpoint folder, by step (not the history
+    files that later checkpoints continue: docs/MANIFEST.md)."""
+    return [os.path.join(folder, f) for f in sorted(os.listdir(folder)) if f.endswith(".checkpoint.json")]
+
+
 def retrace(manifest, weights=(), record=None):
     """(status, message): 'identical' or 'mismatch' and the reference's line."""
     lines = []
@@ -195,7 +201,7 @@ def main() -> int:
         weights = []
         ck = os.path.join(a.work, f"{name}-checkpoints")
         if os.path.isdir(ck):
-            weights = [os.path.join(ck, f) for f in sorted(os.listdir(ck))]
+            weights = checkpoint_files(ck)
         status, msg = retrace(path, weights)
         what = (
             f"engine {m['engine_version']}, {m['config']['activation']['value']}, hidden "
@@ -266,7 +272,7 @@ def main() -> int:
     ckrun = manifests.get("v1-tanh-c3")
     ck = os.path.join(a.work, "v1-tanh-c3-checkpoints")
     if ckrun and os.path.isdir(ck):
-        first = os.path.join(ck, sorted(os.listdir(ck))[0])
+        first = checkpoint_files(ck)[0]
         doc = load(first)
         step = doc["step"]
         net = ref.Net([64, 32, 16, 10], "tanh")
@@ -312,7 +318,7 @@ def main() -> int:
                       "--checkpoint-every", "20"])
         exports = []
         ck = os.path.join(a.work, "writers-checkpoints")
-        for src, which in [(path, "final"), (path, "initial"), (os.path.join(ck, sorted(os.listdir(ck))[0]), "checkpoint")]:
+        for src, which in [(path, "final"), (path, "initial"), (checkpoint_files(ck)[0], "checkpoint")]:
             out = os.path.join(a.work, f"writers-{which}.safetensors")
             r = subprocess.run([a.cli, "export", src, "--format", "safetensors", "--weights", which, "--out", out, "-q"],
                                capture_output=True, text=True)

@@ -747,19 +747,23 @@ pub fn loss_and_grads_arith<T: Real>(
         ar.st_all(&mut pass.back);
         let h = &pass.hidden[l - 1];
         let scale = dropout.map(|d| (ar.st(T::from_f32(d.scale)), &d.masks[l - 1]));
+        // Written in place (no push), the dropout case apart: the same
+        // operations per value, in loops the compiler keeps tight.
         pass.delta.clear();
-        for (i, (&g, &hv)) in pass.back.iter().zip(h).enumerate() {
-            let g = match scale {
-                Some((s, mask)) => {
-                    if mask[i] {
-                        ar.st(g * s)
-                    } else {
-                        T::ZERO
-                    }
+        pass.delta.resize(pass.back.len(), T::ZERO);
+        let act = net.activation;
+        match scale {
+            Some((s, mask)) => {
+                for (((d, &g), &hv), &keep) in pass.delta.iter_mut().zip(&pass.back).zip(h).zip(mask) {
+                    let g = if keep { ar.st(g * s) } else { T::ZERO };
+                    *d = ar.st(activate_back(act, hv, g, ar));
                 }
-                None => g,
-            };
-            pass.delta.push(ar.st(activate_back(net.activation, hv, g, ar)));
+            }
+            None => {
+                for ((d, &g), &hv) in pass.delta.iter_mut().zip(&pass.back).zip(h) {
+                    *d = ar.st(activate_back(act, hv, g, ar));
+                }
+            }
         }
     }
     total

@@ -41,7 +41,7 @@ async function contenderRun(shape, c) {
     chunks: String(c.chunks),
   };
   const engine = c.build === 'before' ? (before ??= await loadBefore()) : { Trainer, setKernels };
-  const trainer = await engine.Trainer.create(settings, [], 'cpu');
+  const trainer = await engine.Trainer.create(settings, [], c.backend ?? 'cpu');
   const pool = c.threads > 1 ? await WorkerPool.create(trainer, c.threads) : null;
   const toObject = (v) => (v instanceof Map ? Object.fromEntries(v) : v);
   return {
@@ -97,6 +97,13 @@ async function measurePeak(tries) {
   return { gflops: best, byCpu };
 }
 
+// The adapter of a GPU run, in words.
+function adapterName(trainer) {
+  const a = trainer.adapter;
+  const o = a instanceof Map ? Object.fromEntries(a) : a;
+  return o ? `${o.vendor} ${o.description}`.trim() : null;
+}
+
 window.runBench = async ({ shapes, contenders, rounds, sampleMs }) => {
   const simd = setKernels('simd');
   const peak = await measurePeak(5);
@@ -132,6 +139,8 @@ window.runBench = async ({ shapes, contenders, rounds, sampleMs }) => {
         steps_per_sample: steps,
         samples_ms: samples[i],
         cpu_samples_ms: cpuSamples[i].length === rounds ? cpuSamples[i] : null,
+        backend: c.backend ?? 'cpu',
+        adapter: c.backend === 'gpu' ? adapterName(runs[i].trainer) : null,
         chain_head: runs[i].trainer.hashChain().at(-1),
         steps: runs[i].trainer.stepsDone,
       });

@@ -5,6 +5,7 @@
 //   node bench/wasm-bench.mjs [--rounds 5] [--shapes 128/64,256-256/128,1024-1024/128]
 //                             [--sample-ms 300] [--out bench/shapes-wasm.json]
 //                             [--native bench/shapes-native.json] [--before DIR]
+//                             [--webgpu on|off]
 //
 // Needs www/pkg (make build-web) and playwright-core with the system
 // Chromium (/usr/bin/chromium, or $CHROMIUM). Serves the repository with
@@ -18,6 +19,8 @@
 // core. With a native result file for the same shapes it prints wasm /
 // native per contender. `--before DIR` adds the contender `before cpu-1`:
 // the same runs on another wasm-pack build (an older commit's www/pkg, say),
+// `--webgpu on` the contender `webgpu`: the GPU engine through Chromium's
+// WebGPU (--enable-unsafe-webgpu; Dawn on SwiftShader here), strict `gpu`;
 // linked at bench/pkg-before for the time of the run. Reports figures;
 // asserts nothing about speed. Exit code 1 when a run fails or when the
 // scalar and SIMD kernels end on different hash chain links.
@@ -40,6 +43,7 @@ function parseArgs(argv) {
     out: path.join(ROOT, 'bench/shapes-wasm.json'),
     native: path.join(ROOT, 'bench/shapes-native.json'),
     before: null,
+    webgpu: false,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -50,6 +54,10 @@ function parseArgs(argv) {
     else if (flag === '--out') opts.out = path.resolve(value);
     else if (flag === '--native') opts.native = path.resolve(value);
     else if (flag === '--before') opts.before = path.resolve(value);
+    else if (flag === '--webgpu') {
+      if (value !== 'on' && value !== 'off') throw new Error(`--webgpu: expected on or off, got ${value}`);
+      opts.webgpu = value === 'on';
+    }
     else throw new Error(`unknown option ${flag} (see the head of bench/wasm-bench.mjs)`);
   }
   if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new Error(`--rounds: expected a whole number >= 1`);
@@ -199,6 +207,9 @@ async function main() {
     { name: 'cpu-1 simd', threads: 1, chunks: 1, kernels: 'simd' },
     { name: 'cpu-2x4 simd', threads: 2, chunks: 4, kernels: 'simd' },
   ];
+  // `--webgpu on`: the GPU engine too, through the browser's WebGPU (Dawn on
+  // SwiftShader here), strict (`gpu`): a run fails rather than fall back.
+  if (opts.webgpu) contenders.push({ name: 'webgpu', threads: 1, chunks: 1, kernels: 'simd', backend: 'gpu' });
   const link = path.join(ROOT, 'bench/pkg-before');
   if (opts.before) {
     if (!existsSync(path.join(opts.before, 'reprolab.js'))) throw new Error(`--before: no reprolab.js in ${opts.before}`);
@@ -214,7 +225,13 @@ async function main() {
     const marker = `--reprolab-bench=${process.pid}-${Date.now()}`;
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run', marker],
+      args: [
+        '--no-sandbox',
+        opts.webgpu ? '--enable-unsafe-webgpu' : '--disable-gpu',
+        '--disable-background-networking',
+        '--no-first-run',
+        marker,
+      ],
     });
     const page = await browser.newPage();
     const errors = [];
@@ -252,12 +269,14 @@ async function main() {
       const flops = nominalFlops(shapes.find((s) => s.name === r.shape));
       const med = median(r.samples_ms);
       const gflops = flops / (med * 1e6);
-      const cpu = r.cpu_samples_ms ? median(r.cpu_samples_ms) : null;
+      const gpu = r.backend === 'gpu';
+      // A GPU step's work runs in the GPU process, not the renderer: no CPU figure.
+      const cpu = !gpu && r.cpu_samples_ms ? median(r.cpu_samples_ms) : null;
       const perCore = cpu ? flops / (cpu * 1e6) : null;
-      const twin = native?.results?.find((n) => n.shape === r.shape && n.contender === r.contender);
+      const twin = gpu ? null : native?.results?.find((n) => n.shape === r.shape && n.contender === r.contender);
       return {
         ...r,
-        backend: 'cpu (wasm)',
+        backend: gpu ? `gpu (WebGPU: ${r.adapter ?? 'adapter unknown'})` : 'cpu (wasm)',
         median_ms: med,
         min_ms: Math.min(...r.samples_ms),
         gflops,
@@ -271,7 +290,8 @@ async function main() {
     });
     const agree = shapes.every((s) => {
       // One thread, whichever build or kernels: the same bits.
-      const heads = results.filter((r) => r.shape === s.name && r.chunks === 1).map((r) => r.chain_head);
+      // (The GPU engine rounds exp, log and tanh its own way: not compared.)
+      const heads = results.filter((r) => r.shape === s.name && r.chunks === 1 && r.backend === 'cpu (wasm)').map((r) => r.chain_head);
       return heads.every((h) => h === heads[0]);
     });
     const report = {

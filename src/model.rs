@@ -769,52 +769,13 @@ pub fn loss_and_grads_arith<T: Real>(
     total
 }
 
-/// SGD with momentum and weight decay, per parameter
-/// (spec: [`crate::spec::OPTIMIZER_ORDER`]).
-pub fn sgd_update(
-    net: &Network,
-    params: &mut [f32],
-    velocity: &mut [f32],
-    grads: &[f32],
-    learning_rate: f32,
-    momentum: f32,
-    weight_decay: f32,
-) {
-    sgd_update_arith(net, params, velocity, grads, learning_rate, momentum, weight_decay, Arith::Default)
-}
-
-/// [`sgd_update`] in the arithmetic `ar`: under `exact`, the three settings,
-/// the new velocity (before `lr * v`) and the new weight pass `tiny`
-/// (spec: [`spec::EXACT_ARITHMETIC`]).
-#[allow(clippy::too_many_arguments)]
-pub fn sgd_update_arith(
-    net: &Network,
-    params: &mut [f32],
-    velocity: &mut [f32],
-    grads: &[f32],
-    learning_rate: f32,
-    momentum: f32,
-    weight_decay: f32,
-    ar: Arith,
-) {
-    let (lr, mu, wd) = (ar.st(learning_rate), ar.st(momentum), ar.st(weight_decay));
-    for layer in &net.layers {
-        for i in layer.w..layer.b {
-            let g = grads[i] + wd * params[i];
-            velocity[i] = ar.st(mu * velocity[i] + g);
-            params[i] = ar.st(params[i] - lr * velocity[i]);
-        }
-        for i in layer.b..layer.b + layer.fan_out {
-            velocity[i] = ar.st(mu * velocity[i] + grads[i]);
-            params[i] = ar.st(params[i] - lr * velocity[i]);
-        }
-    }
-}
-
-/// [`sgd_update_arith`] out of place: reads `params` and `velocity`, writes
-/// the updated values to `new_params` and `new_velocity` (the same bits the
-/// in-place update gives), and returns whether every new value is finite.
-/// The engine keeps its last good state this way without copying it.
+/// SGD with momentum and weight decay, per parameter (spec:
+/// [`crate::spec::OPTIMIZER_ORDER`]), in the arithmetic `ar` (under `exact`
+/// the three settings, the new velocity and the new weight pass `tiny`:
+/// [`spec::EXACT_ARITHMETIC`]), out of place: reads `params` and
+/// `velocity`, writes the updated values to `new_params` and
+/// `new_velocity`, and returns whether every new value is finite. The
+/// engine keeps its last good state this way without copying it.
 #[allow(clippy::too_many_arguments)]
 pub fn sgd_update_into(
     net: &Network,
@@ -875,6 +836,33 @@ pub fn sgd_update_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The update as the spec writes it, in place, one parameter at a time:
+    /// the reference the out-of-place, range-by-range update must match.
+    #[allow(clippy::too_many_arguments)]
+    fn sgd_update_arith(
+        net: &Network,
+        params: &mut [f32],
+        velocity: &mut [f32],
+        grads: &[f32],
+        learning_rate: f32,
+        momentum: f32,
+        weight_decay: f32,
+        ar: Arith,
+    ) {
+        let (lr, mu, wd) = (ar.st(learning_rate), ar.st(momentum), ar.st(weight_decay));
+        for layer in &net.layers {
+            for i in layer.w..layer.b {
+                let g = grads[i] + wd * params[i];
+                velocity[i] = ar.st(mu * velocity[i] + g);
+                params[i] = ar.st(params[i] - lr * velocity[i]);
+            }
+            for i in layer.b..layer.b + layer.fan_out {
+                velocity[i] = ar.st(mu * velocity[i] + grads[i]);
+                params[i] = ar.st(params[i] - lr * velocity[i]);
+            }
+        }
+    }
 
     #[test]
     fn out_of_place_sgd_gives_the_in_place_bits() {

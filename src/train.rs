@@ -238,14 +238,14 @@ impl CpuEngine {
 
     /// The update of a step from the gradient in `pass.grads` (or combined
     /// from the chunks' buffers in `combine_order`, when set), written to
-    /// `next_params` and `next_velocity`; returns whether every new value is
-    /// finite and, if so, the new weights' hash. With `threads` > 1 (native)
+    /// `next_params` and `next_velocity`; returns the new weights' hash, or `None` when a value is not finite.
+    /// With `threads` > 1 (native)
     /// and a network of at least [`PARALLEL_UPDATE_MIN`] parameters, ranges
     /// of whole hash leaves go to the threads side by side: each value is
     /// computed by the same operations in the same order either way (spec:
     /// [`crate::spec::GRAD_ORDER`], [`crate::spec::OPTIMIZER_ORDER`]), so the
     /// bits do not depend on it.
-    fn update(&mut self) -> (bool, Option<hash::Hash64>) {
+    fn update(&mut self) -> Option<hash::Hash64> {
         let cfg = &self.setup.settings.config;
         let ar = self.setup.arith();
         let net = &self.setup.net;
@@ -287,10 +287,10 @@ impl CpuEngine {
         };
         drop(guards);
         if results.iter().any(|(finite, _)| !finite) {
-            return (false, None);
+            return None;
         }
         let leaf_hashes: Vec<hash::Hash64> = results.into_iter().flat_map(|(_, h)| h).collect();
-        (true, Some(hash::root_hash(n, &leaf_hashes)))
+        Some(hash::root_hash(n, &leaf_hashes))
     }
 
     /// Runs up to `n` steps; returns how many ran.
@@ -390,18 +390,16 @@ impl CpuEngine {
         // Keep the last good state, so a step that overflows the weights
         // leaves the run where it was (the manifest's final weights are the
         // last finite ones).
-        let (finite, hash) = self.update();
-        if !finite {
+        let Some(h) = self.update() else {
             // The update is not kept: the weights stay the last finite ones.
             let bad = self.next_params.iter().chain(&self.next_velocity).find(|v| !v.is_finite());
             let bad = bad.copied().unwrap_or(f32::NAN);
             rec.stopped = Some(Stopped::non_finite(t + 1, "a weight", bad, &cfg));
             return None;
-        }
+        };
         std::mem::swap(&mut self.params, &mut self.next_params);
         std::mem::swap(&mut self.velocity, &mut self.next_velocity);
 
-        let h = hash.unwrap_or_else(|| hash::weights_hash(&self.params));
         debug_assert_eq!(h, hash::weights_hash(&self.params), "the hash of the update is the weights' hash");
         rec.push_step(loss, hash::chain_link(rec.chain_head, h));
         self.step = t + 1;
@@ -544,28 +542,10 @@ pub fn chunk_rows(b: usize, chunks: usize, c: usize) -> (usize, usize) {
     (c * b / chunks, (c + 1) * b / chunks)
 }
 
-/// Forward and backward over rows `rows` of a gathered batch.
-#[allow(clippy::too_many_arguments)]
-pub fn chunk_partial(
-    net: &Network,
-    params: &[f32],
-    batch_x: &[f32],
-    labels: &[u8],
-    dropout: Option<&Dropout>,
-    rows: std::ops::Range<usize>,
-    inv_batch: f32,
-    order: model::RowOrder,
-    chunk: usize,
-    ar: model::Arith,
-) -> Partial {
-    let mut pass: Pass<f32> = Pass::new(net, rows.len());
-    let loss_sum = chunk_partial_into(net, params, batch_x, labels, dropout, rows, inv_batch, order, ar, &mut pass);
-    Partial { chunk, loss_sum, grads: pass.grads }
-}
-
-/// [`chunk_partial`] into `pass`, buffers sized for `rows` (every buffer is
-/// written before it is read, so a pass can serve step after step); returns
-/// the loss sum, the gradient in `pass.grads`.
+/// Forward and backward over rows `rows` of a gathered batch, into `pass`,
+/// buffers sized for `rows` (every buffer is written before it is read, so a
+/// pass can serve step after step); returns the loss sum, the gradient in
+/// `pass.grads`.
 #[allow(clippy::too_many_arguments)]
 pub fn chunk_partial_into(
     net: &Network,

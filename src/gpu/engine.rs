@@ -120,8 +120,9 @@ impl GpuEngine {
         self.lose_device_at = Some(step);
     }
 
-    /// Encodes and submits step `t` (0-based). No read-back.
-    fn submit_step(&mut self, t: usize) {
+    /// Writes what step `t` (0-based) reads: the epoch's row order (once an
+    /// epoch) and the step's uniform.
+    fn upload_step_inputs(&mut self, t: usize) {
         let per_epoch = self.setup.steps_per_epoch();
         let epoch = t / per_epoch;
         if self.uploaded_epoch != Some(epoch) {
@@ -129,11 +130,16 @@ impl GpuEngine {
             self.gpu.queue.write_buffer(&self.graph.epoch_rows, 0, bytes_of(&rows));
             self.uploaded_epoch = Some(epoch);
         }
-        let cfg = &self.setup.settings.config;
         let slot = (t % spec::GPU_READBACK_STEPS) as u32;
-        let batch_offset = ((t % per_epoch) * cfg.batch_size) as u32;
+        let batch_offset = ((t % per_epoch) * self.setup.settings.config.batch_size) as u32;
         let u = StepUniform { t: t as u32, batch_offset, slot, val_slot: slot };
         self.gpu.queue.write_buffer(&self.graph.step_uniform, 0, u.bytes());
+    }
+
+    /// Encodes and submits step `t` (0-based). No read-back.
+    fn submit_step(&mut self, t: usize) {
+        self.upload_step_inputs(t);
+        let cfg = &self.setup.settings.config;
         let evaluate = (t + 1) % cfg.eval_every == 0 || t + 1 == cfg.steps;
         let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
         if self.reduction == GpuReduction::Atomic {
@@ -267,18 +273,7 @@ impl GpuEngine {
     /// (dispatches of the same kernel added up), in first-dispatch order.
     pub async fn profile_step(&mut self, chain_head: Hash64) -> Result<KernelProfile> {
         let t = self.state.step;
-        let per_epoch = self.setup.steps_per_epoch();
-        let epoch = t / per_epoch;
-        if self.uploaded_epoch != Some(epoch) {
-            let rows = self.setup.epoch_rows(epoch);
-            self.gpu.queue.write_buffer(&self.graph.epoch_rows, 0, bytes_of(&rows));
-            self.uploaded_epoch = Some(epoch);
-        }
-        let cfg = &self.setup.settings.config;
-        let slot = (t % spec::GPU_READBACK_STEPS) as u32;
-        let batch_offset = ((t % per_epoch) * cfg.batch_size) as u32;
-        let u = StepUniform { t: t as u32, batch_offset, slot, val_slot: slot };
-        self.gpu.queue.write_buffer(&self.graph.step_uniform, 0, u.bytes());
+        self.upload_step_inputs(t);
         if self.reduction == GpuReduction::Atomic {
             let mut enc = self.gpu.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
             enc.clear_buffer(&self.graph.grads, 0, None);

@@ -70,14 +70,25 @@ struct Murmur {
     words: u32,
 }
 
+/// murmur3's scrambling of one input word, the same for every lane.
+#[inline(always)]
+fn scramble(k: u32) -> u32 {
+    k.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593)
+}
+
 impl Murmur {
     fn new(seed: u32) -> Murmur {
         Murmur { h: seed, words: 0 }
     }
 
-    #[inline(always)]
+    #[cfg(test)]
     fn word(&mut self, k: u32) {
-        let k = k.wrapping_mul(0xcc9e_2d51).rotate_left(15).wrapping_mul(0x1b87_3593);
+        self.mix(scramble(k));
+    }
+
+    /// Takes in a word already scrambled ([`scramble`]).
+    #[inline(always)]
+    fn mix(&mut self, k: u32) {
         self.h ^= k;
         self.h = self.h.rotate_left(13).wrapping_mul(5).wrapping_add(0xe654_6b64);
         self.words = self.words.wrapping_add(1);
@@ -94,16 +105,24 @@ impl Murmur {
     }
 }
 
-fn lanes(seed_xor: u32, words: impl Iterator<Item = u32> + Clone) -> Hash64 {
-    let mut out = [0u32; 2];
-    for (lane, seed) in spec::HASH_LANE_SEEDS.iter().enumerate() {
-        let mut m = Murmur::new(seed ^ seed_xor);
-        for w in words.clone() {
-            m.word(w);
-        }
-        out[lane] = m.finish();
+/// The two lanes' murmur states of a hash whose seeds are xored with `seed_xor`.
+fn start(seed_xor: u32) -> [Murmur; 2] {
+    spec::HASH_LANE_SEEDS.map(|seed| Murmur::new(seed ^ seed_xor))
+}
+
+fn finish(m: [Murmur; 2]) -> Hash64 {
+    Hash64 { lo: m[0].finish(), hi: m[1].finish() }
+}
+
+/// Both lanes over `words`, in one pass (each word scrambled once).
+fn lanes(seed_xor: u32, words: impl Iterator<Item = u32>) -> Hash64 {
+    let mut m = start(seed_xor);
+    for w in words {
+        let k = scramble(w);
+        m[0].mix(k);
+        m[1].mix(k);
     }
-    Hash64 { lo: out[0], hi: out[1] }
+    finish(m)
 }
 
 /// The hash of one leaf: the chunk `index` of the parameter words.
@@ -111,9 +130,39 @@ pub fn leaf_hash(index: usize, chunk: &[f32]) -> Hash64 {
     lanes(index as u32, chunk.iter().map(|v| v.to_bits()))
 }
 
+/// The hashes of the leaves of `words`, which start at leaf `first` of a
+/// buffer ([`spec::HASH_CHUNK_WORDS`] words a leaf, the last one possibly
+/// shorter), appended to `out`: each is [`leaf_hash`]'s value. Four whole
+/// leaves are hashed side by side, word by word, so that their eight
+/// murmur chains (each a serial dependency) overlap in the processor.
+pub fn leaf_hashes(first: usize, words: &[f32], out: &mut Vec<Hash64>) {
+    const GROUP: usize = 4;
+    let leaf = spec::HASH_CHUNK_WORDS;
+    let mut index = first;
+    let mut rest = words;
+    while rest.len() >= GROUP * leaf {
+        let (group, tail) = rest.split_at(GROUP * leaf);
+        let mut m: [[Murmur; 2]; GROUP] = std::array::from_fn(|i| start((index + i) as u32));
+        for j in 0..leaf {
+            for (i, lanes) in m.iter_mut().enumerate() {
+                let k = scramble(group[i * leaf + j].to_bits());
+                lanes[0].mix(k);
+                lanes[1].mix(k);
+            }
+        }
+        out.extend(m.map(finish));
+        index += GROUP;
+        rest = tail;
+    }
+    for (i, chunk) in rest.chunks(leaf).enumerate() {
+        out.push(leaf_hash(index + i, chunk));
+    }
+}
+
 /// The weight hash of a flat parameter buffer (spec: [`spec::HASH_CHUNK_WORDS`]).
 pub fn weights_hash(params: &[f32]) -> Hash64 {
-    let leaves: Vec<Hash64> = params.chunks(spec::HASH_CHUNK_WORDS).enumerate().map(|(i, c)| leaf_hash(i, c)).collect();
+    let mut leaves = Vec::with_capacity(params.len().div_ceil(spec::HASH_CHUNK_WORDS));
+    leaf_hashes(0, params, &mut leaves);
     root_hash(params.len(), &leaves)
 }
 
@@ -195,6 +244,21 @@ mod tests {
         let mut z = base.clone();
         z[0] = -0.0;
         assert_ne!(weights_hash(&z), h0);
+    }
+
+    #[test]
+    fn leaves_side_by_side_equal_one_by_one() {
+        let leaf = spec::HASH_CHUNK_WORDS;
+        for n in [0usize, 5, leaf, 4 * leaf - 1, 4 * leaf, 4 * leaf + 1, 9 * leaf + 17] {
+            let words: Vec<f32> = (0..n).map(|i| f32::from_bits((i as u32).wrapping_mul(2_654_435_761))).collect();
+            for first in [0usize, 3] {
+                let one_by_one: Vec<Hash64> =
+                    words.chunks(leaf).enumerate().map(|(i, c)| leaf_hash(first + i, c)).collect();
+                let mut grouped = Vec::new();
+                leaf_hashes(first, &words, &mut grouped);
+                assert_eq!(grouped, one_by_one, "{n} words from leaf {first}");
+            }
+        }
     }
 
     #[test]

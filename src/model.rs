@@ -605,6 +605,7 @@ fn activate<T: Real>(act: Activation, z: T, ar: Arith) -> T {
 /// Gradient through the activation, from its output `h`: ReLU passes `g` where
 /// `h > 0` and gives +0.0 elsewhere; tanh gives `g * (1 - h * h)` (under
 /// `exact`: `g * tiny(1 - h * h)`, which `tiny` never changes as `|h| <= 1`).
+#[inline(always)]
 fn activate_back<T: Real>(act: Activation, h: T, g: T, ar: Arith) -> T {
     match act {
         Activation::Relu => {
@@ -615,6 +616,76 @@ fn activate_back<T: Real>(act: Activation, h: T, g: T, ar: Arith) -> T {
             }
         }
         Activation::Tanh => g * ar.st(T::ONE - h * h),
+    }
+}
+
+/// [`Arith::st`] with the arithmetic fixed at compile time (`EXACT`), for
+/// loops over many values that should hold no branch on it.
+#[inline(always)]
+fn st_as<T: Real, const EXACT: bool>(v: T) -> T {
+    if EXACT {
+        v.tiny()
+    } else {
+        v
+    }
+}
+
+/// Dropout in the forward pass: `out = keep ? st(h * scale) : +0.0`. The
+/// product is computed for every value and then selected (the same value
+/// where kept), so the loop has no branch.
+fn drop_forward<T: Real, const EXACT: bool>(out: &mut [T], h: &[T], mask: &[bool], scale: T) {
+    for ((o, &hv), &keep) in out.iter_mut().zip(h).zip(mask) {
+        let kept = st_as::<T, EXACT>(hv * scale);
+        *o = if keep { kept } else { T::ZERO };
+    }
+}
+
+/// The error through dropout (`drop`: its scale and mask) and the
+/// activation's derivative, per value: `g = keep ? st(back * scale) :
+/// +0.0`, `delta = st(activate_back(h, g))`, written in place. The
+/// activation and the arithmetic are fixed outside the loop, the mask
+/// selects rather than branches: the same operations per value as
+/// [`activate_back`] under [`Arith::st`], in loops the compiler can keep
+/// tight (and vectorise).
+fn back_through<T: Real, const EXACT: bool>(
+    act: Activation,
+    delta: &mut [T],
+    back: &[T],
+    h: &[T],
+    drop: Option<(T, &[bool])>,
+) {
+    let ar = if EXACT { Arith::Exact } else { Arith::Default };
+    match act {
+        Activation::Relu => {
+            back_each::<T, EXACT>(delta, back, h, drop, |hv, g| activate_back(Activation::Relu, hv, g, ar))
+        }
+        Activation::Tanh => {
+            back_each::<T, EXACT>(delta, back, h, drop, |hv, g| activate_back(Activation::Tanh, hv, g, ar))
+        }
+    }
+}
+
+#[inline(always)]
+fn back_each<T: Real, const EXACT: bool>(
+    delta: &mut [T],
+    back: &[T],
+    h: &[T],
+    drop: Option<(T, &[bool])>,
+    f: impl Fn(T, T) -> T,
+) {
+    match drop {
+        Some((scale, mask)) => {
+            for (((d, &g), &hv), &keep) in delta.iter_mut().zip(back).zip(h).zip(mask) {
+                let kept = st_as::<T, EXACT>(g * scale);
+                let g = if keep { kept } else { T::ZERO };
+                *d = st_as::<T, EXACT>(f(hv, g));
+            }
+        }
+        None => {
+            for ((d, &g), &hv) in delta.iter_mut().zip(back).zip(h) {
+                *d = st_as::<T, EXACT>(f(hv, g));
+            }
+        }
     }
 }
 
@@ -682,8 +753,9 @@ pub fn forward_arith<T: Real>(net: &Network, params: &[T], dropout: Option<&Drop
         match dropout {
             Some(d) => {
                 let scale = ar.st(T::from_f32(d.scale));
-                for ((o, &hv), &keep) in next.iter_mut().zip(h.iter()).zip(&d.masks[l]) {
-                    *o = if keep { ar.st(hv * scale) } else { T::ZERO };
+                match ar {
+                    Arith::Default => drop_forward::<T, false>(next, h, &d.masks[l], scale),
+                    Arith::Exact => drop_forward::<T, true>(next, h, &d.masks[l], scale),
                 }
             }
             None => next.copy_from_slice(h),
@@ -746,24 +818,12 @@ pub fn loss_and_grads_arith<T: Real>(
         backprop(&pass.delta, &params[layer.w..layer.b], rows, layer.fan_in, layer.fan_out, &mut pass.back);
         ar.st_all(&mut pass.back);
         let h = &pass.hidden[l - 1];
-        let scale = dropout.map(|d| (ar.st(T::from_f32(d.scale)), &d.masks[l - 1]));
-        // Written in place (no push), the dropout case apart: the same
-        // operations per value, in loops the compiler keeps tight.
+        let drop = dropout.map(|d| (ar.st(T::from_f32(d.scale)), &d.masks[l - 1][..]));
         pass.delta.clear();
         pass.delta.resize(pass.back.len(), T::ZERO);
-        let act = net.activation;
-        match scale {
-            Some((s, mask)) => {
-                for (((d, &g), &hv), &keep) in pass.delta.iter_mut().zip(&pass.back).zip(h).zip(mask) {
-                    let g = if keep { ar.st(g * s) } else { T::ZERO };
-                    *d = ar.st(activate_back(act, hv, g, ar));
-                }
-            }
-            None => {
-                for ((d, &g), &hv) in pass.delta.iter_mut().zip(&pass.back).zip(h) {
-                    *d = ar.st(activate_back(act, hv, g, ar));
-                }
-            }
+        match ar {
+            Arith::Default => back_through::<T, false>(net.activation, &mut pass.delta, &pass.back, h, drop),
+            Arith::Exact => back_through::<T, true>(net.activation, &mut pass.delta, &pass.back, h, drop),
         }
     }
     total

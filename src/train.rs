@@ -273,11 +273,10 @@ impl CpuEngine {
                 ar.st_all(g);
             }
             let finite = model::sgd_update_range(net, lo, &params[lo..hi], &velocity[lo..hi], g, hyper, ar, np, nv);
-            let hashes = if finite {
-                np.chunks(leaf).enumerate().map(|(i, words)| hash::leaf_hash(lo / leaf + i, words)).collect()
-            } else {
-                Vec::new()
-            };
+            let mut hashes = Vec::new();
+            if finite {
+                hash::leaf_hashes(lo / leaf, np, &mut hashes);
+            }
             (finite, hashes)
         };
         let results: Vec<(bool, Vec<hash::Hash64>)> = if parts == 1 {

@@ -238,3 +238,37 @@ fn the_kernels_run_on_the_vector_unit_of_this_build() {
     };
     assert_eq!(kernels::BACKEND, want);
 }
+
+/// The dropout masks' ChaCha20, four blocks side by side in vector lanes
+/// (`chacha::fill`: SIMD128 in wasm, SSE2 natively, byte shuffles for the
+/// 8- and 16-bit rotations in wasm), against the plain one-block function,
+/// word for word, at aligned and unaligned addresses, across a carry of
+/// the block counter's low word.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn chacha_lanes_equal_the_one_block_reference() {
+    let key = reprolab::chacha::key_words(&reprolab::rng::stream_key(Stream::Dropout, 11));
+    let cases = [(0u64, 0u64, 8192usize), (5, 3, 300), (1 << 40, 64, 129), (7, (1u64 << 36) - 70, 400)];
+    for (stream, start, len) in cases {
+        let mut got = vec![0u32; len];
+        reprolab::chacha::fill(&key, stream, start, &mut got);
+        for (i, &w) in got.iter().enumerate() {
+            let pos = start + i as u64;
+            let want = reprolab::chacha::block(&key, pos / 16, stream)[(pos % 16) as usize];
+            assert_eq!(w, want, "stream {stream}: word {pos} is {w:#x}, the one-block function gives {want:#x}");
+        }
+    }
+}
+
+/// The weight hash's leaves hashed four side by side (`hash::leaf_hashes`)
+/// against one at a time (`hash::leaf_hash`).
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn grouped_leaf_hashes_equal_one_at_a_time() {
+    let leaf = reprolab::spec::HASH_CHUNK_WORDS;
+    let words: Vec<f32> = (0..9 * leaf + 77).map(|i| f32::from_bits((i as u32).wrapping_mul(2_654_435_761))).collect();
+    let mut grouped = Vec::new();
+    reprolab::hash::leaf_hashes(2, &words, &mut grouped);
+    let single: Vec<_> = words.chunks(leaf).enumerate().map(|(i, c)| reprolab::hash::leaf_hash(2 + i, c)).collect();
+    assert_eq!(grouped, single);
+}

@@ -345,8 +345,21 @@ impl Strip<'_> {
                 }
             }
             let dst = &mut out[i * self.n + self.c0..i * self.n + self.c0 + self.width];
-            for (v, chunk) in dst.chunks_mut(LANES).enumerate() {
-                chunk.copy_from_slice(&acc[v].to_array()[..chunk.len()]);
+            // Whole vectors stored as such; the last, partial one lane by
+            // lane (a copy of a length known only at run time is a
+            // `memory.copy` in wasm, which V8 runs as a call). `v` runs to
+            // the constant `V`, so the loop unrolls and `acc` stays in
+            // registers (an index known only at run time would put it in
+            // memory).
+            for (v, a) in acc.iter().enumerate() {
+                let lo = v * LANES;
+                if lo + LANES <= self.width {
+                    a.store(&mut dst[lo..]);
+                } else if lo < self.width {
+                    for (d, x) in dst[lo..].iter_mut().zip(a.to_array()) {
+                        *d = x;
+                    }
+                }
             }
         }
     }

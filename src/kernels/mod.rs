@@ -257,8 +257,14 @@ fn pack(op: Operand<'_>, depth: usize, c0: usize, width: usize, packed: &mut [f3
                 for c in (0..full).step_by(LANES) {
                     F32x4::load(&row[c..]).store(&mut dst[c..]);
                 }
-                dst[full..width].copy_from_slice(&row[full..]);
-                dst[width..padded].fill(0.0);
+                // Element by element: a copy or fill of a run-time length
+                // is a call in wasm (`memory.copy`, `memory.fill`).
+                for (d, &x) in dst[full..width].iter_mut().zip(&row[full..]) {
+                    *d = x;
+                }
+                for d in &mut dst[width..padded] {
+                    *d = 0.0;
+                }
             }
         }
         Operand::Transposed { src, ld } => {

@@ -377,6 +377,18 @@ impl Run {
             };
             return Ok(Run::on_cpu(setup, record, state, request, d));
         }
+        // The GPU engine sums the whole batch at once: a run cut into chunks
+        // (partial sums, spec GRAD_ORDER) trains on the CPU, or not at all
+        // when the GPU is demanded, never on the GPU with its chunks ignored.
+        if let Some(why) = gpu_cannot_chunk(setup.settings.config.chunks) {
+            if request == BackendRequest::Gpu {
+                return Err(Error::Backend(format!("backend gpu: {why}: set chunks to 1, or ask for backend cpu")));
+            }
+            let d = cpu(DecisionKind::AutoGpuRefused, format!("{}: running on the CPU because {why}", request.said()));
+            let mut run = Run::on_cpu(setup, record, state, request, d);
+            run.note_inert(false);
+            return Ok(run);
+        }
         let gpu = match Gpu::open().await {
             Ok(g) => g,
             Err(e) if request == BackendRequest::Gpu => return Err(Error::Backend(format!("backend gpu: {e}"))),
@@ -804,4 +816,15 @@ pub fn replay_facts(m: &Manifest, run: &Run) -> Vec<Difference> {
 /// True when a replay found every recorded step.
 pub fn is_identical(r: &Replay) -> bool {
     matches!(r.outcome, ReplayOutcome::Identical { .. })
+}
+
+/// Why a run with `chunks` partial sums cannot train on the GPU, or `None`
+/// (chunks = 1): the GPU engine computes the whole batch's sums at once.
+pub fn gpu_cannot_chunk(chunks: usize) -> Option<String> {
+    (chunks > 1).then(|| {
+        format!(
+            "chunks = {chunks} cuts each batch into partial sums, which only the CPU engine computes (the GPU engine \
+             sums the whole batch at once)"
+        )
+    })
 }

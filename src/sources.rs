@@ -202,6 +202,9 @@ pub fn effect(source: Source, settings: &Settings, backend: Option<BackendKind>,
                 set_fix(&[("engine_version", other.to_string())]),
             )
         }
+        Source::GpuReduction if backend != Some(BackendKind::Gpu) && cfg.chunks > 1 => {
+            (false, format!("chunks = {} keeps the run on the CPU, which has no GPU reduction", cfg.chunks), None)
+        }
         Source::GpuReduction => match backend {
             Some(BackendKind::Gpu) => (true, "float atomics reorder the GPU's gradient sums".into(), None),
             Some(BackendKind::Cpu) => (
@@ -228,6 +231,9 @@ pub fn effect(source: Source, settings: &Settings, backend: Option<BackendKind>,
             } else {
                 (true, "threads finish in any order and their partial sums are added as they arrive".into(), None)
             }
+        }
+        Source::Backend if cfg.chunks > 1 => {
+            (false, format!("chunks = {} runs on the CPU engine only, wherever it is", cfg.chunks), None)
         }
         Source::Backend if gpu_available => (true, "whatever this machine offers: its GPU".into(), None),
         Source::Backend => (false, "this machine offers only the CPU".into(), None),

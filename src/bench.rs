@@ -528,20 +528,33 @@ pub fn run(opts: &BenchOptions, clock: &dyn Fn() -> f64) -> Result<BenchReport, 
 
 /// A GPU contender: the matrix kernels register-blocked with `tiling`, or
 /// the reference ones (one output per invocation: the code before the
-/// blocking, same bits).
+/// blocking and the fusions, same bits); `fused` false turns the fusions
+/// (softmax with the loss sum, gradients with the update:
+/// [`crate::gpu::Gpu::set_fusion`]) off, same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GpuContender {
     pub reference: bool,
     pub tiling: Tiling,
+    pub fused: bool,
 }
 
 impl GpuContender {
-    /// `gpu 16x16x16`, `gpu reference`.
+    /// The kernels as shipped.
+    pub const DEFAULT: GpuContender = GpuContender { reference: false, tiling: Tiling::DEFAULT, fused: true };
+
+    /// `gpu 16x16x16`, `gpu reference`, `gpu 16x16x0 unfused`.
     pub fn name(&self) -> String {
+        format!("gpu {}", self.kernels().trim_start_matches("blocked "))
+    }
+
+    /// `blocked 16x16x0`, `reference`, `blocked 16x16x0 unfused`.
+    pub fn kernels(&self) -> String {
         if self.reference {
-            "gpu reference".into()
+            "reference".into()
+        } else if self.fused {
+            format!("blocked {}", self.tiling.name())
         } else {
-            format!("gpu {}", self.tiling.name())
+            format!("blocked {} unfused", self.tiling.name())
         }
     }
 }
@@ -638,6 +651,7 @@ pub async fn run_gpu(
             } else {
                 gpu.set_tiling(c.tiling).map_err(fail)?;
             }
+            gpu.set_fusion(c.fused);
             let setup = std::sync::Arc::new(trainer_setup(shape, 1, 1)?);
             let state = setup.initial_state();
             let record = setup.new_record(crate::hash::weights_hash(&state.params));
@@ -675,7 +689,7 @@ pub async fn run_gpu(
                 backend: "gpu".into(),
                 threads: if *software { cores } else { 1 },
                 chunks: 1,
-                kernels: if c.reference { "reference".into() } else { format!("blocked {}", c.tiling.name()) },
+                kernels: c.kernels(),
                 steps_per_sample: steps,
                 median_ms: med,
                 min_ms: samples[i].iter().copied().fold(f64::INFINITY, f64::min),

@@ -366,11 +366,11 @@ fn fused_gradient_and_update_equal_the_unfused_kernels_bit_for_bit() {
         }
         for (rows, k, n) in kernels::SHAPES {
             let a = random(1, rows * k, 1.0);
-            let mut d = random(3, rows * n, 0.01);
-            let mut params = random(4, k * n + n, 0.5);
             let velocity = random(5, k * n + n, 0.01);
             for hyper in [(0.1f32, 0.9f32, 1.0e-4f32), (0.5, 0.0, 0.0), (1.0e30, 0.9, 3.0)] {
                 for poison in [false, true] {
+                    let mut d = random(3, rows * n, 0.01);
+                    let mut params = random(4, k * n + n, 0.5);
                     if poison {
                         d[rows * n - 1] = f32::INFINITY;
                         params[0] = 3.0e38;

@@ -620,8 +620,9 @@ impl GpuBenchReport {
 
 /// Measures the GPU contenders on every shape of `opts` (its CPU
 /// contenders are not used), interleaved round by round as [`run`] does,
-/// each on its own device; then profiles one step of each kernel by kernel
-/// ([`crate::gpu::GpuEngine::profile_step`]) when `profile`. GFLOP/s are
+/// each on its own device; then, when `profile`, profiles `rounds` steps of
+/// each kernel by kernel ([`crate::gpu::GpuEngine::profile_step`]), the
+/// contenders interleaved again, and keeps each kernel's median. GFLOP/s are
 /// nominal; the peak fraction is against `cores` cores of the CPU peak for a
 /// software adapter (it runs on the CPU) and left out (NaN) for a hardware one.
 pub async fn run_gpu(
@@ -677,7 +678,15 @@ pub async fn run_gpu(
         if runs.iter().any(|(_, r, _)| r.chain_head != runs[0].1.chain_head) {
             bits_agree = false;
         }
-        for (i, (c, (e, r, software))) in contenders.iter().zip(runs.iter_mut()).enumerate() {
+        // `rounds` profiled steps per contender, interleaved as the steps
+        // were (so a busy spell of the machine falls on every contender).
+        let mut profiles = vec![Vec::new(); runs.len()];
+        for _ in 0..if profile { opts.rounds } else { 0 } {
+            for (i, (e, r, _)) in runs.iter_mut().enumerate() {
+                profiles[i].push(e.profile_step(r.chain_head).await.map_err(|e| format!("bench gpu profile: {e}"))?);
+            }
+        }
+        for (i, (c, (_, r, software))) in contenders.iter().zip(runs.iter_mut()).enumerate() {
             let med = median(&samples[i]);
             let gflops = shape.nominal_flops() / (med * 1e6);
             let peak = if *software { opts.peak_gflops_per_core * cores as f64 } else { f64::NAN };
@@ -702,13 +711,10 @@ pub async fn run_gpu(
                 chain_head: r.chain_head.to_string(),
                 steps: r.step,
             });
-            if profile {
-                // `rounds` profiled steps; per kernel the median.
-                let mut profiles = Vec::new();
-                for _ in 0..opts.rounds {
-                    profiles.push(e.profile_step(r.chain_head).await.map_err(|e| format!("bench gpu profile: {e}"))?);
-                }
-                let mut p = profiles[0].clone();
+            if let Some(first) = profiles[i].first() {
+                // Per kernel the median of the profiled steps.
+                let profiles = &profiles[i];
+                let mut p = first.clone();
                 for (at, k) in p.kernels.iter_mut().enumerate() {
                     k.ms = median(&profiles.iter().map(|q| q.kernels[at].ms).collect::<Vec<_>>());
                 }

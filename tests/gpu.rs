@@ -406,7 +406,8 @@ fn fused_gradient_and_update_equal_the_unfused_kernels_bit_for_bit() {
                             (bits(p), bits(v))
                         };
                         let (want, got) = (run(false), run(true));
-                        let case = format!("{rows}x{k}x{n} {hyper:?} poison {poison} descending {descending} exact {exact}");
+                        let case =
+                            format!("{rows}x{k}x{n} {hyper:?} poison {poison} descending {descending} exact {exact}");
                         if let Some(i) = (0..want.0.len()).find(|&i| want.0[i] != got.0[i] || want.1[i] != got.1[i]) {
                             panic!(
                                 "{case}: parameter {i} differs: weight 0x{:08x} vs 0x{:08x}, velocity 0x{:08x} vs 0x{:08x}",

@@ -288,10 +288,8 @@ impl StepGraph {
                 let gb = Dims { f: [lr, mu, 0.0, 0.0], ..gb };
                 grad_dispatches.push(Dispatch {
                     kernel: "bias_grad_sgd",
-                    bind: gpu.bind(
-                        "bias_grad_sgd",
-                        &[&gpu.uniform("grad_b_sgd", gb.bytes()), d_in, &params, &velocity],
-                    ),
+                    bind: gpu
+                        .bind("bias_grad_sgd", &[&gpu.uniform("grad_b_sgd", gb.bytes()), d_in, &params, &velocity]),
                     groups: groups_1d(layer.fan_out),
                 });
             } else {
@@ -361,13 +359,8 @@ impl StepGraph {
             for (off, n, mode, wd) in
                 [(layer.w, layer.b - layer.w, 1u32, cfg.weight_decay), (layer.b, layer.fan_out, 0u32, 0.0)]
             {
-                let sg = Dims {
-                    n: n as u32,
-                    mode,
-                    off_a: off as u32,
-                    f: [lr, mu, ar.st(wd), 0.0],
-                    ..Default::default()
-                };
+                let sg =
+                    Dims { n: n as u32, mode, off_a: off as u32, f: [lr, mu, ar.st(wd), 0.0], ..Default::default() };
                 train_dispatches.push(Dispatch {
                     kernel: "sgd",
                     bind: gpu.bind("sgd", &[&gpu.uniform("sgd", sg.bytes()), &grads, &params, &velocity]),

@@ -222,7 +222,14 @@ pub async fn grad_update(
     let (lr, mu, wd) = hyper;
     let mode = u32::from(descending);
     let gw = Dims { rows: rows as u32, k: k as u32, n: n as u32, mode, f: [lr, mu, wd, 0.0], ..Default::default() };
-    let gb = Dims { rows: rows as u32, n: n as u32, mode, off_b: (k * n) as u32, f: [lr, mu, 0.0, 0.0], ..Default::default() };
+    let gb = Dims {
+        rows: rows as u32,
+        n: n as u32,
+        mode,
+        off_b: (k * n) as u32,
+        f: [lr, mu, 0.0, 0.0],
+        ..Default::default()
+    };
     let storage = |v: &[f32]| Binding::Storage(bytes_of(v).to_vec());
     if fused {
         let bindings = vec![storage(a), storage(d), storage(params), storage(velocity)];
@@ -232,8 +239,8 @@ pub async fn grad_update(
         return Ok((bytes_f32(&out[2]), bytes_f32(&out[3])));
     }
     let grads = vec![0u8; 4 * (k * n + n)];
-    let out = kernel(gpu, "matmul_grad", gw.words(), vec![storage(a), storage(d), Binding::Storage(grads)], (n, k))
-        .await?;
+    let out =
+        kernel(gpu, "matmul_grad", gw.words(), vec![storage(a), storage(d), Binding::Storage(grads)], (n, k)).await?;
     let out = kernel(gpu, "bias_grad", gb.words(), vec![storage(d), Binding::Storage(out[3].clone())], (n, 1)).await?;
     let grads = out[2].clone();
     let (mut p, mut v) = (bytes_of(params).to_vec(), bytes_of(velocity).to_vec());

@@ -62,7 +62,11 @@ impl StepGraph {
         let epoch_rows = gpu.buffer("epoch_rows", 4 * setup.train_idx.len());
         let params = gpu.buffer_with("params", bytes_of(&state.params));
         let velocity = gpu.buffer_with("velocity", bytes_of(&state.velocity));
-        let grads = gpu.buffer("grads", 4 * n_params);
+        // The gradients fused with the update (fixed reduction order only:
+        // the atomic variant sums into `grads` across dispatches) need no
+        // gradient buffer.
+        let fuse_update = gpu.fuses_grad_update() && reduction == GpuReduction::Fixed;
+        let grads = gpu.buffer("grads", if fuse_update { 0 } else { 4 * n_params });
         let step_uniform = gpu.uniform("step", StepUniform::default().bytes());
         let loss_ring = gpu.buffer("loss_ring", 4 * k);
         // 4 words per slot (link, weights hash), then the chain head.
@@ -248,9 +252,6 @@ impl StepGraph {
         };
 
         let mut train_dispatches = forward(&train, &epoch_rows, true);
-        // The gradients fused with the update (fixed reduction order only:
-        // the atomic variant sums into `grads` across dispatches).
-        let fuse_update = gpu.fuses_grad_update() && reduction == GpuReduction::Fixed;
         let (lr, mu) = (ar.st(cfg.learning_rate), ar.st(cfg.momentum));
         // Backward, last layer first.
         for (l, layer) in net.layers.iter().enumerate().rev() {

@@ -536,14 +536,11 @@ pub struct GpuContender {
     pub reference: bool,
     pub tiling: Tiling,
     pub fused: bool,
-    /// EXPERIMENT: dropout fused into the forward matmul too.
-    pub dropout_fused: bool,
 }
 
 impl GpuContender {
     /// The kernels as shipped.
-    pub const DEFAULT: GpuContender =
-        GpuContender { reference: false, tiling: Tiling::DEFAULT, fused: true, dropout_fused: false };
+    pub const DEFAULT: GpuContender = GpuContender { reference: false, tiling: Tiling::DEFAULT, fused: true };
 
     /// `gpu 16x16x16`, `gpu reference`, `gpu 16x16x0 unfused`.
     pub fn name(&self) -> String {
@@ -554,8 +551,6 @@ impl GpuContender {
     pub fn kernels(&self) -> String {
         if self.reference {
             "reference".into()
-        } else if self.dropout_fused {
-            format!("blocked {} dropout-fused", self.tiling.name())
         } else if self.fused {
             format!("blocked {}", self.tiling.name())
         } else {
@@ -658,7 +653,6 @@ pub async fn run_gpu(
                 gpu.set_tiling(c.tiling).map_err(fail)?;
             }
             gpu.set_fusion(c.fused);
-            gpu.set_dropout_fusion_experiment(c.dropout_fused);
             let setup = std::sync::Arc::new(trainer_setup(shape, 1, 1)?);
             let state = setup.initial_state();
             let record = setup.new_record(crate::hash::weights_hash(&state.params));

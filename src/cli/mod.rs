@@ -748,7 +748,6 @@ fn shapes_cmd(out: &Path, shapes: Option<&str>, rounds: usize, gpu: &str, backen
             "reference" => bench::GpuContender { reference: true, fused: false, ..default },
             "default" => default,
             "unfused" => bench::GpuContender { fused: false, ..default },
-            "dropout-fused" => bench::GpuContender { dropout_fused: true, ..default },
             t => bench::GpuContender {
                 tiling: reprolab::gpu::Tiling::parse(t).map_err(|e| Error::config("gpu", e))?,
                 ..default

@@ -36,8 +36,6 @@ pub struct Gpu {
     /// Steps use the fused kernels (softmax with the loss sum, gradient with
     /// the update); off only to measure or test the unfused path.
     fusion: bool,
-    /// EXPERIMENT: dropout in the forward matmul's epilogue.
-    dropout_fusion: bool,
     /// The staging buffer of the last read-back, kept for the next one
     /// (taken while a read-back is in flight, so two at once never share it).
     staging: Mutex<Option<wgpu::Buffer>>,
@@ -156,7 +154,6 @@ impl Gpu {
             tiling: Tiling::DEFAULT,
             reference: false,
             fusion: true,
-            dropout_fusion: false,
             staging: Mutex::new(None),
             timestamps: !features.is_empty(),
         };
@@ -236,17 +233,6 @@ impl Gpu {
     /// two. Call before building a run on it.
     pub fn set_fusion(&mut self, on: bool) {
         self.fusion = on;
-    }
-
-    /// EXPERIMENT: dropout in the forward matmul's epilogue
-    /// (`matmul_dropout.wgsl`), with the unstaged fused kernels only.
-    pub fn set_dropout_fusion_experiment(&mut self, on: bool) {
-        self.dropout_fusion = on;
-    }
-
-    /// See [`Gpu::set_dropout_fusion_experiment`].
-    pub fn dropout_fusion_experiment(&self) -> bool {
-        self.dropout_fusion
     }
 
     /// True when a step's softmax and loss sum run as one kernel: the

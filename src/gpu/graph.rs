@@ -139,40 +139,6 @@ impl StepGraph {
                 // in their epilogue (u0 = 1); the reference ones leave that
                 // to bias_activation.wgsl.
                 let fused = !gpu.reference_matrix_kernels();
-                let drop = (fwd.dropped.get(l).and_then(|x| x.as_ref()), fwd.masks.get(l).and_then(|x| x.as_ref()));
-                if let ((Some(dropped), Some(mask)), Some((threshold, scale)), true) =
-                    (drop, dropout, gpu.dropout_fusion_experiment() && gpu.fuses_grad_update())
-                {
-                    let md = Dims {
-                        rows: rows as u32,
-                        k: layer.fan_in as u32,
-                        n: layer.fan_out as u32,
-                        mode,
-                        off_b: layer.w as u32,
-                        off_c: layer.b as u32,
-                        f: [scale, 0.0, 0.0, 0.0],
-                        u: [1, l as u32, threshold, 0],
-                        ..Default::default()
-                    };
-                    d.push(Dispatch {
-                        kernel: "matmul_dropout",
-                        bind: gpu.bind(
-                            "matmul_dropout",
-                            &[
-                                &gpu.uniform("matmul_dropout", md.bytes()),
-                                &step_uniform,
-                                &key_uniform,
-                                input,
-                                &params,
-                                out,
-                                dropped,
-                                mask,
-                            ],
-                        ),
-                        groups: gpu.matrix_groups(layer.fan_out, rows),
-                    });
-                    continue;
-                }
                 let mm = Dims {
                     rows: rows as u32,
                     k: layer.fan_in as u32,

@@ -5,12 +5,11 @@
 use crate::spec;
 
 /// Every kernel: (name, source). One kernel per file.
-pub(crate) const KERNELS: [(&str, &str); 21] = [
+pub(crate) const KERNELS: [(&str, &str); 20] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("bias_activation", include_str!("../../shaders/bias_activation.wgsl")),
     ("dropout", include_str!("../../shaders/dropout.wgsl")),
-    ("matmul_dropout", include_str!("../../shaders/matmul_dropout.wgsl")),
     ("softmax_xent", include_str!("../../shaders/softmax_xent.wgsl")),
     ("loss_sum", include_str!("../../shaders/loss_sum.wgsl")),
     ("softmax_xent_loss", include_str!("../../shaders/softmax_xent_loss.wgsl")),
@@ -65,8 +64,7 @@ fn f_div(a: f32, b: f32) -> f32 { return ex_div(a, b); }\n";
 /// compiled behind [`Tiling::consts`] as well as the prelude. The fused one
 /// (`matmul_grad_sgd.wgsl`) exists only unstaged and is used only with
 /// `bk` = 0 ([`crate::gpu::Gpu::fuses_grad_update`]).
-pub(crate) const MATRIX_KERNELS: [&str; 5] =
-    ["matmul", "matmul_grad", "matmul_backprop", "matmul_grad_sgd", "matmul_dropout"];
+pub(crate) const MATRIX_KERNELS: [&str; 4] = ["matmul", "matmul_grad", "matmul_backprop", "matmul_grad_sgd"];
 
 /// The matrix kernels as they were before register blocking (one output per
 /// invocation; `shaders/reference/`): the same sums in the same order, so

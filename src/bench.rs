@@ -528,20 +528,33 @@ pub fn run(opts: &BenchOptions, clock: &dyn Fn() -> f64) -> Result<BenchReport, 
 
 /// A GPU contender: the matrix kernels register-blocked with `tiling`, or
 /// the reference ones (one output per invocation: the code before the
-/// blocking, same bits).
+/// blocking and the fusions, same bits); `fused` false turns the fusions
+/// (softmax with the loss sum, gradients with the update:
+/// [`crate::gpu::Gpu::set_fusion`]) off, same bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GpuContender {
     pub reference: bool,
     pub tiling: Tiling,
+    pub fused: bool,
 }
 
 impl GpuContender {
-    /// `gpu 16x16x16`, `gpu reference`.
+    /// The kernels as shipped.
+    pub const DEFAULT: GpuContender = GpuContender { reference: false, tiling: Tiling::DEFAULT, fused: true };
+
+    /// `gpu 16x16x16`, `gpu reference`, `gpu 16x16x0 unfused`.
     pub fn name(&self) -> String {
+        format!("gpu {}", self.kernels().trim_start_matches("blocked "))
+    }
+
+    /// `blocked 16x16x0`, `reference`, `blocked 16x16x0 unfused`.
+    pub fn kernels(&self) -> String {
         if self.reference {
-            "gpu reference".into()
+            "reference".into()
+        } else if self.fused {
+            format!("blocked {}", self.tiling.name())
         } else {
-            format!("gpu {}", self.tiling.name())
+            format!("blocked {} unfused", self.tiling.name())
         }
     }
 }
@@ -607,8 +620,9 @@ impl GpuBenchReport {
 
 /// Measures the GPU contenders on every shape of `opts` (its CPU
 /// contenders are not used), interleaved round by round as [`run`] does,
-/// each on its own device; then profiles one step of each kernel by kernel
-/// ([`crate::gpu::GpuEngine::profile_step`]) when `profile`. GFLOP/s are
+/// each on its own device; then, when `profile`, profiles `rounds` steps of
+/// each kernel by kernel ([`crate::gpu::GpuEngine::profile_step`]), the
+/// contenders interleaved again, and keeps each kernel's median. GFLOP/s are
 /// nominal; the peak fraction is against `cores` cores of the CPU peak for a
 /// software adapter (it runs on the CPU) and left out (NaN) for a hardware one.
 pub async fn run_gpu(
@@ -638,6 +652,7 @@ pub async fn run_gpu(
             } else {
                 gpu.set_tiling(c.tiling).map_err(fail)?;
             }
+            gpu.set_fusion(c.fused);
             let setup = std::sync::Arc::new(trainer_setup(shape, 1, 1)?);
             let state = setup.initial_state();
             let record = setup.new_record(crate::hash::weights_hash(&state.params));
@@ -663,7 +678,15 @@ pub async fn run_gpu(
         if runs.iter().any(|(_, r, _)| r.chain_head != runs[0].1.chain_head) {
             bits_agree = false;
         }
-        for (i, (c, (e, r, software))) in contenders.iter().zip(runs.iter_mut()).enumerate() {
+        // `rounds` profiled steps per contender, interleaved as the steps
+        // were (so a busy spell of the machine falls on every contender).
+        let mut profiles = vec![Vec::new(); runs.len()];
+        for _ in 0..if profile { opts.rounds } else { 0 } {
+            for (i, (e, r, _)) in runs.iter_mut().enumerate() {
+                profiles[i].push(e.profile_step(r.chain_head).await.map_err(|e| format!("bench gpu profile: {e}"))?);
+            }
+        }
+        for (i, (c, (_, r, software))) in contenders.iter().zip(runs.iter_mut()).enumerate() {
             let med = median(&samples[i]);
             let gflops = shape.nominal_flops() / (med * 1e6);
             let peak = if *software { opts.peak_gflops_per_core * cores as f64 } else { f64::NAN };
@@ -675,7 +698,7 @@ pub async fn run_gpu(
                 backend: "gpu".into(),
                 threads: if *software { cores } else { 1 },
                 chunks: 1,
-                kernels: if c.reference { "reference".into() } else { format!("blocked {}", c.tiling.name()) },
+                kernels: c.kernels(),
                 steps_per_sample: steps,
                 median_ms: med,
                 min_ms: samples[i].iter().copied().fold(f64::INFINITY, f64::min),
@@ -688,13 +711,10 @@ pub async fn run_gpu(
                 chain_head: r.chain_head.to_string(),
                 steps: r.step,
             });
-            if profile {
-                // `rounds` profiled steps; per kernel the median.
-                let mut profiles = Vec::new();
-                for _ in 0..opts.rounds {
-                    profiles.push(e.profile_step(r.chain_head).await.map_err(|e| format!("bench gpu profile: {e}"))?);
-                }
-                let mut p = profiles[0].clone();
+            if let Some(first) = profiles[i].first() {
+                // Per kernel the median of the profiled steps.
+                let profiles = &profiles[i];
+                let mut p = first.clone();
                 for (at, k) in p.kernels.iter_mut().enumerate() {
                     k.ms = median(&profiles.iter().map(|q| q.kernels[at].ms).collect::<Vec<_>>());
                 }

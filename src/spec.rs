@@ -402,7 +402,12 @@ impl DeterminismLevel {
 // from the CPU's from the first step; and they do not skip zero terms
 // ([`MATMUL_ORDER`]). At `exact` the same kernel files compute
 // [`EXACT_ARITHMETIC`] (their float operations are the prelude's `f_*`), and
-// a GPU that passes [`EXACT_PROBE`] gives the CPU's bits.
+// a GPU that passes [`EXACT_PROBE`] gives the CPU's bits. Kernels may be
+// fused (the bias and activation into the forward product, the softmax with
+// the batch loss, each layer's gradients with its update) only as the same
+// operations on the same values in these orders; a fused update runs after
+// the layer's back-propagation, which reads the weights before the update
+// ([`BACKPROP_ORDER`]).
 
 /// Threads per workgroup of the one-dimensional kernels.
 pub const GPU_WG: u32 = 64;

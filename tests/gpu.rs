@@ -264,7 +264,7 @@ fn gpu_engine_versions_differ_and_each_repeats() {
 }
 
 /// Whole training runs with the reference matrix kernels, the blocked ones
-/// as shipped and the staged ones end on one hash chain (the benchmark's
+/// as shipped (fused), unfused and staged end on one hash chain (the benchmark's
 /// own check), and a profiled step is undone: a run profiled midway goes on
 /// on the chain of a run that was not.
 #[test]
@@ -274,9 +274,10 @@ fn blocked_and_reference_training_runs_agree_and_a_profile_changes_nothing() {
     let shape = BenchShape { hidden: vec![33, 17], batch: 24 };
     let opts = BenchOptions { shapes: vec![shape], rounds: 3, sample_ms: 20.0, ..BenchOptions::default() };
     let contenders = [
-        GpuContender { reference: true, tiling: Tiling::DEFAULT },
-        GpuContender { reference: false, tiling: Tiling::DEFAULT },
-        GpuContender { reference: false, tiling: Tiling::parse("16x16x16").unwrap() },
+        GpuContender { reference: true, fused: false, ..GpuContender::DEFAULT },
+        GpuContender::DEFAULT,
+        GpuContender { fused: false, ..GpuContender::DEFAULT },
+        GpuContender { tiling: Tiling::parse("16x16x16").unwrap(), ..GpuContender::DEFAULT },
     ];
     let t0 = std::time::Instant::now();
     let clock = move || t0.elapsed().as_secs_f64() * 1e3;
@@ -284,7 +285,7 @@ fn blocked_and_reference_training_runs_agree_and_a_profile_changes_nothing() {
     let heads: Vec<&str> = r.results.iter().map(|x| x.chain_head.as_str()).collect();
     eprintln!("{}: chain heads {heads:?} after {} steps", r.adapter, r.results[0].steps);
     assert!(r.bits_agree && heads.windows(2).all(|w| w[0] == w[1]), "the matrix kernels changed bits: {heads:?}");
-    assert_eq!(r.kernels.len(), 3);
+    assert_eq!(r.kernels.len(), 4);
     assert!(r.kernels.iter().all(|k| k.profile.kernels.iter().any(|t| t.kernel == "matmul_backprop")));
 
     let chain = |profile_at: Option<usize>| {
@@ -300,4 +301,205 @@ fn blocked_and_reference_training_runs_agree_and_a_profile_changes_nothing() {
         rec.hash_chain
     };
     assert_eq!(chain(Some(5)), chain(None), "a profiled step was not undone");
+}
+
+/// Logits with every kind of value a diverging run feeds the softmax: rows
+/// of ordinary values, one huge, one infinite, one NaN.
+fn test_logits(rows: usize, classes: usize) -> Vec<f32> {
+    let mut z = random(21, rows * classes, 8.0);
+    for (r, v) in [(2, 3.0e38), (5, f32::INFINITY), (7, f32::NEG_INFINITY), (11, f32::NAN)] {
+        if r < rows {
+            z[r * classes + r % classes] = v;
+        }
+    }
+    z
+}
+
+/// A value's bits, for comparing the fused kernels with the unfused ones.
+/// At `exact` every bit (NaNs are canonical there). At `run-to-run` a NaN
+/// counts as one value: which operand's NaN an addition passes on is the
+/// compiler's choice (SwiftShader's fused batch loss gave -NaN where the
+/// unfused one gave +NaN), and no NaN's bits reach a record: a non-finite
+/// loss or weight stops the run before its step is recorded (spec:
+/// NON_FINITE_STOP).
+fn key(x: f32, exact: bool) -> u32 {
+    if x.is_nan() && !exact {
+        0x7fc0_0000
+    } else {
+        x.to_bits()
+    }
+}
+
+/// The fused softmax and loss sum (`softmax_xent_loss.wgsl`) give the bits
+/// of `softmax_xent.wgsl` then `loss_sum.wgsl`: per-row losses, gradient
+/// and batch loss, in both row orders, at both levels' arithmetic, with
+/// fewer and more rows than a workgroup and non-finite logits ([`key`]).
+#[test]
+fn fused_softmax_and_loss_equal_the_unfused_kernels_bit_for_bit() {
+    let mut g = gpu();
+    for exact in [false, true] {
+        if exact {
+            g.use_exact_kernels().unwrap();
+        }
+        for (rows, classes) in [(1, 10), (8, 10), (24, 3), (32, 10), (63, 10), (64, 10), (65, 7), (300, 10)] {
+            let z = test_logits(rows, classes);
+            let labels: Vec<u32> = (0..rows).map(|r| ((r * 7) % classes) as u32).collect();
+            let inv = 1.0 / rows as f32;
+            for descending in [false, true] {
+                let run = |fused: bool| {
+                    let (l, gr, s) =
+                        pollster::block_on(probe::softmax_loss(&g, &z, &labels, classes, inv, descending, fused))
+                            .unwrap();
+                    let bits = |v: Vec<f32>| v.into_iter().map(|x| key(x, exact)).collect::<Vec<u32>>();
+                    (bits(l), bits(gr), key(s, exact))
+                };
+                let (want, got) = (run(false), run(true));
+                let case = format!("{rows}x{classes} descending {descending} exact {exact}");
+                assert!(want.0 == got.0, "{case}: the fused per-row losses differ");
+                assert!(want.1 == got.1, "{case}: the fused gradient differs");
+                assert_eq!(want.2, got.2, "{case}: the fused batch loss differs");
+            }
+        }
+    }
+}
+
+/// The fused gradient and update (`matmul_grad_sgd.wgsl`,
+/// `bias_grad_sgd.wgsl`) give the weights and velocities of `matmul_grad`,
+/// `bias_grad.wgsl` then `sgd.wgsl`: decay on the weights only, every
+/// stored value through `f_st`, in both row orders, at both levels'
+/// arithmetic, on every kernel-test shape, and with non-finite values (an
+/// infinite error, a huge weight) that the engine must see to stop
+/// ([`key`]).
+#[test]
+fn fused_gradient_and_update_equal_the_unfused_kernels_bit_for_bit() {
+    let mut g = gpu();
+    for exact in [false, true] {
+        if exact {
+            g.use_exact_kernels().unwrap();
+        }
+        for (rows, k, n) in kernels::SHAPES {
+            let a = random(1, rows * k, 1.0);
+            let velocity = random(5, k * n + n, 0.01);
+            for hyper in [(0.1f32, 0.9f32, 1.0e-4f32), (0.5, 0.0, 0.0), (1.0e30, 0.9, 3.0)] {
+                for poison in [false, true] {
+                    let mut d = random(3, rows * n, 0.01);
+                    let mut params = random(4, k * n + n, 0.5);
+                    if poison {
+                        d[rows * n - 1] = f32::INFINITY;
+                        params[0] = 3.0e38;
+                    }
+                    for descending in [false, true] {
+                        let run = |fused: bool| {
+                            let (p, v) = pollster::block_on(probe::grad_update(
+                                &g,
+                                &a,
+                                &d,
+                                &params,
+                                &velocity,
+                                (rows, k, n),
+                                hyper,
+                                descending,
+                                fused,
+                            ))
+                            .unwrap();
+                            let bits = |v: Vec<f32>| v.into_iter().map(|x| key(x, exact)).collect::<Vec<u32>>();
+                            (bits(p), bits(v))
+                        };
+                        let (want, got) = (run(false), run(true));
+                        let case =
+                            format!("{rows}x{k}x{n} {hyper:?} poison {poison} descending {descending} exact {exact}");
+                        if let Some(i) = (0..want.0.len()).find(|&i| want.0[i] != got.0[i] || want.1[i] != got.1[i]) {
+                            panic!(
+                                "{case}: parameter {i} differs: weight 0x{:08x} vs 0x{:08x}, velocity 0x{:08x} vs 0x{:08x}",
+                                want.0[i], got.0[i], want.1[i], got.1[i]
+                            );
+                        }
+                        let finite = got.0.iter().chain(&got.1).all(|b| f32::from_bits(*b).is_finite());
+                        assert!(finite || poison || hyper.0 > 1.0, "{case}: a non-finite value from finite inputs");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A run on the GPU engine, fused or not, to its end or its non-finite stop:
+/// the record and the last good state.
+fn engine_run(s: &Settings, fused: bool) -> (reprolab::record::RunRecord, reprolab::setup::EngineState) {
+    use reprolab::gpu::GpuEngine;
+    let setup = std::sync::Arc::new(new_setup(s.clone(), &[]).unwrap());
+    let state = setup.initial_state();
+    let mut rec = setup.new_record(weights_hash(&state.params));
+    let mut g = gpu();
+    g.set_fusion(fused);
+    let ar = setup.arith();
+    if ar == reprolab::model::Arith::Exact {
+        pollster::block_on(probe::exact_probe(&g)).unwrap_or_else(|e| panic!("exact refused on this adapter: {e:?}"));
+    }
+    let mut e = GpuEngine::with_arith(g, setup, state, rec.chain_head, ar).unwrap();
+    while pollster::block_on(e.run_block(&mut rec, usize::MAX)).unwrap() > 0 {}
+    (rec, e.state())
+}
+
+/// Whole training runs with the fusions and without end on the same chain,
+/// losses, weights and velocities at `run-to-run` and at `exact` (where the
+/// CPU engine gives that chain too), in both engine versions, with and
+/// without dropout, decay and a second hidden layer; and a run whose
+/// weights blow up stops at the same step, with the same reason, keeping the
+/// same last finite weights (spec: NON_FINITE_STOP), fused or not, and at
+/// `exact` where the CPU engine stops.
+#[test]
+fn fused_and_unfused_training_runs_agree_and_stop_alike() {
+    let mut cases = Vec::new();
+    for level in ["run-to-run", "exact"] {
+        let mut s = settings(30);
+        s.set("level", level, Origin::Override).unwrap();
+        cases.push((format!("defaults {level}"), s.clone()));
+        let mut t = s.clone();
+        for (key, value) in [
+            ("hidden", "33,17"),
+            ("batch_size", "24"),
+            ("activation", "tanh"),
+            ("engine_version", "1"),
+            ("dropout", "0"),
+            ("weight_decay", "0"),
+        ] {
+            t.set(key, value, Origin::Override).unwrap();
+        }
+        cases.push((format!("two hidden layers, tanh, version 1, no dropout, no decay, {level}"), t));
+        let mut u = s.clone();
+        u.set("learning_rate", "2000", Origin::Override).unwrap();
+        u.set("steps", "60", Origin::Override).unwrap();
+        cases.push((format!("learning rate 2000 {level}"), u));
+    }
+    let mut stops = 0;
+    for (case, s) in &cases {
+        let (a, sa) = engine_run(s, false);
+        let (b, sb) = engine_run(s, true);
+        if let Some(step) = first_divergence(&a.hash_chain, &b.hash_chain) {
+            panic!("{case}: the fused run parts from the unfused one at step {}", step + 1);
+        }
+        assert_eq!(a.hash_chain.len(), b.hash_chain.len(), "{case}: steps recorded");
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+        assert_eq!(bits(&a.train_loss), bits(&b.train_loss), "{case}: losses");
+        assert!(bits(&sa.params) == bits(&sb.params) && bits(&sa.velocity) == bits(&sb.velocity), "{case}: state");
+        let stop = |r: &reprolab::record::RunRecord| r.stopped.as_ref().map(|x| format!("{x:?}"));
+        assert_eq!(stop(&a), stop(&b), "{case}: the non-finite stop");
+        if case.starts_with("learning rate") {
+            assert!(b.stopped.is_some(), "{case}: the run did not blow up; raise the learning rate");
+            assert!(sb.params.iter().chain(&sb.velocity).all(|v| v.is_finite()), "{case}: kept a non-finite state");
+            stops += 1;
+        }
+        if case.ends_with("exact") {
+            let mut c = Run::cpu(new_setup(s.clone(), &[]).unwrap());
+            c.advance_now(usize::MAX).unwrap();
+            if let Some(step) = first_divergence(&c.record.hash_chain, &b.hash_chain) {
+                panic!("{case}: the fused GPU run parts from the CPU engine at step {}", step + 1);
+            }
+            assert_eq!(c.record.hash_chain.len(), b.hash_chain.len(), "{case}: steps recorded, CPU and GPU");
+            assert_eq!(stop(&c.record), stop(&b), "{case}: the non-finite stop, CPU and GPU");
+        }
+        eprintln!("{case}: fused = unfused over {} steps; stopped: {:?}", b.hash_chain.len(), stop(&b));
+    }
+    assert_eq!(stops, 2);
 }

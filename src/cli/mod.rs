@@ -187,7 +187,9 @@ enum Command {
         rounds: usize,
         /// GPU contenders for --shapes: `default` (the register-blocked
         /// matrix kernels as shipped), a tiling WXxWYxBK (e.g. 8x8x32),
-        /// `reference` (the kernels before blocking), or `none`; comma-separated.
+        /// `unfused` (as shipped but softmax and loss sum, gradients and
+        /// update in separate kernels), `reference` (the kernels before
+        /// blocking and fusing), or `none`; comma-separated.
         /// With --backend gpu only these run (no CPU contenders).
         #[arg(long, value_name = "LIST", default_value = "default")]
         gpu: String,
@@ -741,13 +743,14 @@ fn shapes_cmd(out: &Path, shapes: Option<&str>, rounds: usize, gpu: &str, backen
     }
     let mut gpu_contenders = Vec::new();
     for part in gpu.split(',').map(str::trim).filter(|p| !p.is_empty() && *p != "none") {
-        let default = reprolab::gpu::Tiling::DEFAULT;
+        let default = bench::GpuContender::DEFAULT;
         gpu_contenders.push(match part {
-            "reference" => bench::GpuContender { reference: true, tiling: default },
-            "default" => bench::GpuContender { reference: false, tiling: default },
+            "reference" => bench::GpuContender { reference: true, fused: false, ..default },
+            "default" => default,
+            "unfused" => bench::GpuContender { fused: false, ..default },
             t => bench::GpuContender {
-                reference: false,
                 tiling: reprolab::gpu::Tiling::parse(t).map_err(|e| Error::config("gpu", e))?,
+                ..default
             },
         });
     }

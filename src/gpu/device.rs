@@ -33,6 +33,9 @@ pub struct Gpu {
     tiling: Tiling,
     /// The matrix kernels are the reference (one output per invocation) ones.
     reference: bool,
+    /// Steps use the fused kernels (softmax with the loss sum, gradient with
+    /// the update); off only to measure or test the unfused path.
+    fusion: bool,
     /// The staging buffer of the last read-back, kept for the next one
     /// (taken while a read-back is in flight, so two at once never share it).
     staging: Mutex<Option<wgpu::Buffer>>,
@@ -150,6 +153,7 @@ impl Gpu {
             exact: false,
             tiling: Tiling::DEFAULT,
             reference: false,
+            fusion: true,
             staging: Mutex::new(None),
             timestamps: !features.is_empty(),
         };
@@ -217,6 +221,32 @@ impl Gpu {
     /// True once [`Gpu::use_reference_matrix_kernels`] ran.
     pub fn reference_matrix_kernels(&self) -> bool {
         self.reference
+    }
+
+    /// Turns the fusions of a step on (the default) or off: softmax with the
+    /// loss sum (`softmax_xent_loss.wgsl` for `softmax_xent.wgsl` then
+    /// `loss_sum.wgsl`) and the gradients with the update
+    /// (`matmul_grad_sgd.wgsl` and `bias_grad_sgd.wgsl` for
+    /// `matmul_grad_direct.wgsl`, `bias_grad.wgsl` and `sgd.wgsl`). The same
+    /// operations on the same values either way, so the same bits; off for
+    /// the benchmark's "unfused" contender and the tests that compare the
+    /// two. Call before building a run on it.
+    pub fn set_fusion(&mut self, on: bool) {
+        self.fusion = on;
+    }
+
+    /// True when a step's softmax and loss sum run as one kernel: the
+    /// fusions are on and the matrix kernels are not the reference ones
+    /// (which stand for the code before blocking and fusing).
+    pub fn fuses(&self) -> bool {
+        self.fusion && !self.reference
+    }
+
+    /// True when the weight and bias gradients are fused with the update:
+    /// [`Gpu::fuses`] and the unstaged matrix kernels (`bk` = 0; the staged
+    /// weight gradient has no fused twin).
+    pub fn fuses_grad_update(&self) -> bool {
+        self.fuses() && self.tiling.bk == 0
     }
 
     /// Reshapes the register-blocked matrix kernels (for measurements; the

@@ -62,7 +62,11 @@ impl StepGraph {
         let epoch_rows = gpu.buffer("epoch_rows", 4 * setup.train_idx.len());
         let params = gpu.buffer_with("params", bytes_of(&state.params));
         let velocity = gpu.buffer_with("velocity", bytes_of(&state.velocity));
-        let grads = gpu.buffer("grads", 4 * n_params);
+        // The gradients fused with the update (fixed reduction order only:
+        // the atomic variant sums into `grads` across dispatches) need no
+        // gradient buffer.
+        let fuse_update = gpu.fuses_grad_update() && reduction == GpuReduction::Fixed;
+        let grads = gpu.buffer("grads", if fuse_update { 0 } else { 4 * n_params });
         let step_uniform = gpu.uniform("step", StepUniform::default().bytes());
         let loss_ring = gpu.buffer("loss_ring", 4 * k);
         // 4 words per slot (link, weights hash), then the chain head.
@@ -191,6 +195,33 @@ impl StepGraph {
                     });
                 }
             }
+            if training && gpu.fuses() {
+                // Softmax and the batch loss in one dispatch.
+                let sl = Dims {
+                    rows: rows as u32,
+                    n: data.classes as u32,
+                    f: [inv_batch, 0.0, 0.0, 0.0],
+                    u: [row_mode, 0, 0, 0],
+                    ..Default::default()
+                };
+                d.push(Dispatch {
+                    kernel: "softmax_xent_loss",
+                    bind: gpu.bind(
+                        "softmax_xent_loss",
+                        &[
+                            &gpu.uniform("softmax_loss", sl.bytes()),
+                            &step_uniform,
+                            &fwd.logits,
+                            &fwd.y,
+                            &fwd.losses,
+                            &fwd.dlogits,
+                            &loss_ring,
+                        ],
+                    ),
+                    groups: (1, 1),
+                });
+                return d;
+            }
             let sm = Dims {
                 rows: rows as u32,
                 n: data.classes as u32,
@@ -206,17 +237,22 @@ impl StepGraph {
                 ),
                 groups: groups_1d(rows),
             });
+            if training {
+                let ls = Dims { rows: b as u32, mode: row_mode, f: [inv_batch, 0.0, 0.0, 0.0], ..Default::default() };
+                d.push(Dispatch {
+                    kernel: "loss_sum",
+                    bind: gpu.bind(
+                        "loss_sum",
+                        &[&gpu.uniform("loss_sum", ls.bytes()), &step_uniform, &fwd.losses, &loss_ring],
+                    ),
+                    groups: (1, 1),
+                });
+            }
             d
         };
 
         let mut train_dispatches = forward(&train, &epoch_rows, true);
-        let ls = Dims { rows: b as u32, mode: row_mode, f: [inv_batch, 0.0, 0.0, 0.0], ..Default::default() };
-        train_dispatches.push(Dispatch {
-            kernel: "loss_sum",
-            bind: gpu
-                .bind("loss_sum", &[&gpu.uniform("loss_sum", ls.bytes()), &step_uniform, &train.losses, &loss_ring]),
-            groups: (1, 1),
-        });
+        let (lr, mu) = (ar.st(cfg.learning_rate), ar.st(cfg.momentum));
         // Backward, last layer first.
         for (l, layer) in net.layers.iter().enumerate().rev() {
             let d_in = if l == n_layers - 1 { &train.dlogits } else { &deltas[l] };
@@ -230,18 +266,6 @@ impl StepGraph {
                 u: [spec::GPU_ATOMIC_CHUNK_ROWS, 0, 0, 0],
                 ..Default::default()
             };
-            let (kernel, groups) = match reduction {
-                GpuReduction::Fixed => ("matmul_grad", gpu.matrix_groups(layer.fan_out, layer.fan_in)),
-                GpuReduction::Atomic => (
-                    "matmul_grad_atomic",
-                    groups_1d(layer.fan_in * layer.fan_out * (b as u32).div_ceil(spec::GPU_ATOMIC_CHUNK_ROWS) as usize),
-                ),
-            };
-            train_dispatches.push(Dispatch {
-                kernel,
-                bind: gpu.bind(kernel, &[&gpu.uniform("grad_w", gw.bytes()), a_in, d_in, &grads]),
-                groups,
-            });
             let gb = Dims {
                 rows: b as u32,
                 n: layer.fan_out as u32,
@@ -249,11 +273,50 @@ impl StepGraph {
                 off_b: layer.b as u32,
                 ..Default::default()
             };
-            train_dispatches.push(Dispatch {
-                kernel: "bias_grad",
-                bind: gpu.bind("bias_grad", &[&gpu.uniform("grad_b", gb.bytes()), d_in, &grads]),
-                groups: groups_1d(layer.fan_out),
-            });
+            // The layer's gradients: with the update fused, after its
+            // back-propagation (which reads the weights before the update).
+            let mut grad_dispatches = Vec::new();
+            if fuse_update {
+                let gw = Dims { f: [lr, mu, ar.st(cfg.weight_decay), 0.0], ..gw };
+                grad_dispatches.push(Dispatch {
+                    kernel: "matmul_grad_sgd",
+                    bind: gpu.bind(
+                        "matmul_grad_sgd",
+                        &[&gpu.uniform("grad_w_sgd", gw.bytes()), a_in, d_in, &params, &velocity],
+                    ),
+                    groups: gpu.matrix_groups(layer.fan_out, layer.fan_in),
+                });
+                let gb = Dims { f: [lr, mu, 0.0, 0.0], ..gb };
+                grad_dispatches.push(Dispatch {
+                    kernel: "bias_grad_sgd",
+                    bind: gpu
+                        .bind("bias_grad_sgd", &[&gpu.uniform("grad_b_sgd", gb.bytes()), d_in, &params, &velocity]),
+                    groups: groups_1d(layer.fan_out),
+                });
+            } else {
+                let (kernel, groups) = match reduction {
+                    GpuReduction::Fixed => ("matmul_grad", gpu.matrix_groups(layer.fan_out, layer.fan_in)),
+                    GpuReduction::Atomic => (
+                        "matmul_grad_atomic",
+                        groups_1d(
+                            layer.fan_in * layer.fan_out * (b as u32).div_ceil(spec::GPU_ATOMIC_CHUNK_ROWS) as usize,
+                        ),
+                    ),
+                };
+                grad_dispatches.push(Dispatch {
+                    kernel,
+                    bind: gpu.bind(kernel, &[&gpu.uniform("grad_w", gw.bytes()), a_in, d_in, &grads]),
+                    groups,
+                });
+                grad_dispatches.push(Dispatch {
+                    kernel: "bias_grad",
+                    bind: gpu.bind("bias_grad", &[&gpu.uniform("grad_b", gb.bytes()), d_in, &grads]),
+                    groups: groups_1d(layer.fan_out),
+                });
+            }
+            if !fuse_update || l == 0 {
+                train_dispatches.append(&mut grad_dispatches);
+            }
             if l == 0 {
                 continue;
             }
@@ -290,19 +353,15 @@ impl StepGraph {
                 ),
                 groups: groups_1d(b * layer.fan_in),
             });
+            train_dispatches.append(&mut grad_dispatches);
         }
-        // Optimizer: weights with decay, biases without.
-        for layer in &net.layers {
+        // Optimizer (unless fused above): weights with decay, biases without.
+        for layer in net.layers.iter().filter(|_| !fuse_update) {
             for (off, n, mode, wd) in
                 [(layer.w, layer.b - layer.w, 1u32, cfg.weight_decay), (layer.b, layer.fan_out, 0u32, 0.0)]
             {
-                let sg = Dims {
-                    n: n as u32,
-                    mode,
-                    off_a: off as u32,
-                    f: [ar.st(cfg.learning_rate), ar.st(cfg.momentum), ar.st(wd), 0.0],
-                    ..Default::default()
-                };
+                let sg =
+                    Dims { n: n as u32, mode, off_a: off as u32, f: [lr, mu, ar.st(wd), 0.0], ..Default::default() };
                 train_dispatches.push(Dispatch {
                     kernel: "sgd",
                     bind: gpu.bind("sgd", &[&gpu.uniform("sgd", sg.bytes()), &grads, &params, &velocity]),

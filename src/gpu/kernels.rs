@@ -5,17 +5,20 @@
 use crate::spec;
 
 /// Every kernel: (name, source). One kernel per file.
-pub(crate) const KERNELS: [(&str, &str); 17] = [
+pub(crate) const KERNELS: [(&str, &str); 20] = [
     ("gather", include_str!("../../shaders/gather.wgsl")),
     ("matmul", include_str!("../../shaders/matmul.wgsl")),
     ("bias_activation", include_str!("../../shaders/bias_activation.wgsl")),
     ("dropout", include_str!("../../shaders/dropout.wgsl")),
     ("softmax_xent", include_str!("../../shaders/softmax_xent.wgsl")),
     ("loss_sum", include_str!("../../shaders/loss_sum.wgsl")),
+    ("softmax_xent_loss", include_str!("../../shaders/softmax_xent_loss.wgsl")),
     ("val_metrics", include_str!("../../shaders/val_metrics.wgsl")),
     ("matmul_grad", include_str!("../../shaders/matmul_grad.wgsl")),
     ("matmul_grad_atomic", include_str!("../../shaders/matmul_grad_atomic.wgsl")),
     ("bias_grad", include_str!("../../shaders/bias_grad.wgsl")),
+    ("matmul_grad_sgd", include_str!("../../shaders/matmul_grad_sgd.wgsl")),
+    ("bias_grad_sgd", include_str!("../../shaders/bias_grad_sgd.wgsl")),
     ("matmul_backprop", include_str!("../../shaders/matmul_backprop.wgsl")),
     ("activation_backward", include_str!("../../shaders/activation_backward.wgsl")),
     ("sgd", include_str!("../../shaders/sgd.wgsl")),
@@ -56,10 +59,12 @@ fn f_ln(x: f32) -> f32 { return ex_ln(x); }\n\
 fn f_tanh(x: f32) -> f32 { return ex_tanh(x); }\n\
 fn f_div(a: f32, b: f32) -> f32 { return ex_div(a, b); }\n";
 
-/// The matrix kernels (forward, weight gradient, back-propagation): they
-/// are register-blocked and compiled behind [`Tiling::consts`] as well as
-/// the prelude.
-pub(crate) const MATRIX_KERNELS: [&str; 3] = ["matmul", "matmul_grad", "matmul_backprop"];
+/// The matrix kernels (forward, weight gradient, back-propagation, and the
+/// weight gradient fused with the update): they are register-blocked and
+/// compiled behind [`Tiling::consts`] as well as the prelude. The fused one
+/// (`matmul_grad_sgd.wgsl`) exists only unstaged and is used only with
+/// `bk` = 0 ([`crate::gpu::Gpu::fuses_grad_update`]).
+pub(crate) const MATRIX_KERNELS: [&str; 4] = ["matmul", "matmul_grad", "matmul_backprop", "matmul_grad_sgd"];
 
 /// The matrix kernels as they were before register blocking (one output per
 /// invocation; `shaders/reference/`): the same sums in the same order, so

@@ -158,6 +158,102 @@ pub async fn backprop(gpu: &Gpu, d: &[f32], w: &[f32], rows: usize, k: usize, n:
     Ok(bytes_f32(&kernel(gpu, "matmul_backprop", dims.words(), bindings, (k, rows)).await?[3]))
 }
 
+/// Softmax cross-entropy over `labels.len()` rows of `classes` logits and
+/// the batch loss, as a training step computes them: fused
+/// (`softmax_xent_loss.wgsl`) or not (`softmax_xent.wgsl` then
+/// `loss_sum.wgsl`). Returns the per-row losses, the gradient and the batch
+/// loss; rows summed descending when `descending` (engine version 2).
+pub async fn softmax_loss(
+    gpu: &Gpu,
+    logits: &[f32],
+    labels: &[u32],
+    classes: usize,
+    inv_batch: f32,
+    descending: bool,
+    fused: bool,
+) -> Result<(Vec<f32>, Vec<f32>, f32)> {
+    let rows = labels.len();
+    let step = Binding::Uniform(bytes_of(&[0u32; 4]).to_vec());
+    let order = u32::from(descending);
+    let inputs = || {
+        vec![
+            Binding::Storage(bytes_of(logits).to_vec()),
+            Binding::Storage(bytes_of(labels).to_vec()),
+            Binding::Storage(vec![0; 4 * rows]),
+            Binding::Storage(vec![0; 4 * rows * classes]),
+        ]
+    };
+    let f = [inv_batch, 0.0, 0.0, 0.0];
+    if fused {
+        let dims = Dims { rows: rows as u32, n: classes as u32, f, u: [order, 0, 0, 0], ..Default::default() };
+        let mut bindings = vec![step];
+        bindings.extend(inputs());
+        bindings.push(Binding::Storage(vec![0; 16]));
+        let out = kernel(gpu, "softmax_xent_loss", dims.words(), bindings, (1, 1)).await?;
+        return Ok((bytes_f32(&out[4]), bytes_f32(&out[5]), bytes_f32(&out[6])[0]));
+    }
+    let sm = Dims { rows: rows as u32, n: classes as u32, mode: 1, f, ..Default::default() };
+    let out = kernel(gpu, "softmax_xent", sm.words(), inputs(), (rows, 1)).await?;
+    let ls = Dims { rows: rows as u32, mode: order, f, ..Default::default() };
+    let bindings = vec![step, Binding::Storage(out[3].clone()), Binding::Storage(vec![0; 16])];
+    let sum = kernel(gpu, "loss_sum", ls.words(), bindings, (1, 1)).await?;
+    Ok((bytes_f32(&out[3]), bytes_f32(&out[4]), bytes_f32(&sum[3])[0]))
+}
+
+/// One layer's gradients and SGD update as a training step computes them:
+/// `params` and `velocity` hold the weights `w` (`k x n`) then the biases
+/// `b` (`n`); `a` is the layer's input (`rows x k`), `d` its error (`rows x
+/// n`); `hyper` is (learning rate, momentum, weight decay). Fused
+/// (`matmul_grad_sgd.wgsl`, `bias_grad_sgd.wgsl`) or not (`matmul_grad`,
+/// `bias_grad.wgsl`, then `sgd.wgsl` on the weights with decay and on the
+/// biases without). Returns the new weights and velocities.
+#[allow(clippy::too_many_arguments)]
+pub async fn grad_update(
+    gpu: &Gpu,
+    a: &[f32],
+    d: &[f32],
+    params: &[f32],
+    velocity: &[f32],
+    (rows, k, n): (usize, usize, usize),
+    hyper: (f32, f32, f32),
+    descending: bool,
+    fused: bool,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let (lr, mu, wd) = hyper;
+    let mode = u32::from(descending);
+    let gw = Dims { rows: rows as u32, k: k as u32, n: n as u32, mode, f: [lr, mu, wd, 0.0], ..Default::default() };
+    let gb = Dims {
+        rows: rows as u32,
+        n: n as u32,
+        mode,
+        off_b: (k * n) as u32,
+        f: [lr, mu, 0.0, 0.0],
+        ..Default::default()
+    };
+    let storage = |v: &[f32]| Binding::Storage(bytes_of(v).to_vec());
+    if fused {
+        let bindings = vec![storage(a), storage(d), storage(params), storage(velocity)];
+        let out = kernel(gpu, "matmul_grad_sgd", gw.words(), bindings, (n, k)).await?;
+        let bindings = vec![storage(d), Binding::Storage(out[3].clone()), Binding::Storage(out[4].clone())];
+        let out = kernel(gpu, "bias_grad_sgd", gb.words(), bindings, (n, 1)).await?;
+        return Ok((bytes_f32(&out[2]), bytes_f32(&out[3])));
+    }
+    let grads = vec![0u8; 4 * (k * n + n)];
+    let out =
+        kernel(gpu, "matmul_grad", gw.words(), vec![storage(a), storage(d), Binding::Storage(grads)], (n, k)).await?;
+    let out = kernel(gpu, "bias_grad", gb.words(), vec![storage(d), Binding::Storage(out[3].clone())], (n, 1)).await?;
+    let grads = out[2].clone();
+    let (mut p, mut v) = (bytes_of(params).to_vec(), bytes_of(velocity).to_vec());
+    for (off, len, mode, wd) in [(0, k * n, 1u32, wd), (k * n, n, 0u32, 0.0)] {
+        let sg = Dims { n: len as u32, mode, off_a: off as u32, f: [lr, mu, wd, 0.0], ..Default::default() };
+        let bindings = vec![Binding::Storage(grads.clone()), Binding::Storage(p), Binding::Storage(v)];
+        let mut out = kernel(gpu, "sgd", sg.words(), bindings, (len, 1)).await?;
+        v = out.swap_remove(3);
+        p = out.swap_remove(2);
+    }
+    Ok((bytes_f32(&p), bytes_f32(&v)))
+}
+
 /// One binding of [`kernel`]: a uniform or a storage buffer, with its bytes.
 pub enum Binding {
     Uniform(Vec<u8>),
@@ -192,7 +288,7 @@ pub async fn kernel(
     let refs: Vec<&wgpu::Buffer> = buffers.iter().collect();
     let bind = gpu.bind(name, &refs);
     let groups = match name {
-        "matmul" | "matmul_grad" | "matmul_backprop" => gpu.matrix_groups(threads.0, threads.1),
+        "matmul" | "matmul_grad" | "matmul_backprop" | "matmul_grad_sgd" => gpu.matrix_groups(threads.0, threads.1),
         "dropout" => groups_1d(threads.0.div_ceil(16)),
         _ => groups_1d(threads.0),
     };

@@ -79,12 +79,17 @@ async function handle(msg) {
   return [reply, transfer];
 }
 
-self.onmessage = async (event) => {
-  try {
-    const [reply, transfer] = await handle(event.data);
-    self.postMessage(reply, transfer);
-  } catch (e) {
-    self.postMessage({ error: errorText(e) });
-  }
+// One message at a time, in the order they came: the pool matches the
+// answers to its requests by their order.
+let queue = Promise.resolve();
+self.onmessage = (event) => {
+  queue = queue.then(async () => {
+    try {
+      const [reply, transfer] = await handle(event.data);
+      self.postMessage(reply, transfer);
+    } catch (e) {
+      self.postMessage({ error: errorText(e) });
+    }
+  });
 };
 self.postMessage({ hello: true });

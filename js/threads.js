@@ -14,8 +14,10 @@
 //   const report = await pool.run(10);                       // 10 steps: the engine's raw report, or null
 //   pool.terminate();                                        // its workers end, or wait warm for the next pool
 //
-// Each step hands the chunks out as a queue, one to each idle worker, and
-// gives the engine the partial results in the order they arrive; the engine
+// Each step hands the chunks out as a queue, keeping up to two requests
+// with each worker (so that it starts its next chunk without waiting for a
+// message), and gives the engine the partial results in the order they
+// arrive; the engine
 // combines them in that order when `cpu_threads` is free, and in chunk order
 // when it is pinned.
 //
@@ -29,15 +31,16 @@
 // serde-wasm-bindgen may give a Map for a Rust struct; accept either.
 const toObject = (value) => (value instanceof Map ? Object.fromEntries(value) : value);
 
-// One worker, answering one request at a time. Once it has failed (an error
-// reply, a script that would not load, a message that could not be read) or
-// has been terminated, every request is refused with the reason.
+// One worker, answering its requests one at a time in the order they were
+// sent (several may wait in its queue). Once it has failed (an error reply,
+// a script that would not load, a message that could not be read) or has
+// been terminated, every request is refused with the reason.
 let started = 0; // workers started, for their names
 
 class Channel {
   constructor() {
     this.name = `Web Worker ${++started}`;
-    this.pending = null; // { resolve, reject } of the request in flight
+    this.pending = []; // { resolve, reject } of the requests sent, oldest first
     this.broken = null; // the Error that ended this worker
     this.step = -1; // the step whose weights the worker holds
     this.params = null; // the buffer for the weights it gets (while not with the worker)
@@ -65,18 +68,17 @@ class Channel {
   // `transfer`: the buffers that go with the message (no longer usable here).
   request(message, transfer = []) {
     if (this.broken) return Promise.reject(this.broken);
-    if (this.pending) return Promise.reject(new Error(`${this.name} is busy`));
     return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
+      this.pending.push({ resolve, reject });
       this.hello.then(() => {
-        if (this.pending?.resolve === resolve && !this.broken) this.worker.postMessage(message, transfer);
+        if (!this.broken) this.worker.postMessage(message, transfer);
       });
     });
   }
 
+  // The answer to the oldest request.
   settle(error, value) {
-    const pending = this.pending;
-    this.pending = null;
+    const pending = this.pending.shift();
     if (error) pending?.reject(error);
     else pending?.resolve(value);
   }
@@ -84,7 +86,7 @@ class Channel {
   fail(error) {
     this.broken ??= error;
     this.helloResolve?.();
-    this.settle(this.broken);
+    for (const pending of this.pending.splice(0)) pending.reject(this.broken);
   }
 
   terminate() {
@@ -122,7 +124,7 @@ const takeChannel = () => idle.pop() ?? new Channel();
 // the middle of a request (a late answer must not reach its next pool), else
 // terminated.
 function giveBack(channel) {
-  if (!channel.broken && !channel.pending && idle.length < keepIdle) {
+  if (!channel.broken && !channel.pending.length && idle.length < keepIdle) {
     channel.step = -1;
     channel.params = null;
     channel.spare = [];
@@ -131,6 +133,9 @@ function giveBack(channel) {
     channel.terminate();
   }
 }
+
+// Requests kept with each worker during a step.
+const QUEUE = 2;
 
 export class WorkerPool {
   // Starts n workers, each instantiating `module` (the compiled engine; when
@@ -193,14 +198,18 @@ export class WorkerPool {
       return channel.request(message, transfer);
     };
     const work = async (channel) => {
-      let inFlight = next < chunks ? send(channel) : null;
-      while (inFlight) {
-        const reply = await inFlight;
-        inFlight = null;
-        if (!failed && next < chunks) {
-          inFlight = send(channel);
-          inFlight.catch(() => {}); // its failure is awaited above, or dropped once the step failed
+      const inFlight = [];
+      const fill = () => {
+        while (!failed && inFlight.length < QUEUE && next < chunks) {
+          const request = send(channel);
+          request.catch(() => {}); // its failure is awaited below, or dropped once the step failed
+          inFlight.push(request);
         }
+      };
+      fill();
+      while (inFlight.length) {
+        const reply = await inFlight.shift();
+        fill();
         if (reply.params instanceof Float32Array) channel.params = reply.params;
         engine.takePartial(reply.step, reply.chunk, reply.loss_sum, reply.grads);
         channel.spare.push(reply.grads);

@@ -20,7 +20,9 @@
 // after every sample, so that figures on a busy machine can be read per
 // core. With a native result file for the same shapes it prints wasm /
 // native per contender. It prints two Web Workers against one thread, per
-// shape. `--before DIR` adds the contender `before cpu-1`:
+// shape, and what two Web Workers could gain at all on the machine as it
+// was: the kernels' inner loop in two workers at once against one
+// (bench/peak-worker.js), before and after the shapes. `--before DIR` adds the contender `before cpu-1`:
 // the same runs on another wasm-pack build (an older commit's www/pkg, say),
 // `--webgpu on` the contender `webgpu`: the GPU engine through Chromium's
 // WebGPU (--enable-unsafe-webgpu; Dawn on SwiftShader here), strict `gpu`;
@@ -328,6 +330,14 @@ async function main() {
       native_runtime: native?.runtime ?? null,
       results,
       workers_speedup: speedups,
+      parallel_capacity: {
+        what:
+          'two Web Workers running the kernels\' inner loop at once against one: 2 x (one\'s wall time) / (two\'s), 5 tries before the shapes and 5 after; 2 where two cores are free, 1 where they share one core\'s time: the most two workers could gain over one thread then',
+        before: raw.capacity.before,
+        after: raw.capacity.after,
+        median_before: median(raw.capacity.before),
+        median_after: median(raw.capacity.after),
+      },
       bits_agree: agree,
     };
     const fmt = (v, d) => (v === null || v === undefined ? '-' : v.toFixed(d));
@@ -339,6 +349,10 @@ async function main() {
         `${r.shape.padEnd(22)} ${r.contender.padEnd(14)} ${fmt(r.median_ms, 3).padStart(9)} ${fmt(r.min_ms, 3).padStart(9)} ${fmt(r.gflops, 2).padStart(8)} ${(fmt(100 * r.peak_fraction, 1) + '%').padStart(6)} | ${fmt(r.cpu_ms, 3).padStart(9)} ${fmt(r.gflops_per_core, 2).padStart(8)} ${(r.peak_fraction_per_core === null ? '-' : fmt(100 * r.peak_fraction_per_core, 1) + '%').padStart(6)} | ${fmt(r.wasm_over_native, 2).padStart(7)} ${fmt(r.wasm_over_native_cpu, 2).padStart(5)}`,
       );
     }
+    const cap = report.parallel_capacity;
+    lines.push(
+      `parallel capacity (2 Web Workers running the kernels' inner loop at once, against one): ${cap.median_before.toFixed(2)}x before the shapes, ${cap.median_after.toFixed(2)}x after (medians of 5; 2.00x = two free cores)`,
+    );
     for (const w of speedups) {
       lines.push(`${w.shape}: 2 Web Workers (cpu-2x4) ${w.over_cpu_1.toFixed(2)}x cpu-1, ${w.over_cpu_1x4.toFixed(2)}x cpu-1x4 (wall clock)`);
     }

@@ -350,8 +350,10 @@ impl CpuEngine {
         Ok((loss_sum, read(&pass.grads)))
     }
 
-    /// [`CpuEngine::gathered_chunk`] into `pass` (sized for the chunk's
-    /// rows); returns the chunk's loss sum, its gradient in `pass.grads`.
+    /// Chunk `c` of `chunks` of the batch gathered by [`CpuEngine::prepare`]
+    /// (or [`CpuEngine::load_step`] and [`CpuEngine::chunk_partial`]) into
+    /// `pass` (sized for the chunk's rows); returns the chunk's loss sum, its
+    /// gradient in `pass.grads`.
     fn gathered_chunk_into(&self, chunks: usize, c: usize, order: model::RowOrder, pass: &mut Pass<f32>) -> f32 {
         let b = self.setup.settings.config.batch_size;
         let (lo, hi) = chunk_rows(b, chunks, c);

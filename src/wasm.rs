@@ -501,9 +501,11 @@ impl Trainer {
 
     /// The next step's job for a worker pool: `{step, chunks}`, or null when
     /// the run is finished, on the GPU, or not cut into chunks. The weights
-    /// come from `writeParams`.
+    /// come from `writeParams`. Forgets the partial results taken so far (a
+    /// pool stopped in the middle of a step leaves some).
     #[wasm_bindgen(js_name = chunkJob)]
     pub fn chunk_job(&self) -> Result<JsValue, JsValue> {
+        self.taken.replace(Taken::default());
         self.with(|r| {
             let cfg = &r.record.settings.config;
             if r.backend() != BackendKind::Cpu || r.finished() || cfg.chunks <= 1 || cfg.threads <= 1 {

@@ -197,25 +197,33 @@ export class WorkerPool {
       }
       return channel.request(message, transfer);
     };
+    // Requests in flight per worker, oldest first.
+    const inFlight = new Map(this.channels.map((channel) => [channel, []]));
+    const request = (channel) => {
+      const r = send(channel);
+      r.catch(() => {}); // its failure is awaited below, or dropped once the step failed
+      inFlight.get(channel).push(r);
+    };
+    // The first chunks go round the workers (0 to the first, 1 to the
+    // second, ...), so that pinned chunk order finds them arriving roughly
+    // in order and sums them as they come rather than all at the end.
+    const start = () => {
+      for (let depth = 0; depth < QUEUE; depth++) {
+        for (const channel of this.channels) if (next < chunks) request(channel);
+      }
+    };
     const work = async (channel) => {
-      const inFlight = [];
-      const fill = () => {
-        while (!failed && inFlight.length < QUEUE && next < chunks) {
-          const request = send(channel);
-          request.catch(() => {}); // its failure is awaited below, or dropped once the step failed
-          inFlight.push(request);
-        }
-      };
-      fill();
-      while (inFlight.length) {
-        const reply = await inFlight.shift();
-        fill();
+      const queue = inFlight.get(channel);
+      while (queue.length) {
+        const reply = await queue.shift();
+        if (!failed && next < chunks) request(channel);
         if (reply.params instanceof Float32Array) channel.params = reply.params;
         engine.takePartial(reply.step, reply.chunk, reply.loss_sum, reply.grads);
         channel.spare.push(reply.grads);
       }
     };
     try {
+      start();
       await Promise.all(this.channels.map(work));
     } catch (e) {
       failed = true;

@@ -6,7 +6,7 @@
 // (js/threads.js, as the page and the npm package do).
 //
 // window.runBench({shapes, contenders, rounds, sampleMs}) resolves to
-// {userAgent, simd, peak: {gflops, byCpu}, results: [{shape, contender, steps_per_sample,
+// {userAgent, simd, peak: {gflops, byCpu}, capacity: {before, after}, results: [{shape, contender, steps_per_sample,
 // samples_ms, cpu_samples_ms, chain_head, steps}]}. window.cpuNow, when the
 // driver provides it, returns the renderer's CPU milliseconds.
 
@@ -97,6 +97,42 @@ async function measurePeak(tries) {
   return { gflops: best, byCpu };
 }
 
+// How much two Web Workers can run side by side on this machine now: the
+// kernels' inner loop in one worker, then in two at once, `tries` times;
+// each try gives 2 x (one's wall time) / (two's wall time): 2 where two
+// cores are free, 1 where the two share one core's time. The most two
+// workers could gain over one thread while it was measured.
+async function measureCapacity(tries) {
+  const iters = 2_000_000;
+  const workers = [0, 1].map(() => new Worker(new URL('./peak-worker.js', import.meta.url), { type: 'module' }));
+  const run = (list) =>
+    Promise.all(
+      list.map(
+        (w) =>
+          new Promise((resolve, reject) => {
+            w.onmessage = ({ data }) => resolve(data);
+            w.onerror = (e) => reject(new Error(`the capacity probe's worker failed: ${e.message}`));
+            w.postMessage(iters);
+          }),
+      ),
+    );
+  try {
+    await run(workers); // loaded and warm
+    const ratios = [];
+    for (let i = 0; i < tries; i++) {
+      let t0 = performance.now();
+      await run([workers[0]]);
+      const one = performance.now() - t0;
+      t0 = performance.now();
+      await run(workers);
+      ratios.push((2 * one) / (performance.now() - t0));
+    }
+    return ratios;
+  } finally {
+    for (const w of workers) w.terminate();
+  }
+}
+
 // The adapter of a GPU run, in words.
 function adapterName(trainer) {
   const a = trainer.adapter;
@@ -107,6 +143,7 @@ function adapterName(trainer) {
 window.runBench = async ({ shapes, contenders, rounds, sampleMs }) => {
   const simd = setKernels('simd');
   const peak = await measurePeak(5);
+  const capacity = { before: await measureCapacity(5) };
   const results = [];
   for (const shape of shapes) {
     const runs = [];
@@ -147,7 +184,8 @@ window.runBench = async ({ shapes, contenders, rounds, sampleMs }) => {
     }
     for (const r of runs) r.close();
   }
-  return { userAgent: navigator.userAgent, simd, peak, results };
+  capacity.after = await measureCapacity(5);
+  return { userAgent: navigator.userAgent, simd, peak, capacity, results };
 };
 
 window.benchReady = init().then(() => true);

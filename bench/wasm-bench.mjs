@@ -11,19 +11,25 @@
 // Chromium (/usr/bin/chromium, or $CHROMIUM). Serves the repository with
 // scripts/serve.py and opens bench/wasm-bench.html, whose module
 // (wasm-bench-page.js) runs the contenders interleaved round by round:
-// cpu-1 scalar (the reference kernels), cpu-1 simd, and cpu-2x4 simd (two
-// Web Workers over four chunks). Besides wall-clock time it reads the CPU
+// cpu-1 scalar (the reference kernels), cpu-1 simd, cpu-1x4 simd (one
+// thread, the batch cut into four chunks: the page's main thread computes
+// them) and cpu-2x4 simd (two Web Workers over the same four chunks: the
+// same bits as cpu-1x4, checked). Besides wall-clock time it reads the CPU
 // time of the threads that run the page's code (Linux /proc: the renderer's
 // main thread and its Web Workers, not V8's background compiler) before and
 // after every sample, so that figures on a busy machine can be read per
 // core. With a native result file for the same shapes it prints wasm /
-// native per contender. `--before DIR` adds the contender `before cpu-1`:
+// native per contender. It prints two Web Workers against one thread, per
+// shape, and what two Web Workers could gain at all on the machine as it
+// was: the kernels' inner loop in two workers at once against one
+// (bench/peak-worker.js), before and after the shapes. `--before DIR` adds the contender `before cpu-1`:
 // the same runs on another wasm-pack build (an older commit's www/pkg, say),
 // `--webgpu on` the contender `webgpu`: the GPU engine through Chromium's
 // WebGPU (--enable-unsafe-webgpu; Dawn on SwiftShader here), strict `gpu`;
 // linked at bench/pkg-before for the time of the run. Reports figures;
 // asserts nothing about speed. Exit code 1 when a run fails or when the
-// scalar and SIMD kernels end on different hash chain links.
+// scalar and SIMD kernels, or one thread and two Web Workers over the same
+// chunks, end on different hash chain links.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -205,6 +211,7 @@ async function main() {
   const contenders = [
     { name: 'cpu-1 scalar', threads: 1, chunks: 1, kernels: 'scalar' },
     { name: 'cpu-1 simd', threads: 1, chunks: 1, kernels: 'simd' },
+    { name: 'cpu-1x4 simd', threads: 1, chunks: 4, kernels: 'simd' },
     { name: 'cpu-2x4 simd', threads: 2, chunks: 4, kernels: 'simd' },
   ];
   // `--webgpu on`: the GPU engine too, through the browser's WebGPU (Dawn on
@@ -288,12 +295,26 @@ async function main() {
         wasm_over_native_cpu: twin && cpu && twin.cpu_ms ? cpu / twin.cpu_ms : null,
       };
     });
-    const agree = shapes.every((s) => {
-      // One thread, whichever build or kernels: the same bits.
-      // (The GPU engine rounds exp, log and tanh its own way: not compared.)
-      const heads = results.filter((r) => r.shape === s.name && r.chunks === 1 && r.backend === 'cpu (wasm)').map((r) => r.chain_head);
-      return heads.every((h) => h === heads[0]);
-    });
+    const agree = shapes.every((s) =>
+      // One chunk, whichever build or kernels: the same bits; four chunks,
+      // on the main thread or on two Web Workers (cpu_threads pinned): the
+      // same bits. (The GPU engine rounds exp, log and tanh its own way:
+      // not compared.)
+      [1, 4].every((chunks) => {
+        const heads = results
+          .filter((r) => r.shape === s.name && r.chunks === chunks && r.backend === 'cpu (wasm)')
+          .map((r) => r.chain_head);
+        return heads.every((h) => h === heads[0]);
+      }),
+    );
+    // Two Web Workers against one thread (wall clock, medians of the same run).
+    const speedups = shapes
+      .map((s) => {
+        const ms = (name) => results.find((r) => r.shape === s.name && r.contender === name)?.median_ms;
+        const [one, oneChunked, two] = [ms('cpu-1 simd'), ms('cpu-1x4 simd'), ms('cpu-2x4 simd')];
+        return two ? { shape: s.name, over_cpu_1: one / two, over_cpu_1x4: oneChunked / two } : null;
+      })
+      .filter(Boolean);
     const report = {
       runtime: raw.userAgent,
       simd: raw.simd,
@@ -308,6 +329,15 @@ async function main() {
       native_file: native ? path.relative(ROOT, opts.native) : null,
       native_runtime: native?.runtime ?? null,
       results,
+      workers_speedup: speedups,
+      parallel_capacity: {
+        what:
+          'two Web Workers running the kernels\' inner loop at once against one: 2 x (one\'s wall time) / (two\'s), 5 tries before the shapes and 5 after; 2 where two cores are free, 1 where they share one core\'s time: the most two workers could gain over one thread then',
+        before: raw.capacity.before,
+        after: raw.capacity.after,
+        median_before: median(raw.capacity.before),
+        median_after: median(raw.capacity.after),
+      },
       bits_agree: agree,
     };
     const fmt = (v, d) => (v === null || v === undefined ? '-' : v.toFixed(d));
@@ -319,9 +349,16 @@ async function main() {
         `${r.shape.padEnd(22)} ${r.contender.padEnd(14)} ${fmt(r.median_ms, 3).padStart(9)} ${fmt(r.min_ms, 3).padStart(9)} ${fmt(r.gflops, 2).padStart(8)} ${(fmt(100 * r.peak_fraction, 1) + '%').padStart(6)} | ${fmt(r.cpu_ms, 3).padStart(9)} ${fmt(r.gflops_per_core, 2).padStart(8)} ${(r.peak_fraction_per_core === null ? '-' : fmt(100 * r.peak_fraction_per_core, 1) + '%').padStart(6)} | ${fmt(r.wasm_over_native, 2).padStart(7)} ${fmt(r.wasm_over_native_cpu, 2).padStart(5)}`,
       );
     }
+    const cap = report.parallel_capacity;
+    lines.push(
+      `parallel capacity (2 Web Workers running the kernels' inner loop at once, against one): ${cap.median_before.toFixed(2)}x before the shapes, ${cap.median_after.toFixed(2)}x after (medians of 5; 2.00x = two free cores)`,
+    );
+    for (const w of speedups) {
+      lines.push(`${w.shape}: 2 Web Workers (cpu-2x4) ${w.over_cpu_1.toFixed(2)}x cpu-1, ${w.over_cpu_1x4.toFixed(2)}x cpu-1x4 (wall clock)`);
+    }
     lines.push(
       `${report.runtime}; ${report.simd}; ${opts.rounds} interleaved rounds, medians; peak: ${peakAssumption}; ` +
-        `kernels agree bit for bit: ${agree ? 'yes' : 'NO'}${native ? `; /native against ${report.native_file}` : ''}`,
+        `kernels and Web Workers agree bit for bit: ${agree ? 'yes' : 'NO'}${native ? `; /native against ${report.native_file}` : ''}`,
     );
     console.log(lines.join('\n'));
     writeFileSync(opts.out, JSON.stringify(report, null, 2) + '\n');

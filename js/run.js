@@ -183,7 +183,12 @@ export class Run {
     const engine = {
       workerSetup: () => inst.guard(() => trainer.workerSetup()),
       chunkJob: () => toObject(inst.guard(() => trainer.chunkJob())),
-      applyPartials: (partials) => inst.guard(() => trainer.applyPartials(partials)),
+      get paramCount() {
+        return inst.guard(() => trainer.paramCount);
+      },
+      writeParams: (out) => inst.guard(() => trainer.writeParams(out)),
+      takePartial: (step, chunk, lossSum, grads) => inst.guard(() => trainer.takePartial(step, chunk, lossSum, grads)),
+      applyPartials: () => inst.guard(() => trainer.applyPartials()),
     };
     try {
       this.#pool = await WorkerPool.create(engine, threads, module);

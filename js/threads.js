@@ -8,29 +8,43 @@
 // with threads > 1, and by init({ workers }) to start warm workers; not part
 // of the public API.
 //
-//   const pool = await WorkerPool.create(engine, 3, module); // engine: {workerSetup, chunkJob, applyPartials} of a run
+//   const pool = await WorkerPool.create(engine, 3, module); // engine: a run's Trainer, or an object with the same
+//                                                            // workerSetup, chunkJob, paramCount, writeParams,
+//                                                            // takePartial, applyPartials
 //   const report = await pool.run(10);                       // 10 steps: the engine's raw report, or null
 //   pool.terminate();                                        // its workers end, or wait warm for the next pool
 //
-// Each step hands the chunks out as a queue, one to each idle worker, and
-// collects the partial results in the order they arrive; the engine combines
-// them in that order when `cpu_threads` is free, and in chunk order when it is
-// pinned.
+// Each step hands the chunks out as a queue, keeping up to two requests
+// with each worker (so that it starts its next chunk without waiting for a
+// message), and gives the engine the partial results in the order they
+// arrive; the engine
+// combines them in that order when `cpu_threads` is free, and in chunk order
+// when it is pinned.
+//
+// No buffer is made or copied per step: each worker has a weights buffer
+// that goes to it (transferred, not cloned) with its first chunk of a step
+// and comes back with the answer, and gradient buffers that go back and
+// forth the same way; the engines copy into and out of them once. A
+// worker's next chunk is sent before the engine takes the chunk it answered,
+// so the copy overlaps the worker's work.
 
 // serde-wasm-bindgen may give a Map for a Rust struct; accept either.
 const toObject = (value) => (value instanceof Map ? Object.fromEntries(value) : value);
 
-// One worker, answering one request at a time. Once it has failed (an error
-// reply, a script that would not load, a message that could not be read) or
-// has been terminated, every request is refused with the reason.
+// One worker, answering its requests one at a time in the order they were
+// sent (several may wait in its queue). Once it has failed (an error reply,
+// a script that would not load, a message that could not be read) or has
+// been terminated, every request is refused with the reason.
 let started = 0; // workers started, for their names
 
 class Channel {
   constructor() {
     this.name = `Web Worker ${++started}`;
-    this.pending = null; // { resolve, reject } of the request in flight
+    this.pending = []; // { resolve, reject } of the requests sent, oldest first
     this.broken = null; // the Error that ended this worker
     this.step = -1; // the step whose weights the worker holds
+    this.params = null; // the buffer for the weights it gets (while not with the worker)
+    this.spare = []; // gradient buffers to hand back to the worker
     // Written out in full so that bundlers (Vite, webpack, esbuild with a
     // plugin) find the worker script and bundle it.
     this.worker = new Worker(new URL('./chunk-worker.js', import.meta.url), { type: 'module' });
@@ -51,20 +65,20 @@ class Channel {
     this.worker.onmessageerror = () => this.fail(new Error(`${this.name} sent a message that could not be read`));
   }
 
-  request(message) {
+  // `transfer`: the buffers that go with the message (no longer usable here).
+  request(message, transfer = []) {
     if (this.broken) return Promise.reject(this.broken);
-    if (this.pending) return Promise.reject(new Error(`${this.name} is busy`));
     return new Promise((resolve, reject) => {
-      this.pending = { resolve, reject };
+      this.pending.push({ resolve, reject });
       this.hello.then(() => {
-        if (this.pending?.resolve === resolve && !this.broken) this.worker.postMessage(message);
+        if (!this.broken) this.worker.postMessage(message, transfer);
       });
     });
   }
 
+  // The answer to the oldest request.
   settle(error, value) {
-    const pending = this.pending;
-    this.pending = null;
+    const pending = this.pending.shift();
     if (error) pending?.reject(error);
     else pending?.resolve(value);
   }
@@ -72,7 +86,7 @@ class Channel {
   fail(error) {
     this.broken ??= error;
     this.helloResolve?.();
-    this.settle(this.broken);
+    for (const pending of this.pending.splice(0)) pending.reject(this.broken);
   }
 
   terminate() {
@@ -110,13 +124,18 @@ const takeChannel = () => idle.pop() ?? new Channel();
 // the middle of a request (a late answer must not reach its next pool), else
 // terminated.
 function giveBack(channel) {
-  if (!channel.broken && !channel.pending && idle.length < keepIdle) {
+  if (!channel.broken && !channel.pending.length && idle.length < keepIdle) {
     channel.step = -1;
+    channel.params = null;
+    channel.spare = [];
     idle.push(channel);
   } else {
     channel.terminate();
   }
 }
+
+// Requests kept with each worker during a step.
+const QUEUE = 2;
 
 export class WorkerPool {
   // Starts n workers, each instantiating `module` (the compiled engine; when
@@ -148,33 +167,70 @@ export class WorkerPool {
   // with its message and ends the pool.
   async step() {
     if (this.stopped) throw new Error('the Web Worker pool was stopped');
-    const job = toObject(this.engine.chunkJob());
+    const engine = this.engine;
+    const job = toObject(engine.chunkJob());
     if (!job) return null;
-    const { step, chunks, params } = job;
+    const { step, chunks } = job;
+    const n = engine.paramCount;
     this.chunks = chunks;
-    const partials = []; // in order of arrival
     let next = 0;
     let failed = false;
+    // The request for the queue's next chunk to `channel`.
+    const send = (channel) => {
+      // A stopped pool's idle workers may already serve another pool.
+      if (this.stopped) throw new Error('the Web Worker pool was stopped');
+      const message = { step, chunk: next++ };
+      const transfer = [];
+      if (channel.step !== step) {
+        // The weights, once per worker and step.
+        const params = channel.params?.length === n ? channel.params : new Float32Array(n);
+        channel.params = null;
+        engine.writeParams(params);
+        message.params = params;
+        transfer.push(params.buffer);
+        channel.step = step;
+      }
+      if (channel.spare.length) {
+        message.buffers = channel.spare;
+        transfer.push(...channel.spare.map((b) => b.buffer));
+        channel.spare = [];
+      }
+      return channel.request(message, transfer);
+    };
+    // Requests in flight per worker, oldest first.
+    const inFlight = new Map(this.channels.map((channel) => [channel, []]));
+    const request = (channel) => {
+      const r = send(channel);
+      r.catch(() => {}); // its failure is awaited below, or dropped once the step failed
+      inFlight.get(channel).push(r);
+    };
+    // The first chunks go round the workers (0 to the first, 1 to the
+    // second, ...), so that pinned chunk order finds them arriving roughly
+    // in order and sums them as they come rather than all at the end.
+    const start = () => {
+      for (let depth = 0; depth < QUEUE; depth++) {
+        for (const channel of this.channels) if (next < chunks) request(channel);
+      }
+    };
     const work = async (channel) => {
-      while (!failed && next < chunks) {
-        // A stopped pool's idle workers may already serve another pool.
-        if (this.stopped) throw new Error('the Web Worker pool was stopped');
-        const message = { step, chunk: next++ };
-        if (channel.step !== step) {
-          message.params = params; // copied, once per worker and step
-          channel.step = step;
-        }
-        partials.push(await channel.request(message));
+      const queue = inFlight.get(channel);
+      while (queue.length) {
+        const reply = await queue.shift();
+        if (!failed && next < chunks) request(channel);
+        if (reply.params instanceof Float32Array) channel.params = reply.params;
+        engine.takePartial(reply.step, reply.chunk, reply.loss_sum, reply.grads);
+        channel.spare.push(reply.grads);
       }
     };
     try {
+      start();
       await Promise.all(this.channels.map(work));
     } catch (e) {
       failed = true;
       this.terminate(); // the others' requests are refused; their errors are dropped
       throw e;
     }
-    return this.engine.applyPartials(partials);
+    return engine.applyPartials();
   }
 
   // Up to k steps; resolves to the last report (null if none ran).

@@ -301,36 +301,58 @@ impl CpuEngine {
         done
     }
 
-    /// For a worker elsewhere (a Web Worker): chunk `chunk` of step `t`'s batch
-    /// with the coordinator's weights `params`.
-    pub fn partial(&mut self, t: usize, chunk: usize, params: &[f32]) -> Result<Partial> {
-        let cfg = self.setup.settings.config.clone();
-        if params.len() != self.params.len() {
-            return Err(Error::config(
-                "params",
-                format!("expected {} weights, got {}", self.params.len(), params.len()),
-            ));
+    /// For a worker elsewhere (a Web Worker): takes step `t`'s weights from
+    /// the coordinator (`load` writes them into the engine's own buffer, of
+    /// the length of [`CpuEngine::params`]) and gathers step `t`'s batch,
+    /// once for every chunk of the step this worker computes with
+    /// [`CpuEngine::chunk_partial`] (which draws each chunk's dropout masks).
+    pub fn load_step(&mut self, t: usize, load: impl FnOnce(&mut [f32])) {
+        load(&mut self.params);
+        let setup = self.setup.clone();
+        let dim = setup.data.dim;
+        let picks: Vec<u32> = self.batch_positions(t).to_vec();
+        for (r, &p) in picks.iter().enumerate() {
+            let ex = setup.train_idx[p as usize] as usize;
+            self.pass.acts[0][r * dim..(r + 1) * dim].copy_from_slice(setup.data.row(ex));
+            self.labels[r] = setup.data.labels[ex];
         }
-        if chunk >= cfg.chunks.max(1) {
-            return Err(Error::config("chunk", format!("chunk {chunk} of {} does not exist", cfg.chunks)));
-        }
-        self.params.copy_from_slice(params);
-        self.prepare(t);
-        Ok(self.gathered_chunk(cfg.chunks.max(1), chunk, model::RowOrder::of_engine(cfg.engine_version)))
     }
 
-    /// The partial result of chunk `c` of `chunks` of the batch gathered by
-    /// [`CpuEngine::prepare`].
-    fn gathered_chunk(&self, chunks: usize, c: usize, order: model::RowOrder) -> Partial {
-        let b = self.setup.settings.config.batch_size;
-        let (lo, hi) = chunk_rows(b, chunks, c);
-        let mut pass = Pass::new(&self.setup.net, hi - lo);
-        let loss_sum = self.gathered_chunk_into(chunks, c, order, &mut pass);
-        Partial { chunk: c, loss_sum, grads: pass.grads }
+    /// For a worker elsewhere: chunk `chunk` of step `t`, loaded by
+    /// [`CpuEngine::load_step`], into the chunk's own buffers (reused from
+    /// step to step, as the threads of [`CpuEngine::step`] do); returns its
+    /// loss sum and what `read` makes of its gradient (a copy out, say).
+    /// Only the chunk's rows of the dropout masks are drawn: the words at
+    /// the same positions of the same streams as [`CpuEngine::step`] draws
+    /// for the whole batch (spec: [`spec::DROPOUT_LAYER_SHIFT`]).
+    pub fn chunk_partial<R>(&mut self, t: usize, chunk: usize, read: impl FnOnce(&[f32]) -> R) -> Result<(f32, R)> {
+        let cfg = &self.setup.settings.config;
+        let chunks = cfg.chunks;
+        if chunks <= 1 || chunk >= chunks {
+            return Err(Error::config("chunk", format!("chunk {chunk} of {chunks} does not exist")));
+        }
+        let (lo, hi) = chunk_rows(cfg.batch_size, chunks, chunk);
+        let order = model::RowOrder::of_engine(cfg.engine_version);
+        if let (Some(d), Some(p)) = (self.dropout.as_mut(), self.setup.dropout) {
+            for (l, (mask, &width)) in d.masks.iter_mut().zip(&cfg.hidden).enumerate() {
+                let rows = &mut mask[lo * width..hi * width];
+                self.words.resize(rows.len(), 0);
+                let id = ((l as u64) << spec::DROPOUT_LAYER_SHIFT) | t as u64;
+                self.dropout_rng.fill_words(id, (lo * width) as u64, &mut self.words);
+                for (m, &w) in rows.iter_mut().zip(&self.words) {
+                    *m = w >= p.threshold;
+                }
+            }
+        }
+        let mut pass = self.chunk_passes.get(chunk);
+        let loss_sum = self.gathered_chunk_into(chunks, chunk, order, &mut pass);
+        Ok((loss_sum, read(&pass.grads)))
     }
 
-    /// [`CpuEngine::gathered_chunk`] into `pass` (sized for the chunk's
-    /// rows); returns the chunk's loss sum, its gradient in `pass.grads`.
+    /// Chunk `c` of `chunks` of the batch gathered by [`CpuEngine::prepare`]
+    /// (or [`CpuEngine::load_step`] and [`CpuEngine::chunk_partial`]) into
+    /// `pass` (sized for the chunk's rows); returns the chunk's loss sum, its
+    /// gradient in `pass.grads`.
     fn gathered_chunk_into(&self, chunks: usize, c: usize, order: model::RowOrder, pass: &mut Pass<f32>) -> f32 {
         let b = self.setup.settings.config.batch_size;
         let (lo, hi) = chunk_rows(b, chunks, c);
@@ -348,32 +370,75 @@ impl CpuEngine {
         )
     }
 
-    /// Finishes the current step from partial results computed elsewhere:
-    /// combined in the order given when `cpu_threads` is free (their order
-    /// of arrival), in chunk order when pinned.
-    pub fn apply_partials(&mut self, rec: &mut RunRecord, mut partials: Vec<Partial>) -> Result<Option<StepReport>> {
-        let chunks = self.setup.settings.config.chunks.max(1);
-        let mut seen: Vec<usize> = partials.iter().map(|p| p.chunk).collect();
-        seen.sort_unstable();
-        if seen != (0..chunks).collect::<Vec<_>>() {
+    /// For the coordinator of workers elsewhere: takes the partial result of
+    /// chunk `chunk` of the current step, its loss sum and its gradient
+    /// (`write` writes it into the chunk's buffer, of the length of
+    /// [`CpuEngine::params`]), and adds every gradient whose turn has come to
+    /// the step's sum: in order of arrival when `cpu_threads` is free, in
+    /// chunk order when pinned (one that comes early waits in its buffer).
+    /// The same operations as [`combine`] in that order, and as the update
+    /// of [`CpuEngine::step`] sums its threads' chunks.
+    pub fn take_partial(
+        &mut self,
+        taken: &mut Taken,
+        chunk: usize,
+        loss_sum: f32,
+        write: impl FnOnce(&mut [f32]),
+    ) -> Result<()> {
+        if taken.step != self.step {
+            *taken = Taken { step: self.step, ..Taken::default() };
+        }
+        let chunks = self.chunk_passes.0.len();
+        if chunk >= chunks {
+            return Err(Error::config("partials", format!("chunk {chunk} of {chunks} does not exist")));
+        }
+        if taken.arrived.iter().any(|&(c, _)| c == chunk) {
+            return Err(Error::config("partials", format!("chunk {chunk} of step {} arrived twice", self.step)));
+        }
+        write(&mut self.chunk_passes.0[chunk].get_mut().unwrap_or_else(|e| e.into_inner()).grads);
+        taken.arrived.push((chunk, loss_sum));
+        let arrival = self.setup.free.contains(&Source::CpuThreads);
+        loop {
+            let next = if arrival {
+                taken.arrived.get(taken.summed).copied()
+            } else {
+                taken.arrived.iter().copied().find(|&(c, _)| c == taken.summed)
+            };
+            let Some((c, l)) = next else { break };
+            let g = &self.chunk_passes.0[c].get_mut().unwrap_or_else(|e| e.into_inner()).grads;
+            if taken.summed == 0 {
+                self.pass.grads.copy_from_slice(g);
+                taken.loss_sum = l;
+            } else {
+                for (a, b) in self.pass.grads.iter_mut().zip(g) {
+                    *a += *b;
+                }
+                taken.loss_sum += l;
+            }
+            taken.summed += 1;
+        }
+        Ok(())
+    }
+
+    /// For the coordinator: finishes the current step once
+    /// [`CpuEngine::take_partial`] has taken every chunk's partial result.
+    pub fn apply_partials(&mut self, rec: &mut RunRecord, taken: &mut Taken) -> Result<Option<StepReport>> {
+        let chunks = self.chunk_passes.0.len();
+        let done = std::mem::take(taken);
+        if chunks == 0 || done.step != self.step || done.summed != chunks {
+            let mut seen: Vec<usize> =
+                if done.step == self.step { done.arrived.iter().map(|&(c, _)| c).collect() } else { Vec::new() };
+            seen.sort_unstable();
             return Err(Error::config(
                 "partials",
-                format!("expected one partial result per chunk 0..{chunks}, got chunks {seen:?}"),
+                format!("expected one partial result per chunk 0..{chunks} of step {}, got chunks {seen:?}", self.step),
             ));
-        }
-        if partials.iter().any(|p| p.grads.len() != self.params.len()) {
-            return Err(Error::config("partials", "a partial result has the wrong number of gradients"));
         }
         if rec.finished() {
             return Ok(None);
         }
-        if !rec.free.contains(&Source::CpuThreads) {
-            partials.sort_by_key(|p| p.chunk);
-        }
-        let (loss_sum, grads) = combine(&partials);
-        self.pass.grads.copy_from_slice(&grads);
         self.setup.arith().st_all(&mut self.pass.grads);
-        Ok(self.finish_step(rec, self.step, loss_sum))
+        Ok(self.finish_step(rec, self.step, done.loss_sum))
     }
 
     /// Applies the combined gradient of step `t`: optimizer, checks, hash
@@ -525,6 +590,17 @@ pub fn evaluate(setup: &Setup, params: &[f32], step: usize) -> ValPoint {
         let mean = loss_sum / n;
         ValPoint { step, val_error: wrong as f64 / n, val_loss: mean.is_finite().then_some(mean) }
     }
+}
+
+/// The partial results of the current step that [`CpuEngine::take_partial`]
+/// has taken: `(chunk, loss sum)` in order of arrival, and how many are
+/// summed so far (their gradients in the engine's `pass.grads`).
+#[derive(Clone, Debug, Default)]
+pub struct Taken {
+    step: usize,
+    arrived: Vec<(usize, f32)>,
+    summed: usize,
+    loss_sum: f32,
 }
 
 /// One chunk's share of a step: its gradient and its loss sum.

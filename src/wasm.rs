@@ -16,7 +16,7 @@ use crate::manifest::{self, Manifest, ReplayOutcome};
 use crate::setup::Setup;
 use crate::sources::{self, Source};
 use crate::spec::{self, BackendKind};
-use crate::train::{CpuEngine, Partial};
+use crate::train::{CpuEngine, Taken};
 
 thread_local!(static PANIC_LISTENER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) });
 
@@ -239,11 +239,13 @@ fn report(run: &Run) -> JsValue {
 #[wasm_bindgen]
 pub struct Trainer {
     run: Rc<RefCell<Option<Run>>>,
+    /// The partial results a worker pool gave for the current step.
+    taken: RefCell<Taken>,
 }
 
 impl Trainer {
     fn new(run: Run) -> Trainer {
-        Trainer { run: Rc::new(RefCell::new(Some(run))) }
+        Trainer { run: Rc::new(RefCell::new(Some(run))), taken: RefCell::new(Taken::default()) }
     }
 
     fn with<R>(&self, f: impl FnOnce(&Run) -> R) -> Result<R, JsValue> {
@@ -497,10 +499,13 @@ impl Trainer {
         })
     }
 
-    /// The next step's job for a worker pool: `{step, chunks, params}`, or
-    /// null when the run is finished, on the GPU, or not cut into chunks.
+    /// The next step's job for a worker pool: `{step, chunks}`, or null when
+    /// the run is finished, on the GPU, or not cut into chunks. The weights
+    /// come from `writeParams`. Forgets the partial results taken so far (a
+    /// pool stopped in the middle of a step leaves some).
     #[wasm_bindgen(js_name = chunkJob)]
     pub fn chunk_job(&self) -> Result<JsValue, JsValue> {
+        self.taken.replace(Taken::default());
         self.with(|r| {
             let cfg = &r.record.settings.config;
             if r.backend() != BackendKind::Cpu || r.finished() || cfg.chunks <= 1 || cfg.threads <= 1 {
@@ -510,41 +515,76 @@ impl Trainer {
             let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
             set("step", &JsValue::from_f64(r.record.step as f64))?;
             set("chunks", &JsValue::from_f64(cfg.chunks as f64))?;
-            set("params", &js_sys::Float32Array::from(r.params()).into())?;
             Ok(o.into())
         })?
     }
 
-    /// Finishes the current step from the workers' partial results
-    /// (`[{chunk, loss_sum, grads}]`, in order of arrival): combined in that
-    /// order when `cpu_threads` is free, in chunk order when pinned.
-    #[wasm_bindgen(js_name = applyPartials)]
-    pub fn apply_partials(&self, partials: js_sys::Array) -> Result<JsValue, JsValue> {
-        let current = self.with(|r| r.record.step)?;
-        let bad = |m: &str| err(&Error::config("partials", m));
-        let mut parsed = Vec::new();
-        for p in partials.iter() {
-            let get = |k: &str| js_sys::Reflect::get(&p, &JsValue::from_str(k)).unwrap_or(JsValue::UNDEFINED);
-            // A partial result of another step (a stale message) is refused.
-            if let Some(step) = get("step").as_f64() {
-                if step as usize != current {
-                    return Err(bad(&format!("a partial result of step {step} arrived for step {current}")));
-                }
+    /// The number of weights (the length of the buffers of `writeParams`,
+    /// `takePartial` and `ChunkWorker.partial`).
+    #[wasm_bindgen(getter, js_name = paramCount)]
+    pub fn param_count(&self) -> Result<usize, JsValue> {
+        self.with(|r| r.params().len())
+    }
+
+    /// Copies the weights as they stand into `out` (a Float32Array of
+    /// `paramCount` values), for a worker of the pool: one copy, no new buffer.
+    #[wasm_bindgen(js_name = writeParams)]
+    pub fn write_params(&self, out: &js_sys::Float32Array) -> Result<(), JsValue> {
+        self.with(|r| {
+            let params = r.params();
+            if out.length() as usize != params.len() {
+                return Err(err(&Error::config(
+                    "params",
+                    format!("a buffer of {} values for {} weights", out.length(), params.len()),
+                )));
             }
-            let chunk = get("chunk").as_f64().ok_or_else(|| bad("a partial result has no chunk number"))?;
-            let loss_sum = get("loss_sum").as_f64().ok_or_else(|| bad("a partial result has no loss_sum"))?;
-            let grads = get("grads")
-                .dyn_into::<js_sys::Float32Array>()
-                .map_err(|_| bad("a partial result's grads is not a Float32Array"))?
-                .to_vec();
-            parsed.push(Partial { chunk: chunk as usize, loss_sum: loss_sum as f32, grads });
+            out.copy_from(params);
+            Ok(())
+        })?
+    }
+
+    /// Takes a worker's partial result of chunk `chunk` of step `step`: its
+    /// loss sum and its gradient (a Float32Array of `paramCount` values,
+    /// copied into the engine; the array may be reused once this returns),
+    /// summed at once when its turn has come: in order of arrival when
+    /// `cpu_threads` is free, in chunk order when pinned.
+    #[wasm_bindgen(js_name = takePartial)]
+    pub fn take_partial(
+        &self,
+        step: usize,
+        chunk: usize,
+        loss_sum: f32,
+        grads: &js_sys::Float32Array,
+    ) -> Result<(), JsValue> {
+        let bad = |m: String| err(&Error::config("partials", m));
+        let mut guard = self.run.borrow_mut();
+        let run = guard.as_mut().ok_or_else(|| err(&Error::Busy))?;
+        let current = run.record.step;
+        // A partial result of another step (a stale message) is refused.
+        if step != current {
+            return Err(bad(format!("a partial result of step {step} arrived for step {current}")));
         }
+        let Some((engine, _)) = run.cpu_engine() else {
+            return Err(bad("this run trains on the GPU: it takes no partial results".into()));
+        };
+        let n = engine.params().len();
+        if grads.length() as usize != n {
+            return Err(bad(format!("a partial result has {} gradients for {n} weights", grads.length())));
+        }
+        let mut taken = self.taken.borrow_mut();
+        engine.take_partial(&mut taken, chunk, loss_sum, |buffer| grads.copy_to(buffer)).map_err(|e| err(&e))
+    }
+
+    /// Finishes the current step from the partial results taken by
+    /// `takePartial`, one per chunk.
+    #[wasm_bindgen(js_name = applyPartials)]
+    pub fn apply_partials(&self) -> Result<JsValue, JsValue> {
         let mut guard = self.run.borrow_mut();
         let run = guard.as_mut().ok_or_else(|| err(&Error::Busy))?;
         let Some((engine, rec)) = run.cpu_engine() else {
             return Err(err(&Error::config("partials", "this run trains on the GPU: it takes no partial results")));
         };
-        engine.apply_partials(rec, parsed).map_err(|e| err(&e))?;
+        engine.apply_partials(rec, &mut self.taken.borrow_mut()).map_err(|e| err(&e))?;
         Ok(report(run))
     }
 
@@ -555,11 +595,13 @@ impl Trainer {
     }
 }
 
-/// A Web Worker's copy of a run: computes the partial result of one chunk of
-/// one step from the coordinator's weights.
+/// A Web Worker's copy of a run: computes the partial results of chunks of
+/// a step from the coordinator's weights.
 #[wasm_bindgen]
 pub struct ChunkWorker {
     inner: CpuEngine,
+    /// The step whose weights and batch are loaded (`loadStep`).
+    loaded: Option<usize>,
 }
 
 #[wasm_bindgen]
@@ -579,19 +621,46 @@ impl ChunkWorker {
         let free = sources::parse_all(&free).map_err(|e| err(&e))?;
         let setup = std::sync::Arc::new(Setup::new(settings, seeds, free).map_err(|e| err(&e))?);
         let state = setup.initial_state();
-        Ok(ChunkWorker { inner: CpuEngine::new(setup, state) })
+        Ok(ChunkWorker { inner: CpuEngine::new(setup, state), loaded: None })
     }
 
-    /// The partial result `{chunk, loss_sum, grads}` of chunk `chunk` of step `step`.
-    pub fn partial(&mut self, step: u32, chunk: u32, params: &[f32]) -> Result<JsValue, JsValue> {
-        let p = self.inner.partial(step as usize, chunk as usize, params).map_err(|e| err(&e))?;
-        let o = js_sys::Object::new();
-        let set = |k: &str, v: &JsValue| js_sys::Reflect::set(&o, &JsValue::from_str(k), v).map(|_| ());
-        set("step", &JsValue::from_f64(f64::from(step)))?;
-        set("chunk", &JsValue::from_f64(p.chunk as f64))?;
-        set("loss_sum", &JsValue::from_f64(f64::from(p.loss_sum)))?;
-        set("grads", &js_sys::Float32Array::from(&p.grads[..]).into())?;
-        Ok(o.into())
+    /// The number of weights (the length of `loadStep`'s and `partial`'s arrays).
+    #[wasm_bindgen(getter, js_name = paramCount)]
+    pub fn param_count(&self) -> usize {
+        self.inner.params().len()
+    }
+
+    /// Loads step `step`'s weights (a Float32Array of `paramCount` values,
+    /// copied in; the array may be reused once this returns) and gathers
+    /// the step's batch, for every chunk of the step this worker computes.
+    #[wasm_bindgen(js_name = loadStep)]
+    pub fn load_step(&mut self, step: usize, params: &js_sys::Float32Array) -> Result<(), JsValue> {
+        let n = self.inner.params().len();
+        if params.length() as usize != n {
+            return Err(err(&Error::config("params", format!("expected {n} weights, got {}", params.length()))));
+        }
+        self.loaded = None;
+        self.inner.load_step(step, |p| params.copy_to(p));
+        self.loaded = Some(step);
+        Ok(())
+    }
+
+    /// Computes chunk `chunk` of step `step` (loaded by `loadStep`), writes
+    /// its gradient into `grads` (a Float32Array of `paramCount` values) and
+    /// returns its loss sum.
+    pub fn partial(&mut self, step: usize, chunk: usize, grads: &js_sys::Float32Array) -> Result<f32, JsValue> {
+        if self.loaded != Some(step) {
+            return Err(err(&Error::config("chunk", format!("chunk {chunk} of step {step} came without the weights"))));
+        }
+        let n = self.inner.params().len();
+        if grads.length() as usize != n {
+            return Err(err(&Error::config(
+                "partials",
+                format!("a buffer of {} values for {n} gradients", grads.length()),
+            )));
+        }
+        let (loss_sum, ()) = self.inner.chunk_partial(step, chunk, |g| grads.copy_from(g)).map_err(|e| err(&e))?;
+        Ok(loss_sum)
     }
 }
 

@@ -241,6 +241,8 @@ pub const MATMUL_ORDER: &str = "z[r][j] = (sum over k ascending of a[r][k]*w[k][
 /// or in order of arrival when the `cpu_threads` source is free (an order
 /// the manifest does not record: such a run cannot be retraced). M = 1 is the
 /// plain batch. The result depends on M, never on the number of threads.
+/// The GPU engine computes M = 1 only: a run with M > 1 trains on the CPU
+/// engine (backend `gpu` refuses it; `auto` and a free backend say why).
 pub const GRAD_ORDER: &str = "dw[k][j] = sum over rows r of a[r][k]*d[r][j]; db[j] = sum over rows r of d[r][j]; \
      rows ascending in engine version 1, descending in version 2; chunks combined in chunk (or arrival) order";
 

@@ -410,6 +410,51 @@ fn auto_hands_a_run_the_gpu_cannot_take_to_the_cpu() {
     assert_eq!(String::from_utf8_lossy(&o.stderr).trim_end().lines().count(), 1, "{}", text(&o));
 }
 
+/// The GPU engine sums the whole batch at once: a run cut into chunks is
+/// never trained there with its chunks ignored (it was: `--backend gpu
+/// --chunks 4` gave the chunks-1 weights under a manifest saying 4).
+#[test]
+fn a_run_cut_into_chunks_never_trains_on_the_gpu() {
+    let gpu = run(&[
+        "train",
+        "-q",
+        "--backend",
+        "gpu",
+        "--steps",
+        "5",
+        "--chunks",
+        "4",
+        "--out",
+        tmp("never4.json").to_str().unwrap(),
+    ]);
+    assert_eq!(gpu.status.code(), Some(3), "{}", text(&gpu));
+    let err = String::from_utf8_lossy(&gpu.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{}", text(&gpu));
+    assert!(err.contains("chunks = 4") && err.contains("set chunks to 1"), "{err}");
+    let (any, cpu) = (tmp("chunks4-any.json"), tmp("chunks4-cpu.json"));
+    for (backend, out) in [("any", &any), ("cpu", &cpu)] {
+        let o = run(&[
+            "train",
+            "--backend",
+            backend,
+            "--level",
+            "exact",
+            "--steps",
+            "30",
+            "--chunks",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+    let read = |p: &Path| Manifest::from_json(&std::fs::read_to_string(p).unwrap()).unwrap();
+    let (a, c) = (read(&any), read(&cpu));
+    assert_eq!(a.backend, "cpu");
+    assert!(a.backend_history[0].reason.contains("chunks = 4"), "{}", a.backend_history[0].reason);
+    assert_eq!(a.weights_hash, c.weights_hash, "backend any with chunks 4 must give the CPU's chunked weights");
+}
+
 #[test]
 fn level_exact_is_a_setting_and_replays() {
     let out = tmp("exact.json");

@@ -63,6 +63,9 @@ impl GpuEngine {
         chain_head: Hash64,
         ar: crate::model::Arith,
     ) -> Result<GpuEngine> {
+        if let Some(why) = crate::driver::gpu_cannot_chunk(setup.settings.config.chunks) {
+            return Err(Error::Backend(why));
+        }
         if setup.free.contains(&Source::CpuThreads)
             && sources::effect(Source::CpuThreads, &setup.settings, None, true).acts
         {

@@ -368,8 +368,9 @@ fn a_gpu_run_that_overflows_stops_at_the_failing_step_and_replays() {
 
 #[test]
 fn auto_hands_a_run_the_gpu_cannot_take_to_the_cpu() {
-    // cpu_threads free only varies on CPU threads: the GPU refuses it, and
-    // any (auto with software GPUs allowed) trains on the CPU, saying why.
+    // cpu_threads free only varies on CPU threads over chunks, which only
+    // the CPU engine computes: the GPU refuses the run, and any (auto with
+    // software GPUs allowed) trains on the CPU, saying why.
     let out = tmp("auto-threads.json");
     let o = run(&[
         "train",
@@ -389,7 +390,7 @@ fn auto_hands_a_run_the_gpu_cannot_take_to_the_cpu() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let m = Manifest::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(m.backend, "cpu");
-    assert!(m.backend_history[0].reason.contains("cpu_threads"), "{}", m.backend_history[0].reason);
+    assert!(m.backend_history[0].reason.contains("chunks = 4"), "{}", m.backend_history[0].reason);
     let o = run(&[
         "train",
         "-q",

@@ -170,6 +170,12 @@ impl CpuEngine {
     /// Gathers step `t`'s batch and draws its dropout masks (addressed by
     /// step, layer, unit and example).
     fn prepare(&mut self, t: usize) {
+        self.gather(t);
+        self.draw_masks(t, 0, self.setup.settings.config.batch_size);
+    }
+
+    /// Gathers step `t`'s batch rows and labels.
+    fn gather(&mut self, t: usize) {
         let setup = self.setup.clone();
         let dim = setup.data.dim;
         let picks: Vec<u32> = self.batch_positions(t).to_vec();
@@ -178,14 +184,22 @@ impl CpuEngine {
             self.pass.acts[0][r * dim..(r + 1) * dim].copy_from_slice(setup.data.row(ex));
             self.labels[r] = setup.data.labels[ex];
         }
-        if let (Some(d), Some(p)) = (self.dropout.as_mut(), setup.dropout) {
-            for (l, mask) in d.masks.iter_mut().enumerate() {
-                self.words.resize(mask.len(), 0);
-                let id = ((l as u64) << spec::DROPOUT_LAYER_SHIFT) | t as u64;
-                self.dropout_rng.fill_words(id, 0, &mut self.words);
-                for (m, &w) in mask.iter_mut().zip(&self.words) {
-                    *m = w >= p.threshold;
-                }
+    }
+
+    /// Draws rows `lo..hi` of step `t`'s dropout masks: the words at the
+    /// same positions of the same streams whatever the range (spec:
+    /// [`spec::DROPOUT_LAYER_SHIFT`]), so a chunk's rows drawn alone equal
+    /// those rows of the whole batch's masks.
+    fn draw_masks(&mut self, t: usize, lo: usize, hi: usize) {
+        let Some(p) = self.setup.dropout else { return };
+        let Some(d) = self.dropout.as_mut() else { return };
+        for (l, (mask, &width)) in d.masks.iter_mut().zip(&self.setup.settings.config.hidden).enumerate() {
+            let rows = &mut mask[lo * width..hi * width];
+            self.words.resize(rows.len(), 0);
+            let id = ((l as u64) << spec::DROPOUT_LAYER_SHIFT) | t as u64;
+            self.dropout_rng.fill_words(id, (lo * width) as u64, &mut self.words);
+            for (m, &w) in rows.iter_mut().zip(&self.words) {
+                *m = w >= p.threshold;
             }
         }
     }
@@ -308,14 +322,7 @@ impl CpuEngine {
     /// [`CpuEngine::chunk_partial`] (which draws each chunk's dropout masks).
     pub fn load_step(&mut self, t: usize, load: impl FnOnce(&mut [f32])) {
         load(&mut self.params);
-        let setup = self.setup.clone();
-        let dim = setup.data.dim;
-        let picks: Vec<u32> = self.batch_positions(t).to_vec();
-        for (r, &p) in picks.iter().enumerate() {
-            let ex = setup.train_idx[p as usize] as usize;
-            self.pass.acts[0][r * dim..(r + 1) * dim].copy_from_slice(setup.data.row(ex));
-            self.labels[r] = setup.data.labels[ex];
-        }
+        self.gather(t);
     }
 
     /// For a worker elsewhere: chunk `chunk` of step `t`, loaded by
@@ -333,17 +340,7 @@ impl CpuEngine {
         }
         let (lo, hi) = chunk_rows(cfg.batch_size, chunks, chunk);
         let order = model::RowOrder::of_engine(cfg.engine_version);
-        if let (Some(d), Some(p)) = (self.dropout.as_mut(), self.setup.dropout) {
-            for (l, (mask, &width)) in d.masks.iter_mut().zip(&cfg.hidden).enumerate() {
-                let rows = &mut mask[lo * width..hi * width];
-                self.words.resize(rows.len(), 0);
-                let id = ((l as u64) << spec::DROPOUT_LAYER_SHIFT) | t as u64;
-                self.dropout_rng.fill_words(id, (lo * width) as u64, &mut self.words);
-                for (m, &w) in rows.iter_mut().zip(&self.words) {
-                    *m = w >= p.threshold;
-                }
-            }
-        }
+        self.draw_masks(t, lo, hi);
         let mut pass = self.chunk_passes.get(chunk);
         let loss_sum = self.gathered_chunk_into(chunks, chunk, order, &mut pass);
         Ok((loss_sum, read(&pass.grads)))

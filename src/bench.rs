@@ -56,6 +56,24 @@ impl BenchShape {
         let macs: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
         6.0 * self.batch as f64 * macs as f64
     }
+
+    /// Floating-point operations of one step's matrix kernels (a multiply
+    /// and an add per term): the forward product of every layer, the weight
+    /// gradient of every layer, and the back-propagation into every layer
+    /// but the first (the input needs no gradient). `None` for a kernel
+    /// that is no matrix product.
+    pub fn kernel_flops(&self, kernel: &str) -> Option<f64> {
+        let mut widths = vec![INPUTS];
+        widths.extend(&self.hidden);
+        widths.push(CLASSES);
+        let macs: Vec<usize> = widths.windows(2).map(|p| p[0] * p[1]).collect();
+        let terms: usize = match kernel {
+            "matmul" | "matmul_grad" | "matmul_grad_sgd" => macs.iter().sum(),
+            "matmul_backprop" => macs.iter().skip(1).sum(),
+            _ => return None,
+        };
+        Some(2.0 * self.batch as f64 * terms as f64)
+    }
 }
 
 /// The three shapes of the speed issue.
@@ -567,6 +585,10 @@ pub struct KernelRow {
     pub profile: KernelProfile,
     /// The kernels' times added up, milliseconds.
     pub total_ms: f64,
+    /// GFLOP/s of each matrix kernel (its operations,
+    /// [`BenchShape::kernel_flops`], over its time) and of the whole step's
+    /// kernels (the nominal step operations over `total_ms`).
+    pub gflops: Vec<(String, f64)>,
 }
 
 /// What [`run_gpu`] measured.
@@ -595,13 +617,13 @@ impl GpuBenchReport {
                 }
             }
         }
-        let mut s = format!("{:<22}", "kernel (ms per step)");
+        let mut s = format!("{:<24}", "kernel (ms per step)");
         for r in &self.kernels {
             s += &format!(" | {:>27}", format!("{} {}", r.shape, r.contender.trim_start_matches("gpu ")));
         }
         s += "\n";
         for name in names.iter().copied().chain(["total"]) {
-            s += &format!("{name:<22}");
+            s += &format!("{name:<24}");
             for r in &self.kernels {
                 let v = if name == "total" {
                     Some(r.total_ms)
@@ -609,6 +631,22 @@ impl GpuBenchReport {
                     r.profile.kernels.iter().find(|k| k.kernel == name).map(|k| k.ms)
                 };
                 s += &format!(" | {:>27}", v.map_or("-".into(), |v| format!("{v:.3}")));
+            }
+            s += "\n";
+        }
+        let mut rated: Vec<&str> = Vec::new();
+        for r in &self.kernels {
+            for (k, _) in &r.gflops {
+                if !rated.contains(&k.as_str()) {
+                    rated.push(k);
+                }
+            }
+        }
+        for name in rated {
+            s += &format!("{:<24}", format!("{name} GFLOP/s"));
+            for r in &self.kernels {
+                let v = r.gflops.iter().find(|(k, _)| k == name).map(|(_, g)| *g);
+                s += &format!(" | {:>27}", v.map_or("-".into(), |v| format!("{v:.2}")));
             }
             s += "\n";
         }
@@ -719,8 +757,14 @@ pub async fn run_gpu(
                     k.ms = median(&profiles.iter().map(|q| q.kernels[at].ms).collect::<Vec<_>>());
                 }
                 p.by = format!("{}, median of {} steps", p.by, profiles.len());
-                let total_ms = p.kernels.iter().map(|k| k.ms).sum();
-                kernels.push(KernelRow { shape: shape.name(), contender: c.name(), profile: p, total_ms });
+                let total_ms: f64 = p.kernels.iter().map(|k| k.ms).sum();
+                let mut gflops: Vec<(String, f64)> = p
+                    .kernels
+                    .iter()
+                    .filter_map(|k| Some((k.kernel.clone(), shape.kernel_flops(&k.kernel)? / (k.ms.max(1e-9) * 1e6))))
+                    .collect();
+                gflops.push(("step".into(), shape.nominal_flops() / (total_ms.max(1e-9) * 1e6)));
+                kernels.push(KernelRow { shape: shape.name(), contender: c.name(), profile: p, total_ms, gflops });
             }
         }
     }

@@ -187,10 +187,19 @@ fn exact_gives_one_chain_on_the_cpu_and_the_gpu_with_tanh() {
 }
 
 #[test]
-fn auto_prefers_the_cpu_for_exact_on_a_software_gpu() {
+fn auto_prefers_the_cpu_for_exact_unless_a_hardware_gpu_passes_the_probe() {
     let run =
         pollster::block_on(Run::start(new_setup(settings(3, "exact"), &[]).unwrap(), BackendRequest::Auto)).unwrap();
-    assert_eq!(run.backend(), BackendKind::Cpu);
+    // No GPU or a software one: the CPU. A hardware GPU (an NVIDIA card
+    // through Vulkan, in scripts/gpu-parity.sh): the GPU when it passes the
+    // exact probe, else the CPU.
+    let hardware = pollster::block_on(reprolab::gpu::Gpu::open()).ok().filter(|g| !g.adapter.is_software());
+    let want = match &hardware {
+        Some(g) if pollster::block_on(reprolab::gpu::probe::exact_probe(g)).is_ok() => BackendKind::Gpu,
+        _ => BackendKind::Cpu,
+    };
+    eprintln!("auto at exact: {:?} (hardware GPU: {})", run.backend(), hardware.is_some());
+    assert_eq!(run.backend(), want);
     assert_eq!(run.manifest().level_granted, DeterminismLevel::Exact);
 }
 

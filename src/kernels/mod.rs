@@ -90,23 +90,30 @@ impl TermWriter<'_> {
     /// The terms whose factor is not +-0.0, in the order given, as the
     /// next output row's list.
     #[inline]
-    fn row_nonzero(&mut self, row: impl Iterator<Item = (usize, f32)>) {
-        let mut len = self.len;
-        for (t, x) in row {
-            self.terms[len] = (t as u32, x);
-            len += usize::from(x != 0.0);
+    fn row_nonzero(&mut self, row: impl ExactSizeIterator<Item = (usize, f32)>) {
+        let n = row.len();
+        // One bounds check for the row rather than one per term.
+        let out = &mut self.terms[self.len..self.len + n];
+        let mut count = 0;
+        for (i, (t, x)) in row.take(n).enumerate() {
+            debug_assert!(count <= i && i < out.len());
+            // SAFETY: `count` is the number of non-zero terms among the `i`
+            // before this one, so `count <= i < n == out.len()` (`take(n)`).
+            unsafe { *out.get_unchecked_mut(count) = (t as u32, x) };
+            count += usize::from(x != 0.0);
         }
-        self.len = len;
-        self.starts.push(len);
+        self.len += count;
+        self.starts.push(self.len);
     }
 
     /// Every term, zeros included, as the next output row's list.
     #[inline]
-    fn row_all(&mut self, row: impl Iterator<Item = (usize, f32)>) {
-        for (t, x) in row {
-            self.terms[self.len] = (t as u32, x);
-            self.len += 1;
+    fn row_all(&mut self, row: impl ExactSizeIterator<Item = (usize, f32)>) {
+        let n = row.len();
+        for (slot, (t, x)) in self.terms[self.len..self.len + n].iter_mut().zip(row) {
+            *slot = (t as u32, x);
         }
+        self.len += n;
         self.starts.push(self.len);
     }
 }

@@ -252,9 +252,10 @@ export interface InertSource {
   fix: SourceFix | null;
 }
 
-/** The Web Workers computing a CPU run's chunks. */
+/** The threads computing a CPU run's chunks: `size` Web Workers and the run's own thread (`threads` = `size` + 1). */
 export interface Workers {
   size: number;
+  threads: number;
   chunks: number;
 }
 

@@ -189,11 +189,15 @@ export class Run {
       writeParams: (out) => inst.guard(() => trainer.writeParams(out)),
       takePartial: (step, chunk, lossSum, grads) => inst.guard(() => trainer.takePartial(step, chunk, lossSum, grads)),
       applyPartials: () => inst.guard(() => trainer.applyPartials()),
+      computeChunk: (step, chunk) => inst.guard(() => trainer.computeChunk(step, chunk)),
+      get arrivalOrder() {
+        return inst.guard(() => trainer.arrivalOrder);
+      },
     };
     try {
       this.#pool = await WorkerPool.create(engine, threads, module);
       this.#held.pool = this.#pool;
-      this.#workers = { size: this.#pool.size, chunks: this.#config.chunks };
+      this.#workers = { size: this.#pool.size, threads: this.#pool.threads, chunks: this.#config.chunks };
     } catch (e) {
       if (e instanceof ReprolabError) throw e;
       throw new ReprolabError(`reprolab: could not start ${threads} Web Workers (${e.message})`, 'engine', { cause: e });
@@ -312,7 +316,7 @@ export class Run {
     return [...this.#free];
   }
 
-  /** The Web Workers computing (or, once the run ended, that computed) the chunks of every batch, or null. */
+  /** The Web Workers computing (or, once the run ended, that computed) the chunks of every batch beside the run's own thread, or null. */
   get workers() {
     return this.#workers && { ...this.#workers };
   }

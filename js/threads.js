@@ -10,11 +10,17 @@
 //
 //   const pool = await WorkerPool.create(engine, 3, module); // engine: a run's Trainer, or an object with the same
 //                                                            // workerSetup, chunkJob, paramCount, writeParams,
-//                                                            // takePartial, applyPartials
+//                                                            // takePartial, applyPartials (and computeChunk)
 //   const report = await pool.run(10);                       // 10 steps: the engine's raw report, or null
 //   pool.terminate();                                        // its workers end, or wait warm for the next pool
 //
-// Each step hands the chunks out as a queue, keeping up to two requests
+// Three threads are the coordinator (the thread that runs the pool: a run's
+// own Web Worker on the page) and two Web Workers: the coordinator computes
+// the first chunks of each step itself (`computeChunk`, no copy) while the
+// workers compute the others, rather than waiting for them. Without
+// `computeChunk` the pool has one worker per thread.
+//
+// Each step hands the workers' chunks out as a queue, keeping up to two requests
 // with each worker (so that it starts its next chunk without waiting for a
 // message), and gives the engine the partial results in the order they
 // arrive; the engine
@@ -137,14 +143,32 @@ function giveBack(channel) {
 // Requests kept with each worker during a step.
 const QUEUE = 2;
 
+// Lets the messages that came in meanwhile (workers' answers) be handled,
+// between two chunks the coordinator computes itself; a message rather
+// than a timer, which browsers may delay by 4 ms and more.
+const yieldToEvents = () =>
+  new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+
 export class WorkerPool {
-  // Starts n workers, each instantiating `module` (the compiled engine; when
-  // null, each fetches its own) and rebuilding the run from its setup;
+  // A pool of n threads: when the engine has `computeChunk`, the thread
+  // that runs the pool (the coordinator) computes a share of each step's
+  // chunks itself, beside n - 1 workers (at least one); otherwise n
+  // workers. Each worker instantiates `module` (the compiled engine; when
+  // null, each fetches its own) and rebuilds the run from its setup;
   // resolves once all of them are ready.
   static async create(engine, n, module = null) {
-    if (!Number.isInteger(n) || n < 1) throw new Error(`a worker pool needs at least one worker, got ${n}`);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`a worker pool needs at least one thread, got ${n}`);
+    const shares = typeof engine.computeChunk === 'function';
+    const workers = shares ? Math.max(1, n - 1) : n;
     const setup = engine.workerSetup();
-    const pool = new WorkerPool(engine, Array.from({ length: n }, takeChannel));
+    const pool = new WorkerPool(engine, Array.from({ length: workers }, takeChannel), shares);
     try {
       await Promise.all(pool.channels.map((channel) => channel.request(module ? { setup, module } : { setup })));
     } catch (e) {
@@ -154,10 +178,12 @@ export class WorkerPool {
     return pool;
   }
 
-  constructor(engine, channels) {
+  constructor(engine, channels, shares = false) {
     this.engine = engine;
     this.channels = channels;
-    this.size = channels.length;
+    this.size = channels.length; // Web Workers
+    this.shares = shares; // the coordinator computes chunks too
+    this.threads = this.size + (shares ? 1 : 0);
     this.chunks = 0; // chunks per step, once a step has run
     this.stopped = false;
   }
@@ -173,7 +199,16 @@ export class WorkerPool {
     const { step, chunks } = job;
     const n = engine.paramCount;
     this.chunks = chunks;
-    let next = 0;
+    // The coordinator's share, a whole share each thread rounded down (it
+    // also takes, sums and applies the results): the first chunks when the
+    // order is pinned (in turn first, so they are summed at once); the last
+    // ones when it is free (the order of arrival), so that they race the
+    // workers' first ones and the order of the sum follows the timing.
+    const own = this.shares ? Math.floor(chunks / this.threads) : 0;
+    const ownAtStart = engine.arrivalOrder !== true;
+    const ownLo = ownAtStart ? 0 : chunks - own; // the coordinator's: ownLo .. ownLo + own
+    let next = ownAtStart ? own : 0; // the workers': next .. end
+    const end = ownAtStart ? chunks : chunks - own;
     let failed = false;
     // The request for the queue's next chunk to `channel`.
     const send = (channel) => {
@@ -209,14 +244,14 @@ export class WorkerPool {
     // in order and sums them as they come rather than all at the end.
     const start = () => {
       for (let depth = 0; depth < QUEUE; depth++) {
-        for (const channel of this.channels) if (next < chunks) request(channel);
+        for (const channel of this.channels) if (next < end) request(channel);
       }
     };
     const work = async (channel) => {
       const queue = inFlight.get(channel);
       while (queue.length) {
         const reply = await queue.shift();
-        if (!failed && next < chunks) request(channel);
+        if (!failed && next < end) request(channel);
         if (reply.params instanceof Float32Array) channel.params = reply.params;
         engine.takePartial(reply.step, reply.chunk, reply.loss_sum, reply.grads);
         channel.spare.push(reply.grads);
@@ -224,7 +259,13 @@ export class WorkerPool {
     };
     try {
       start();
-      await Promise.all(this.channels.map(work));
+      const answers = Promise.all(this.channels.map(work));
+      answers.catch(() => {}); // awaited below, once the coordinator's chunks are done
+      for (let c = ownLo; c < ownLo + own && !failed; c++) {
+        await yieldToEvents(); // also sends the requests just queued, and takes the answers come meanwhile
+        engine.computeChunk(step, c);
+      }
+      await answers;
     } catch (e) {
       failed = true;
       this.terminate(); // the others' requests are refused; their errors are dropped

@@ -417,6 +417,26 @@ impl CpuEngine {
         Ok(())
     }
 
+    /// For the coordinator of workers elsewhere: computes chunk `chunk` of
+    /// the current step itself, from its own weights (the step's batch
+    /// gathered at its first such chunk), and takes it as [`CpuEngine::take_partial`]
+    /// takes a worker's, without a copy: the coordinator's thread works on
+    /// the step too instead of waiting for the workers. The same operations
+    /// as a worker's [`CpuEngine::chunk_partial`].
+    pub fn own_chunk(&mut self, taken: &mut Taken, chunk: usize) -> Result<()> {
+        if taken.step != self.step {
+            *taken = Taken { step: self.step, ..Taken::default() };
+        }
+        let t = self.step;
+        if !taken.gathered {
+            self.gather(t);
+            taken.gathered = true;
+        }
+        let (loss_sum, ()) = self.chunk_partial(t, chunk, |_| ())?;
+        // The gradient is in the chunk's buffer already.
+        self.take_partial(taken, chunk, loss_sum, |_| {})
+    }
+
     /// For the coordinator: finishes the current step once
     /// [`CpuEngine::take_partial`] has taken every chunk's partial result.
     pub fn apply_partials(&mut self, rec: &mut RunRecord, taken: &mut Taken) -> Result<Option<StepReport>> {
@@ -598,6 +618,8 @@ pub struct Taken {
     arrived: Vec<(usize, f32)>,
     summed: usize,
     loss_sum: f32,
+    /// The coordinator has gathered this step's batch ([`CpuEngine::own_chunk`]).
+    gathered: bool,
 }
 
 /// One chunk's share of a step: its gradient and its loss sum.

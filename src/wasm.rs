@@ -575,8 +575,27 @@ impl Trainer {
         engine.take_partial(&mut taken, chunk, loss_sum, |buffer| grads.copy_to(buffer)).map_err(|e| err(&e))
     }
 
+    /// Computes chunk `chunk` of step `step` on this thread, from the run's
+    /// own weights, and takes it as `takePartial` takes a worker's (no copy):
+    /// the pool's coordinator computes its share of the chunks this way
+    /// while the workers compute the rest.
+    #[wasm_bindgen(js_name = computeChunk)]
+    pub fn compute_chunk(&self, step: usize, chunk: usize) -> Result<(), JsValue> {
+        let bad = |m: String| err(&Error::config("partials", m));
+        let mut guard = self.run.borrow_mut();
+        let run = guard.as_mut().ok_or_else(|| err(&Error::Busy))?;
+        let current = run.record.step;
+        if step != current {
+            return Err(bad(format!("chunk {chunk} of step {step} asked for at step {current}")));
+        }
+        let Some((engine, _)) = run.cpu_engine() else {
+            return Err(bad("this run trains on the GPU: it computes no chunks".into()));
+        };
+        engine.own_chunk(&mut self.taken.borrow_mut(), chunk).map_err(|e| err(&e))
+    }
+
     /// Finishes the current step from the partial results taken by
-    /// `takePartial`, one per chunk.
+    /// `takePartial` and `computeChunk`, one per chunk.
     #[wasm_bindgen(js_name = applyPartials)]
     pub fn apply_partials(&self) -> Result<JsValue, JsValue> {
         let mut guard = self.run.borrow_mut();

@@ -75,6 +75,29 @@ impl Pool {
     }
 }
 
+impl Pool {
+    /// One step in which the coordinator computes the chunks `own` itself
+    /// (`own_chunk`, at their place in `arrival`) and the first worker the
+    /// others.
+    fn step_sharing(&mut self, own: &[usize], arrival: &[usize]) {
+        let t = self.rec.step;
+        let params = self.coordinator.params().to_vec();
+        self.workers[0].load_step(t, |p| p.copy_from_slice(&params));
+        let partials: Vec<Option<(f32, Vec<f32>)>> = (0..arrival.len())
+            .map(|c| (!own.contains(&c)).then(|| self.workers[0].chunk_partial(t, c, |g| g.to_vec()).unwrap()))
+            .collect();
+        for &c in arrival {
+            match &partials[c] {
+                None => self.coordinator.own_chunk(&mut self.taken, c).unwrap(),
+                Some((loss, grads)) => {
+                    self.coordinator.take_partial(&mut self.taken, c, *loss, |b| b.copy_from_slice(grads)).unwrap()
+                }
+            }
+        }
+        self.coordinator.apply_partials(&mut self.rec, &mut self.taken).unwrap();
+    }
+}
+
 fn native(setup: Setup) -> Run {
     let mut run = Run::cpu(setup);
     while run.step_now().is_some() {}
@@ -163,4 +186,31 @@ fn wrong_partial_results_are_refused() {
     let e = whole.coordinator.take_partial(&mut whole.taken, 0, 0.0, zeros).unwrap_err().to_string();
     assert!(e.contains("does not exist"), "{e}");
     assert_eq!(n, whole.coordinator.params().len());
+}
+
+#[test]
+fn a_coordinator_computing_some_chunks_itself_gives_the_same_bits() {
+    let reference = native(new_setup(settings(2, 4), &[]).unwrap());
+    let cases: [(&[usize], &[usize]); 4] =
+        [(&[0, 1], &[0, 1, 2, 3]), (&[0], &[2, 0, 3, 1]), (&[3], &[3, 1, 0, 2]), (&[0, 1, 2, 3], &[1, 0, 3, 2])];
+    for (own, order) in cases {
+        let mut pool = Pool::new(new_setup(settings(2, 4), &[]).unwrap(), 1);
+        for _ in 0..STEPS {
+            pool.step_sharing(own, order);
+        }
+        let what = format!("own chunks {own:?}, arrival {order:?}");
+        assert_eq!(first_divergence(&reference.record.hash_chain, &pool.rec.hash_chain), None, "{what}");
+        assert_eq!(bits(reference.params()), bits(pool.coordinator.params()), "{what}");
+    }
+    // Free: the coordinator's chunks take their place in the order of
+    // arrival like any other; in chunk order, the pinned bits, in another
+    // order another sum.
+    let free = || new_setup(settings(2, 4), &[Source::CpuThreads]).unwrap();
+    let (mut in_order, mut shuffled) = (Pool::new(free(), 1), Pool::new(free(), 1));
+    for _ in 0..STEPS {
+        in_order.step_sharing(&[0, 1], &[0, 1, 2, 3]);
+        shuffled.step_sharing(&[0, 1], &[2, 1, 3, 0]);
+    }
+    assert_eq!(first_divergence(&reference.record.hash_chain, &in_order.rec.hash_chain), None);
+    assert!(first_divergence(&reference.record.hash_chain, &shuffled.rec.hash_chain).is_some());
 }

@@ -464,7 +464,7 @@ async function flows(d, base, webgpu, log, server) {
     p = await readPage(d);
     const fixed = p.effects.find((e) => e.source === 'cpu_threads');
     check(fixed?.acts === 'true', `after the fix cpu_threads should act: ${JSON.stringify(fixed)} (${p.status})`);
-    check(p.cards.every((c) => new RegExp(`${threads} Web Workers compute the \\d+ chunks`).test(c.backend) && /order of arrival/.test(c.backend)), `after the fix: ${p.cards.map((c) => c.backend)}`);
+    check(p.cards.every((c) => new RegExp(`${threads} threads \\(the run's own and ${threads - 1} Web Workers?\\) compute the \\d+ chunks`).test(c.backend) && /order of arrival/.test(c.backend)), `after the fix: ${p.cards.map((c) => c.backend)}`);
     log(`the cpu_threads fix, one click ("${eff.cpu_threads.fix}"), re-run: cpu_threads ${fixed.parted === 'true' ? 'acted and parted the runs' : 'could act'}`);
   }
 
@@ -830,10 +830,10 @@ async function flows(d, base, webgpu, log, server) {
     }
     const native = await nativeHash(threaded);
     check(p.verdict === 'identical', `threads 3, chunks 6, pinned: verdict "${p.verdict}"`);
-    check(p.cards.every((c) => c.backend.includes('3 Web Workers compute the 6 chunks') && c.backend.includes('in chunk order')),
-      `each run should say its 3 Web Workers combine in chunk order: ${p.cards.map((c) => c.backend).join(' | ')}`);
+    check(p.cards.every((c) => c.backend.includes("3 threads (the run's own and 2 Web Workers) compute the 6 chunks") && c.backend.includes('in chunk order')),
+      `each run should say its 3 threads combine in chunk order: ${p.cards.map((c) => c.backend).join(' | ')}`);
     check(p.cards[0].hash === native, `threads 3, chunks 6: the page gives ${p.cards[0].hash}, the native CLI ${native}`);
-    log(`3 Web Workers per run, cpu_threads pinned: identical, the native CLI's hash ${native}${t !== d ? ' (Firefox through WebDriver classic)' : ''}`);
+    log(`3 threads (2 Web Workers) per run, cpu_threads pinned: identical, the native CLI's hash ${native}${t !== d ? ' (Firefox through WebDriver classic)' : ''}`);
 
     // The server: gzip, an ETag, and 304 for an unchanged file.
     const wasmUrl = new URL(WASM_PATH, base);

@@ -2,8 +2,8 @@
 // engine's WebAssembly build (www/pkg) through its public API, the same runs
 // as the native benchmark (src/bench.rs: digits, the defaults otherwise, no
 // validation during the timed steps), with contenders interleaved round by
-// round. `cpu-2x4` runs the chunks of every step on two Web Workers
-// (js/threads.js, as the page and the npm package do).
+// round. `cpu-2x4` runs the chunks of every step on two threads, the main
+// thread and one Web Worker (js/threads.js, as the page and the npm package do).
 //
 // window.runBench({shapes, contenders, rounds, sampleMs}) resolves to
 // {userAgent, simd, peak: {gflops, byCpu}, capacity: {before, after}, results: [{shape, contender, steps_per_sample,

@@ -13,13 +13,14 @@
 // (wasm-bench-page.js) runs the contenders interleaved round by round:
 // cpu-1 scalar (the reference kernels), cpu-1 simd, cpu-1x4 simd (one
 // thread, the batch cut into four chunks: the page's main thread computes
-// them) and cpu-2x4 simd (two Web Workers over the same four chunks: the
+// them) and cpu-2x4 simd (two threads over the same four chunks, the page's
+// main thread computing two of them and one Web Worker the other two: the
 // same bits as cpu-1x4, checked). Besides wall-clock time it reads the CPU
 // time of the threads that run the page's code (Linux /proc: the renderer's
 // main thread and its Web Workers, not V8's background compiler) before and
 // after every sample, so that figures on a busy machine can be read per
 // core. With a native result file for the same shapes it prints wasm /
-// native per contender. It prints two Web Workers against one thread, per
+// native per contender. It prints two threads against one, per
 // shape, and what two Web Workers could gain at all on the machine as it
 // was: the kernels' inner loop in two workers at once against one
 // (bench/peak-worker.js), before and after the shapes. `--before DIR` adds the contender `before cpu-1`:
@@ -297,7 +298,7 @@ async function main() {
     });
     const agree = shapes.every((s) =>
       // One chunk, whichever build or kernels: the same bits; four chunks,
-      // on the main thread or on two Web Workers (cpu_threads pinned): the
+      // on the main thread alone or with a Web Worker (cpu_threads pinned): the
       // same bits. (The GPU engine rounds exp, log and tanh its own way:
       // not compared.)
       [1, 4].every((chunks) => {
@@ -307,7 +308,7 @@ async function main() {
         return heads.every((h) => h === heads[0]);
       }),
     );
-    // Two Web Workers against one thread (wall clock, medians of the same run).
+    // Two threads (the main thread and a Web Worker) against one (wall clock, medians of the same run).
     const speedups = shapes
       .map((s) => {
         const ms = (name) => results.find((r) => r.shape === s.name && r.contender === name)?.median_ms;
@@ -354,7 +355,7 @@ async function main() {
       `parallel capacity (2 Web Workers running the kernels' inner loop at once, against one): ${cap.median_before.toFixed(2)}x before the shapes, ${cap.median_after.toFixed(2)}x after (medians of 5; 2.00x = two free cores)`,
     );
     for (const w of speedups) {
-      lines.push(`${w.shape}: 2 Web Workers (cpu-2x4) ${w.over_cpu_1.toFixed(2)}x cpu-1, ${w.over_cpu_1x4.toFixed(2)}x cpu-1x4 (wall clock)`);
+      lines.push(`${w.shape}: 2 threads (cpu-2x4: the main thread and 1 Web Worker) ${w.over_cpu_1.toFixed(2)}x cpu-1, ${w.over_cpu_1x4.toFixed(2)}x cpu-1x4 (wall clock)`);
     }
     lines.push(
       `${report.runtime}; ${report.simd}; ${opts.rounds} interleaved rounds, medians; peak: ${peakAssumption}; ` +

@@ -556,23 +556,16 @@ impl Trainer {
         loss_sum: f32,
         grads: &js_sys::Float32Array,
     ) -> Result<(), JsValue> {
-        let bad = |m: String| err(&Error::config("partials", m));
-        let mut guard = self.run.borrow_mut();
-        let run = guard.as_mut().ok_or_else(|| err(&Error::Busy))?;
-        let current = run.record.step;
         // A partial result of another step (a stale message) is refused.
-        if step != current {
-            return Err(bad(format!("a partial result of step {step} arrived for step {current}")));
-        }
-        let Some((engine, _)) = run.cpu_engine() else {
-            return Err(bad("this run trains on the GPU: it takes no partial results".into()));
-        };
-        let n = engine.params().len();
-        if grads.length() as usize != n {
-            return Err(bad(format!("a partial result has {} gradients for {n} weights", grads.length())));
-        }
-        let mut taken = self.taken.borrow_mut();
-        engine.take_partial(&mut taken, chunk, loss_sum, |buffer| grads.copy_to(buffer)).map_err(|e| err(&e))
+        let stale = |current| format!("a partial result of step {step} arrived for step {current}");
+        self.at_step(step, stale, "it takes no partial results", |engine, taken| {
+            let n = engine.params().len();
+            if grads.length() as usize != n {
+                let m = format!("a partial result has {} gradients for {n} weights", grads.length());
+                return Err(err(&Error::config("partials", m)));
+            }
+            engine.take_partial(taken, chunk, loss_sum, |buffer| grads.copy_to(buffer)).map_err(|e| err(&e))
+        })
     }
 
     /// Computes chunk `chunk` of step `step` on this thread, from the run's
@@ -581,17 +574,33 @@ impl Trainer {
     /// while the workers compute the rest.
     #[wasm_bindgen(js_name = computeChunk)]
     pub fn compute_chunk(&self, step: usize, chunk: usize) -> Result<(), JsValue> {
+        let stale = |current| format!("chunk {chunk} of step {step} asked for at step {current}");
+        self.at_step(step, stale, "it computes no chunks", |engine, taken| {
+            engine.own_chunk(taken, chunk).map_err(|e| err(&e))
+        })
+    }
+
+    /// Runs `f` on the run's CPU engine and the partial results taken so
+    /// far, when the run is at step `step`; else refuses with `stale` (of
+    /// the current step), or for a GPU run with `gpu`.
+    fn at_step<R>(
+        &self,
+        step: usize,
+        stale: impl FnOnce(usize) -> String,
+        gpu: &str,
+        f: impl FnOnce(&mut CpuEngine, &mut Taken) -> Result<R, JsValue>,
+    ) -> Result<R, JsValue> {
         let bad = |m: String| err(&Error::config("partials", m));
         let mut guard = self.run.borrow_mut();
         let run = guard.as_mut().ok_or_else(|| err(&Error::Busy))?;
         let current = run.record.step;
         if step != current {
-            return Err(bad(format!("chunk {chunk} of step {step} asked for at step {current}")));
+            return Err(bad(stale(current)));
         }
         let Some((engine, _)) = run.cpu_engine() else {
-            return Err(bad("this run trains on the GPU: it computes no chunks".into()));
+            return Err(bad(format!("this run trains on the GPU: {gpu}")));
         };
-        engine.own_chunk(&mut self.taken.borrow_mut(), chunk).map_err(|e| err(&e))
+        f(engine, &mut self.taken.borrow_mut())
     }
 
     /// Finishes the current step from the partial results taken by

@@ -115,7 +115,7 @@ bench: build-web
 	cargo build --release --locked
 	target/release/reprolab bench --shapes --gpu reference,default --out bench/shapes-native.json
 	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) target/release/reprolab bench --shapes --backend gpu --gpu reference,default --out bench/shapes-gpu-swiftshader.json
-	node bench/wasm-bench.mjs --native bench/shapes-native.json --webgpu on --out bench/shapes-wasm.json
+	node bench/wasm-bench.mjs --native bench/shapes-native.json --webgpu on --paired 5 --out bench/shapes-wasm.json
 	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
 	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json
 	target/release/reprolab bench --soak 10000,100000,1000000 --out bench/soak.json

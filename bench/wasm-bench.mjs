@@ -5,7 +5,7 @@
 //   node bench/wasm-bench.mjs [--rounds 5] [--shapes 128/64,256-256/128,1024-1024/128]
 //                             [--sample-ms 300] [--out bench/shapes-wasm.json]
 //                             [--native bench/shapes-native.json] [--before DIR]
-//                             [--webgpu on|off]
+//                             [--webgpu on|off] [--paired N]
 //
 // Needs www/pkg (make build-web) and playwright-core with the system
 // Chromium (/usr/bin/chromium, or $CHROMIUM). Serves the repository with
@@ -27,13 +27,17 @@
 // the same runs on another wasm-pack build (an older commit's www/pkg, say),
 // `--webgpu on` the contender `webgpu`: the GPU engine through Chromium's
 // WebGPU (--enable-unsafe-webgpu; Dawn on SwiftShader here), strict `gpu`;
-// linked at bench/pkg-before for the time of the run. Reports figures;
+// linked at bench/pkg-before for the time of the run. `--paired N` then
+// measures wasm / native in N rounds of the native CLI and the page one
+// after the other (target/release/reprolab, built first), so that a slow
+// spell of the machine falls on both sides of each ratio. Reports figures;
 // asserts nothing about speed. Exit code 1 when a run fails or when the
 // scalar and SIMD kernels, or one thread and two Web Workers over the same
 // chunks, end on different hash chain links.
 
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -51,6 +55,7 @@ function parseArgs(argv) {
     native: path.join(ROOT, 'bench/shapes-native.json'),
     before: null,
     webgpu: false,
+    paired: 0,
   };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
@@ -61,6 +66,7 @@ function parseArgs(argv) {
     else if (flag === '--out') opts.out = path.resolve(value);
     else if (flag === '--native') opts.native = path.resolve(value);
     else if (flag === '--before') opts.before = path.resolve(value);
+    else if (flag === '--paired') opts.paired = Number(value);
     else if (flag === '--webgpu') {
       if (value !== 'on' && value !== 'off') throw new Error(`--webgpu: expected on or off, got ${value}`);
       opts.webgpu = value === 'on';
@@ -69,6 +75,7 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new Error(`--rounds: expected a whole number >= 1`);
   if (!(opts.sampleMs > 0)) throw new Error(`--sample-ms: expected a positive number`);
+  if (!Number.isInteger(opts.paired) || opts.paired < 0) throw new Error(`--paired: expected a whole number >= 0`);
   return opts;
 }
 
@@ -203,6 +210,41 @@ function startServer() {
   return { server, address };
 }
 
+// `--paired N`: N rounds, each one round of the native CLI's shapes bench
+// (target/release/reprolab bench --shapes --rounds 1) and then one round of
+// the page's `cpu-1 simd`, so that a slow spell of a shared machine falls on
+// both sides of a ratio; per shape the ratio of each round and their median.
+async function pairedRounds(page, shapes, opts) {
+  const cli = path.join(ROOT, 'target/release/reprolab');
+  if (!existsSync(cli)) throw new Error('--paired: target/release/reprolab is missing: run `cargo build --release` first');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'reprolab-paired-'));
+  const ratios = shapes.map(() => []);
+  try {
+    for (let round = 0; round < opts.paired; round++) {
+      const out = path.join(dir, 'native.json');
+      execFileSync(cli, ['bench', '--shapes', '--rounds', '1', '--gpu', 'none', '--shape-list', opts.shapes, '--out', out], { stdio: 'ignore' });
+      const native = JSON.parse(readFileSync(out, 'utf8'));
+      const raw = await page.evaluate((arg) => window.runBench(arg), {
+        shapes,
+        contenders: [{ name: 'cpu-1 simd', threads: 1, chunks: 1, kernels: 'simd' }],
+        rounds: 1,
+        sampleMs: opts.sampleMs,
+      });
+      shapes.forEach((s, i) => {
+        const n = native.results.find((r) => r.shape === s.name && r.contender === 'cpu-1 simd');
+        const w = raw.results.find((r) => r.shape === s.name);
+        if (n && w) ratios[i].push(median(w.samples_ms) / n.median_ms);
+      });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return {
+    what: 'wasm / native for cpu-1 simd, each round one round of the native CLI then one of the page, back to back; the median of the rounds\' ratios',
+    shapes: shapes.map((s, i) => ({ shape: s.name, ratios: ratios[i], median: median(ratios[i]) })),
+  };
+}
+
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const shapes = parseShapes(opts.shapes);
@@ -258,6 +300,8 @@ async function main() {
       rounds: opts.rounds,
       sampleMs: opts.sampleMs,
     });
+    if (errors.length) throw new Error(`the page reported: ${errors.join('; ')}`);
+    const paired = opts.paired ? await pairedRounds(page, shapes, opts) : null;
     if (errors.length) throw new Error(`the page reported: ${errors.join('; ')}`);
 
     const native = existsSync(opts.native) ? JSON.parse(readFileSync(opts.native, 'utf8')) : null;
@@ -340,6 +384,7 @@ async function main() {
         median_after: median(raw.capacity.after),
       },
       bits_agree: agree,
+      paired,
     };
     const fmt = (v, d) => (v === null || v === undefined ? '-' : v.toFixed(d));
     const lines = [
@@ -356,6 +401,11 @@ async function main() {
     );
     for (const w of speedups) {
       lines.push(`${w.shape}: 2 threads (cpu-2x4: the main thread and 1 Web Worker) ${w.over_cpu_1.toFixed(2)}x cpu-1, ${w.over_cpu_1x4.toFixed(2)}x cpu-1x4 (wall clock)`);
+    }
+    for (const q of paired?.shapes ?? []) {
+      lines.push(
+        `${q.shape}: wasm / native ${q.median.toFixed(2)} paired (cpu-1 simd, ${q.ratios.length} rounds of the native CLI and the page one after the other: ${q.ratios.map((v) => v.toFixed(2)).join(', ')})`,
+      );
     }
     lines.push(
       `${report.runtime}; ${report.simd}; ${opts.rounds} interleaved rounds, medians; peak: ${peakAssumption}; ` +

@@ -200,7 +200,7 @@ export class Run {
       this.#workers = { size: this.#pool.size, threads: this.#pool.threads, chunks: this.#config.chunks };
     } catch (e) {
       if (e instanceof ReprolabError) throw e;
-      throw new ReprolabError(`reprolab: could not start ${threads} Web Workers (${e.message})`, 'engine', { cause: e });
+      throw new ReprolabError(`reprolab: could not start the Web Workers of ${threads} threads (${e.message})`, 'engine', { cause: e });
     }
   }
 

@@ -260,7 +260,11 @@ export class WorkerPool {
     try {
       start();
       const answers = Promise.all(this.channels.map(work));
-      answers.catch(() => {}); // awaited below, once the coordinator's chunks are done
+      // Awaited below, once the coordinator's chunks are done; a worker's
+      // failure stops the coordinator's chunks too.
+      answers.catch(() => {
+        failed = true;
+      });
       for (let c = ownLo; c < ownLo + own && !failed; c++) {
         await yieldToEvents(); // also sends the requests just queued, and takes the answers come meanwhile
         engine.computeChunk(step, c);

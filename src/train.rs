@@ -427,6 +427,10 @@ impl CpuEngine {
         if taken.step != self.step {
             *taken = Taken { step: self.step, ..Taken::default() };
         }
+        if taken.arrived.iter().any(|&(c, _)| c == chunk) {
+            // Refused before computing: a chunk waiting in its buffer stays as it came.
+            return Err(Error::config("partials", format!("chunk {chunk} of step {} arrived twice", self.step)));
+        }
         let t = self.step;
         if !taken.gathered {
             self.gather(t);

@@ -178,6 +178,10 @@ fn wrong_partial_results_are_refused() {
     c.take_partial(&mut pool.taken, 1, 0.0, zeros).unwrap();
     let e = c.take_partial(&mut pool.taken, 1, 0.0, zeros).unwrap_err().to_string();
     assert!(e.contains("chunk 1 of step 0 arrived twice"), "{e}");
+    let e = c.own_chunk(&mut pool.taken, 1).unwrap_err().to_string();
+    assert!(e.contains("chunk 1 of step 0 arrived twice"), "{e}");
+    let e = c.own_chunk(&mut pool.taken, 4).unwrap_err().to_string();
+    assert!(e.contains("chunk 4 of 4 does not exist"), "{e}");
     let e = c.apply_partials(&mut pool.rec, &mut pool.taken).unwrap_err().to_string();
     assert!(e.contains("expected one partial result per chunk 0..4 of step 0, got chunks [1]"), "{e}");
     assert_eq!(pool.rec.step, 0, "a refused step is not taken");

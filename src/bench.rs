@@ -50,11 +50,15 @@ impl BenchShape {
     /// multiply and an add each), whatever the zero activations let the
     /// kernels skip.
     pub fn nominal_flops(&self) -> f64 {
+        6.0 * self.batch as f64 * self.layer_macs().iter().sum::<usize>() as f64
+    }
+
+    /// Each layer's `in x out`, input layer first.
+    fn layer_macs(&self) -> Vec<usize> {
         let mut widths = vec![INPUTS];
         widths.extend(&self.hidden);
         widths.push(CLASSES);
-        let macs: usize = widths.windows(2).map(|p| p[0] * p[1]).sum();
-        6.0 * self.batch as f64 * macs as f64
+        widths.windows(2).map(|p| p[0] * p[1]).collect()
     }
 
     /// Floating-point operations of one step's matrix kernels (a multiply
@@ -63,10 +67,7 @@ impl BenchShape {
     /// but the first (the input needs no gradient). `None` for a kernel
     /// that is no matrix product.
     pub fn kernel_flops(&self, kernel: &str) -> Option<f64> {
-        let mut widths = vec![INPUTS];
-        widths.extend(&self.hidden);
-        widths.push(CLASSES);
-        let macs: Vec<usize> = widths.windows(2).map(|p| p[0] * p[1]).collect();
+        let macs = self.layer_macs();
         let terms: usize = match kernel {
             "matmul" | "matmul_grad" | "matmul_grad_sgd" => macs.iter().sum(),
             "matmul_backprop" => macs.iter().skip(1).sum(),

@@ -60,9 +60,8 @@ fn abs(v: &[f32]) -> Vec<f32> {
 
 pub async fn matrix_kernels(g: &Gpu, log: &dyn Fn(String)) {
     let fuses = fuses_multiply_add(g).await;
-    if fuses {
-        log("this adapter fuses multiply-adds in plain WGSL: bounds relative to the terms' magnitudes, not ULP".into());
-    }
+    let said = if fuses { "yes: bounds in the terms' magnitudes, not ULP" } else { "no" };
+    log(format!("multiply-adds fused in plain WGSL: {said}"));
     for (rows, k, n) in SHAPES {
         let a = random(1, rows * k, 1.0);
         let w = random(2, k * n, 1.0);
@@ -169,6 +168,7 @@ pub async fn every_kernel(g: &Gpu, log: &dyn Fn(String)) {
     // few roundings of its terms, which is many ULP where they cancel: the
     // kernels with multiply-adds are then held to that instead.
     let fuses = fuses_multiply_add(g).await;
+    log(format!("multiply-adds fused in plain WGSL: {}", if fuses { "yes" } else { "no" }));
     let wg = reprolab::spec::GPU_WG as usize;
     for (rows, n) in [(1usize, 1usize), (1, wg), (3, wg + 1), (33, 130)] {
         let z = random(21, rows * n, 3.0);

@@ -145,15 +145,19 @@ const QUEUE = 2;
 
 // Lets the messages that came in meanwhile (workers' answers) be handled,
 // between two chunks the coordinator computes itself; a message rather
-// than a timer, which browsers may delay by 4 ms and more.
+// than a timer, which browsers may delay by 4 ms and more. One channel,
+// made at the first use and kept.
+let yieldChannel = null;
+const yieldWaiters = [];
 const yieldToEvents = () =>
   new Promise((resolve) => {
-    const { port1, port2 } = new MessageChannel();
-    port1.onmessage = () => {
-      port1.close();
-      resolve();
-    };
-    port2.postMessage(null);
+    if (!yieldChannel) {
+      yieldChannel = new MessageChannel();
+      yieldChannel.port1.onmessage = () => yieldWaiters.shift()?.();
+      yieldChannel.port1.unref?.(); // Node.js: an idle port keeps no process alive
+    }
+    yieldWaiters.push(resolve);
+    yieldChannel.port2.postMessage(null);
   });
 
 export class WorkerPool {

@@ -54,138 +54,20 @@ pub fn block(key: &[u32; 8], block: u64, stream: u64) -> [u32; 16] {
     s
 }
 
-/// Four lanes of one state word, lane `i` belonging to block `b + i`:
-/// wasm SIMD128 or SSE2 (x86_64's baseline) vectors, plain arrays
-/// elsewhere. Wrapping 32-bit adds, xors and rotations only, lane by lane.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod lanes {
-    use core::arch::wasm32::{
-        i32x4_add, i32x4_shl, i8x16_shuffle, u32x4, u32x4_extract_lane, u32x4_shr, u32x4_splat, v128, v128_or, v128_xor,
-    };
-
-    #[derive(Clone, Copy)]
-    pub struct Lanes(v128);
-
-    #[inline(always)]
-    pub fn splat(x: u32) -> Lanes {
-        Lanes(u32x4_splat(x))
-    }
-    #[inline(always)]
-    pub fn from_array(a: [u32; 4]) -> Lanes {
-        Lanes(u32x4(a[0], a[1], a[2], a[3]))
-    }
-    #[inline(always)]
-    pub fn to_array(a: Lanes) -> [u32; 4] {
-        [
-            u32x4_extract_lane::<0>(a.0),
-            u32x4_extract_lane::<1>(a.0),
-            u32x4_extract_lane::<2>(a.0),
-            u32x4_extract_lane::<3>(a.0),
-        ]
-    }
-    #[inline(always)]
-    pub fn add(a: Lanes, b: Lanes) -> Lanes {
-        Lanes(i32x4_add(a.0, b.0))
-    }
-    /// `(a ^ b).rotate_left(r)` in every lane.
-    #[inline(always)]
-    pub fn xor_rotl(a: Lanes, b: Lanes, r: u32) -> Lanes {
-        let x = v128_xor(a.0, b.0);
-        // Rotations by whole bytes are byte shuffles within each lane
-        // (little-endian: byte i of the result is byte (i - r/8) mod 4).
-        match r {
-            16 => Lanes(i8x16_shuffle::<2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13>(x, x)),
-            8 => Lanes(i8x16_shuffle::<3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14>(x, x)),
-            _ => Lanes(v128_or(i32x4_shl(x, r), u32x4_shr(x, 32 - r))),
-        }
-    }
-}
-
-// SSE2 is in the x86_64 baseline: no run-time detection. Older compilers
-// mark these intrinsics `unsafe fn`, newer ones safe: hence `unused_unsafe`.
-#[cfg(target_arch = "x86_64")]
-#[allow(unused_unsafe)]
-mod lanes {
-    use core::arch::x86_64::{
-        __m128i, _mm_add_epi32, _mm_cvtsi32_si128, _mm_loadu_si128, _mm_or_si128, _mm_set1_epi32, _mm_sll_epi32,
-        _mm_srl_epi32, _mm_storeu_si128, _mm_xor_si128,
-    };
-
-    #[derive(Clone, Copy)]
-    pub struct Lanes(__m128i);
-
-    #[inline(always)]
-    pub fn splat(x: u32) -> Lanes {
-        Lanes(unsafe { _mm_set1_epi32(x as i32) })
-    }
-    #[inline(always)]
-    pub fn from_array(a: [u32; 4]) -> Lanes {
-        // SAFETY: reads the 16 bytes of `a`.
-        Lanes(unsafe { _mm_loadu_si128(a.as_ptr().cast()) })
-    }
-    #[inline(always)]
-    pub fn to_array(a: Lanes) -> [u32; 4] {
-        let mut out = [0u32; 4];
-        // SAFETY: writes the 16 bytes of `out`.
-        unsafe { _mm_storeu_si128(out.as_mut_ptr().cast(), a.0) };
-        out
-    }
-    #[inline(always)]
-    pub fn add(a: Lanes, b: Lanes) -> Lanes {
-        Lanes(unsafe { _mm_add_epi32(a.0, b.0) })
-    }
-    /// `(a ^ b).rotate_left(r)` in every lane.
-    #[inline(always)]
-    pub fn xor_rotl(a: Lanes, b: Lanes, r: u32) -> Lanes {
-        unsafe {
-            let x = _mm_xor_si128(a.0, b.0);
-            let left = _mm_sll_epi32(x, _mm_cvtsi32_si128(r as i32));
-            let right = _mm_srl_epi32(x, _mm_cvtsi32_si128(32 - r as i32));
-            Lanes(_mm_or_si128(left, right))
-        }
-    }
-}
-
-#[cfg(not(any(all(target_arch = "wasm32", target_feature = "simd128"), target_arch = "x86_64")))]
-mod lanes {
-    #[derive(Clone, Copy)]
-    pub struct Lanes([u32; 4]);
-
-    #[inline(always)]
-    pub fn splat(x: u32) -> Lanes {
-        Lanes([x; 4])
-    }
-    #[inline(always)]
-    pub fn from_array(a: [u32; 4]) -> Lanes {
-        Lanes(a)
-    }
-    #[inline(always)]
-    pub fn to_array(a: Lanes) -> [u32; 4] {
-        a.0
-    }
-    #[inline(always)]
-    pub fn add(a: Lanes, b: Lanes) -> Lanes {
-        Lanes(std::array::from_fn(|i| a.0[i].wrapping_add(b.0[i])))
-    }
-    /// `(a ^ b).rotate_left(r)` in every lane.
-    #[inline(always)]
-    pub fn xor_rotl(a: Lanes, b: Lanes, r: u32) -> Lanes {
-        Lanes(std::array::from_fn(|i| (a.0[i] ^ b.0[i]).rotate_left(r)))
-    }
-}
-
-use lanes::Lanes;
+// Four lanes of one state word, lane `i` belonging to block `b + i`
+// ([`crate::lanes`]: wasm SIMD128 or SSE2 vectors, plain arrays elsewhere).
+use crate::lanes::{self, Lanes};
 
 #[inline(always)]
 fn quarter4(s: &mut [Lanes; 16], a: usize, b: usize, c: usize, d: usize) {
     s[a] = lanes::add(s[a], s[b]);
-    s[d] = lanes::xor_rotl(s[d], s[a], 16);
+    s[d] = lanes::rotl(lanes::xor(s[d], s[a]), 16);
     s[c] = lanes::add(s[c], s[d]);
-    s[b] = lanes::xor_rotl(s[b], s[c], 12);
+    s[b] = lanes::rotl(lanes::xor(s[b], s[c]), 12);
     s[a] = lanes::add(s[a], s[b]);
-    s[d] = lanes::xor_rotl(s[d], s[a], 8);
+    s[d] = lanes::rotl(lanes::xor(s[d], s[a]), 8);
     s[c] = lanes::add(s[c], s[d]);
-    s[b] = lanes::xor_rotl(s[b], s[c], 7);
+    s[b] = lanes::rotl(lanes::xor(s[b], s[c]), 7);
 }
 
 /// Blocks `first .. first + 4` of stream `stream`, written one after the

@@ -153,70 +153,29 @@ pub fn leaf_hashes(first: usize, words: &[f32], out: &mut Vec<Hash64>) {
 }
 
 /// Four whole leaves (`group`: leaves `index .. index + 4`, one after the
-/// other), their murmur chains interleaved word by word.
-#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+/// other), leaf `index + i` in lane `i` of [`crate::lanes`] vectors (wasm
+/// SIMD128, SSE2): lane by lane the scalar operations of [`Murmur`], words
+/// read four at a time from each leaf and transposed.
 fn group4(index: usize, group: &[f32]) -> [Hash64; 4] {
-    let leaf = spec::HASH_CHUNK_WORDS;
-    let mut m: [[Murmur; 2]; 4] = std::array::from_fn(|i| start((index + i) as u32));
-    for j in 0..leaf {
-        for (i, lanes) in m.iter_mut().enumerate() {
-            let k = scramble(group[i * leaf + j].to_bits());
-            lanes[0].mix(k);
-            lanes[1].mix(k);
-        }
-    }
-    m.map(finish)
-}
-
-/// [`group4`] in wasm SIMD128: leaf `index + i` in lane `i` (32-bit
-/// wrapping multiplies, xors, shifts and adds: lane by lane the scalar
-/// operations), words read four at a time from each leaf and transposed.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn group4(index: usize, group: &[f32]) -> [Hash64; 4] {
-    use core::arch::wasm32::{
-        i32x4_add, i32x4_mul, i32x4_shl, i32x4_shuffle, u32x4, u32x4_extract_lane, u32x4_shr, u32x4_splat, v128,
-        v128_or, v128_xor,
-    };
-    #[inline(always)]
-    fn rotl(x: v128, r: u32) -> v128 {
-        v128_or(i32x4_shl(x, r), u32x4_shr(x, 32 - r))
-    }
-    #[inline(always)]
-    fn load(s: &[f32]) -> v128 {
-        u32x4(s[0].to_bits(), s[1].to_bits(), s[2].to_bits(), s[3].to_bits())
-    }
+    use crate::lanes::{self, add, mul, rotl, splat, times5, transpose, xor, Lanes};
     const _: () = assert!(spec::HASH_CHUNK_WORDS % 4 == 0, "leaves are read four words at a time");
     let leaf = spec::HASH_CHUNK_WORDS;
     let first = index as u32;
-    let leaf_ids = u32x4(first, first.wrapping_add(1), first.wrapping_add(2), first.wrapping_add(3));
+    let ids = lanes::from_array(std::array::from_fn(|i| first.wrapping_add(i as u32)));
     let [seed0, seed1] = spec::HASH_LANE_SEEDS;
-    let mut h0 = v128_xor(u32x4_splat(seed0), leaf_ids);
-    let mut h1 = v128_xor(u32x4_splat(seed1), leaf_ids);
-    let (c1, c2, c3, five) =
-        (u32x4_splat(0xcc9e_2d51), u32x4_splat(0x1b87_3593), u32x4_splat(0xe654_6b64), u32x4_splat(5));
+    let (mut h0, mut h1) = (xor(splat(seed0), ids), xor(splat(seed1), ids));
+    let (c1, c2, c3) = (splat(0xcc9e_2d51), splat(0x1b87_3593), splat(0xe654_6b64));
+    let five = lanes::Times5::new();
     for j in (0..leaf).step_by(4) {
         // rows[i]: words j..j+4 of leaf i; cols[q]: word j+q of leaves 0..4.
-        let r: [v128; 4] = std::array::from_fn(|i| load(&group[i * leaf + j..]));
-        let t0 = i32x4_shuffle::<0, 4, 1, 5>(r[0], r[1]);
-        let t1 = i32x4_shuffle::<0, 4, 1, 5>(r[2], r[3]);
-        let t2 = i32x4_shuffle::<2, 6, 3, 7>(r[0], r[1]);
-        let t3 = i32x4_shuffle::<2, 6, 3, 7>(r[2], r[3]);
-        let cols = [
-            i32x4_shuffle::<0, 1, 4, 5>(t0, t1),
-            i32x4_shuffle::<2, 3, 6, 7>(t0, t1),
-            i32x4_shuffle::<0, 1, 4, 5>(t2, t3),
-            i32x4_shuffle::<2, 3, 6, 7>(t2, t3),
-        ];
-        for w in cols {
-            let k = i32x4_mul(rotl(i32x4_mul(w, c1), 15), c2);
-            h0 = i32x4_add(i32x4_mul(rotl(v128_xor(h0, k), 13), five), c3);
-            h1 = i32x4_add(i32x4_mul(rotl(v128_xor(h1, k), 13), five), c3);
+        let rows: [Lanes; 4] = std::array::from_fn(|i| lanes::load_bits(&group[i * leaf + j..]));
+        for w in transpose(rows) {
+            let k = mul(rotl(mul(w, c1), 15), c2);
+            h0 = add(times5(rotl(xor(h0, k), 13), five), c3);
+            h1 = add(times5(rotl(xor(h1, k), 13), five), c3);
         }
     }
-    let lanes = |v: v128| {
-        [u32x4_extract_lane::<0>(v), u32x4_extract_lane::<1>(v), u32x4_extract_lane::<2>(v), u32x4_extract_lane::<3>(v)]
-    };
-    let (a, b) = (lanes(h0), lanes(h1));
+    let (a, b) = (lanes::to_array(h0), lanes::to_array(h1));
     let words = leaf as u32;
     std::array::from_fn(|i| finish([Murmur { h: a[i], words }, Murmur { h: b[i], words }]))
 }

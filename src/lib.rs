@@ -33,6 +33,7 @@ pub mod gpu;
 pub mod hash;
 pub mod history;
 pub mod kernels;
+pub mod lanes;
 pub mod manifest;
 pub mod model;
 pub mod platform;

@@ -272,3 +272,28 @@ fn grouped_leaf_hashes_equal_one_at_a_time() {
     let single: Vec<_> = words.chunks(leaf).enumerate().map(|(i, c)| reprolab::hash::leaf_hash(2 + i, c)).collect();
     assert_eq!(grouped, single);
 }
+
+/// Every operation of `reprolab::lanes` (wasm SIMD128, SSE2 or arrays) against
+/// the scalar `u32` one, lane by lane.
+#[cfg_attr(not(target_arch = "wasm32"), test)]
+#[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+fn lanes_are_the_scalar_operations_lane_by_lane() {
+    use reprolab::lanes::*;
+    let a = [0x8000_0001u32, 0xffff_ffff, 0x1234_5678, 7];
+    let b = [0xcc9e_2d51u32, 3, 0xffff_fffe, 0x1b87_3593];
+    let (x, y) = (from_array(a), from_array(b));
+    let each = |f: fn(u32, u32) -> u32| -> [u32; 4] { std::array::from_fn(|i| f(a[i], b[i])) };
+    assert_eq!(to_array(add(x, y)), each(u32::wrapping_add));
+    assert_eq!(to_array(mul(x, y)), each(u32::wrapping_mul));
+    assert_eq!(to_array(xor(x, y)), each(|p, q| p ^ q));
+    for r in [7, 8, 12, 13, 15, 16] {
+        assert_eq!(to_array(rotl(x, r)), a.map(|v| v.rotate_left(r)), "rotl {r}");
+    }
+    assert_eq!(to_array(times5(x, Times5::new())), a.map(|v| v.wrapping_mul(5)));
+    assert_eq!(to_array(splat(9)), [9; 4]);
+    let words = [1.0f32, -2.5, f32::NAN, 0.0];
+    assert_eq!(to_array(load_bits(&words)), words.map(f32::to_bits));
+    let rows = [0, 1, 2, 3].map(|i| from_array(std::array::from_fn(|q| 10 * i + q as u32)));
+    let cols = transpose(rows).map(to_array);
+    assert_eq!(cols, std::array::from_fn(|q| std::array::from_fn(|i| 10 * i as u32 + q as u32)));
+}

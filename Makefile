@@ -16,14 +16,18 @@ setup:
 	@scripts/setup.sh
 
 ## Build the wasm for the page (www/pkg/), optimised by npm binaryen's
-## wasm-opt (scripts/optimize-wasm.sh prints the size before and after).
+## wasm-opt (scripts/optimize-wasm.sh prints the size before and after), and
+## its WebAssembly-threads build (www/pkg-threads/, scripts/build-threads.sh:
+## nightly Rust), which CPU runs with threads > 1 take on an isolated page.
 build-web: setup
 	$(WASM_PACK_BUILD)
 	scripts/optimize-wasm.sh www/pkg/reprolab_bg.wasm
+	scripts/build-threads.sh
 
-## Build and serve the demo on 127.0.0.1 (prints its address; Ctrl-C stops).
+## Build and serve the demo on 127.0.0.1 (prints its address; Ctrl-C stops),
+## cross-origin isolated: CPU threads share one memory (WebAssembly threads).
 demo: build-web
-	@python3 scripts/serve.py
+	@ISOLATE=1 python3 scripts/serve.py
 
 ## Every test: format, lints (native and wasm32), native tests, browser tests
 ## (Chromium and Firefox, headless), the page end to end, the npm
@@ -41,6 +45,7 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 	cargo clippy --lib --tests --target wasm32-unknown-unknown --locked -- -D warnings
+	scripts/build-threads.sh --lint
 
 ## Native tests; the GPU ones run on lavapipe (the default Vulkan driver
 ## here) and again on SwiftShader (Chromium's Vulkan driver).

@@ -257,6 +257,12 @@ export interface Workers {
   size: number;
   threads: number;
   chunks: number;
+  /**
+   * True with the WebAssembly-threads build (the repository's js/threaded.js,
+   * not in this package): the threads are Web Workers sharing the engine's
+   * memory, started by its init, and `size` is 0.
+   */
+  shared?: boolean;
 }
 
 /** A setting as the manifest records it. */

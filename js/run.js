@@ -173,6 +173,12 @@ export class Run {
   async #startWorkers(workers, module) {
     const threads = this.#config.threads;
     if (workers === false || threads < 2 || this.#backend !== 'cpu') return;
+    // The WebAssembly-threads build (js/threaded.js) computes the chunks on
+    // its own pool of Web Workers, which share its memory.
+    if (this.#inst.guard((g) => g.sharedMemoryThreads?.() === true)) {
+      this.#workers = { size: 0, threads, chunks: this.#config.chunks, shared: true };
+      return;
+    }
     if (typeof globalThis.Worker !== 'function') {
       if (workers === true) throw new ConfigError('workers: this JavaScript environment has no Web Workers', 'workers');
       return;

@@ -34,6 +34,7 @@ flags=(
   --enable-reference-types
   --enable-multivalue
   --enable-simd
+  --enable-threads
   --strip-debug
 )
 

@@ -12,6 +12,14 @@ reload. Text and WebAssembly go out gzip-compressed to clients that accept it
 
   PORT=8123 python3 scripts/serve.py   # default 8000; 0, or a taken port, picks a free one
   VERBOSE=1 python3 scripts/serve.py   # log every request
+  ISOLATE=1 python3 scripts/serve.py   # cross-origin isolated (as `make demo` serves)
+
+With ISOLATE=1 every response carries `Cross-Origin-Opener-Policy:
+same-origin` and `Cross-Origin-Embedder-Policy: require-corp`: the page is
+cross-origin isolated, so SharedArrayBuffer exists and CPU runs with
+threads > 1 take the WebAssembly-threads build (www/pkg-threads/, threads
+sharing one memory). The page loads nothing from other origins, which these
+headers would block.
 """
 
 import errno
@@ -29,6 +37,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VERBOSE = os.environ.get("VERBOSE") == "1"
+ISOLATE = os.environ.get("ISOLATE") == "1"
 # Worth compressing: text, and WebAssembly (about a third of its size).
 COMPRESSIBLE = {".wasm", ".js", ".mjs", ".json", ".css", ".html", ".svg", ".txt", ".map"}
 MIN_COMPRESS = 1024
@@ -137,6 +146,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
         if not getattr(self, "cached", False):
             self.send_header("Cache-Control", "no-store")
         self.cached = False
+        if ISOLATE:
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
         super().end_headers()
 
     def log_request(self, code="-", size="-"):

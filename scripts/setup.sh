@@ -46,6 +46,19 @@ for triple in wasm32-unknown-unknown aarch64-unknown-linux-gnu; do
   fi
 done
 
+# 2b. The pinned nightly of the WebAssembly-threads build
+#     (scripts/build-threads.sh): its standard library is rebuilt with
+#     atomics from rust-src; clippy for `make lint`.
+NIGHTLY=$(awk -F= '/^TOOLCHAIN=/{print $2}' scripts/build-threads.sh)
+if rustup run "$NIGHTLY" rustc --version >/dev/null 2>&1 &&
+  rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^rust-src' &&
+  rustup component list --toolchain "$NIGHTLY" --installed | grep -q '^clippy'; then
+  log "$NIGHTLY (rust-src, clippy) already installed"
+else
+  log "rustup toolchain install $NIGHTLY (rust-src, clippy)"
+  rustup toolchain install "$NIGHTLY" --profile minimal --component rust-src,clippy
+fi
+
 # 3. Cargo-installed tools. No --locked for wasm-bindgen-cli (TOOLCHAIN.md).
 if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WBG_VERSION" ]; then
   log "wasm-bindgen-cli $WBG_VERSION already installed"

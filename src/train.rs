@@ -45,6 +45,13 @@ pub struct CpuEngine {
 /// costs more than it saves).
 pub const PARALLEL_UPDATE_MIN: usize = 1 << 15;
 
+/// Whether this build runs a step's chunks and update on threads of its
+/// own: natively (OS threads) and in the `wasm-threads` build (Web Workers
+/// sharing the module's memory); the plain wasm build computes them one
+/// after the other (the browser's Web Worker pool, js/threads.js, spreads
+/// them instead).
+pub const THREADS: bool = !cfg!(target_arch = "wasm32") || cfg!(feature = "wasm-threads");
+
 /// The work on one range of the parameters: `(first, grads, new_params,
 /// new_velocity)` of the range.
 type RangeJob<'a, R> = dyn Fn(usize, &mut [f32], &mut [f32], &mut [f32]) -> R + Sync + 'a;
@@ -76,7 +83,33 @@ fn parallel_ranges<R: Send>(
     })
 }
 
-#[cfg(target_arch = "wasm32")]
+/// [`parallel_ranges`] in the `wasm-threads` build: one task per range on
+/// the rayon pool of Web Workers; results in range order.
+#[cfg(all(target_arch = "wasm32", feature = "wasm-threads"))]
+fn parallel_ranges<R: Send>(
+    bounds: &[usize],
+    grads: &mut [f32],
+    new_params: &mut [f32],
+    new_velocity: &mut [f32],
+    job: &RangeJob<'_, R>,
+) -> Vec<R> {
+    let (mut g, mut p, mut v) = (grads, new_params, new_velocity);
+    let mut out: Vec<Option<R>> = (1..bounds.len()).map(|_| None).collect();
+    rayon::scope(|scope| {
+        for (w, slot) in bounds.windows(2).zip(out.iter_mut()) {
+            let len = w[1] - w[0];
+            let (g0, g1) = std::mem::take(&mut g).split_at_mut(len);
+            let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
+            let (v0, v1) = std::mem::take(&mut v).split_at_mut(len);
+            (g, p, v) = (g1, p1, v1);
+            let lo = w[0];
+            scope.spawn(move |_| *slot = Some(job(lo, g0, p0, v0)));
+        }
+    });
+    out.into_iter().map(|r| r.expect("every range ran")).collect()
+}
+
+#[cfg(all(target_arch = "wasm32", not(feature = "wasm-threads")))]
 fn parallel_ranges<R: Send>(
     bounds: &[usize],
     grads: &mut [f32],
@@ -270,8 +303,7 @@ impl CpuEngine {
         let chunk_grads: Vec<&[f32]> = guards.iter().map(|g| &g.grads[..]).collect();
         let leaf = crate::spec::HASH_CHUNK_WORDS;
         let leaves = n.div_ceil(leaf);
-        let parts =
-            if cfg!(target_arch = "wasm32") || n < PARALLEL_UPDATE_MIN { 1 } else { cfg.threads.clamp(1, leaves) };
+        let parts = if !THREADS || n < PARALLEL_UPDATE_MIN { 1 } else { cfg.threads.clamp(1, leaves) };
         let bounds: Vec<usize> = (0..=parts).map(|t| (t * leaves / parts * leaf).min(n)).collect();
         let (params, velocity) = (&self.params, &self.velocity);
         // One range: combine, update, hash its leaves.
@@ -517,7 +549,7 @@ impl CpuEngine {
             let mut pass = self.chunk_passes.get(c);
             (c, self.gathered_chunk_into(chunks, c, order, &mut pass))
         };
-        let mut sums: Vec<(usize, f32)> = if threads <= 1 || cfg!(target_arch = "wasm32") {
+        let mut sums: Vec<(usize, f32)> = if threads <= 1 || !THREADS {
             (0..chunks).map(job).collect()
         } else {
             run_on_threads(threads, chunks, &job)
@@ -710,7 +742,32 @@ fn run_on_threads<R: Send>(threads: usize, chunks: usize, job: &(dyn Fn(usize) -
     rx.into_iter().collect()
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "wasm-threads")))]
 fn run_on_threads<R: Send>(_threads: usize, chunks: usize, job: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
     (0..chunks).map(job).collect()
+}
+
+/// [`run_on_threads`] in the `wasm-threads` build: `threads` tasks on the
+/// rayon pool of Web Workers that share the module's memory
+/// (wasm-bindgen-rayon), taking chunks as they become free; results in
+/// order of arrival, as with OS threads.
+#[cfg(all(target_arch = "wasm32", feature = "wasm-threads"))]
+fn run_on_threads<R: Send>(threads: usize, chunks: usize, job: &(dyn Fn(usize) -> R + Sync)) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let arrived = std::sync::Mutex::new(Vec::with_capacity(chunks));
+    rayon::scope(|scope| {
+        for _ in 0..threads.min(chunks) {
+            let (next, arrived) = (&next, &arrived);
+            scope.spawn(move |_| loop {
+                let c = next.fetch_add(1, Ordering::Relaxed);
+                if c >= chunks {
+                    break;
+                }
+                let r = job(c);
+                arrived.lock().unwrap_or_else(|e| e.into_inner()).push(r);
+            });
+        }
+    });
+    arrived.into_inner().unwrap_or_else(|e| e.into_inner())
 }

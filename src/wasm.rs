@@ -783,3 +783,17 @@ pub fn set_kernels(name: &str) -> Result<String, JsValue> {
 pub fn peak_probe(iters: u32) -> f32 {
     crate::kernels::peak_probe(iters as usize)
 }
+
+/// True in the `wasm-threads` build (WebAssembly threads: one memory
+/// shared by Web Workers): a CPU run with threads > 1 computes its chunks
+/// and its update on the pool that `initThreadPool(n)` starts (call it
+/// first, from a Web Worker: a thread that waits for the pool blocks, which
+/// browsers allow only off the main thread), so the JavaScript needs no
+/// Web Worker pool of its own (js/threads.js). False in the plain build.
+#[wasm_bindgen(js_name = sharedMemoryThreads)]
+pub fn shared_memory_threads() -> bool {
+    cfg!(feature = "wasm-threads")
+}
+
+#[cfg(feature = "wasm-threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;

@@ -3,6 +3,7 @@
 //   node tests/page/e2e.mjs                    Chromium and Firefox (www/pkg/ must be built)
 //   node tests/page/e2e.mjs chromium           one browser
 //   node tests/page/e2e.mjs firefox
+//   node tests/page/e2e.mjs isolated [BROWSER]  only the cross-origin isolated check
 //
 // Chromium through playwright-core (the system Chromium, /usr/bin/chromium;
 // WebGPU: --enable-unsafe-webgpu, Dawn on SwiftShader); Firefox ESR through
@@ -49,6 +50,11 @@
 //     (issue 13 item 5); no sideways scrolling at phone width;
 //   - at 390x844: after Start the verdict and the first chart are in view [5]
 //     (screenshots of the viewport);
+// and then, per browser, the page cross-origin isolated (serve.py ISOLATE=1,
+// as `make demo` serves it; needs www/pkg-threads/): threads 3 and chunks 6
+// on WebAssembly threads (Web Workers sharing the engine's memory), pinned,
+// give the native CLI's hash; with cpu_threads free the runs combine in order
+// of arrival;
 // and throughout: no console error or warning, no uncaught error, no request
 // outside the page's origin. Screenshots go to tests/page/screenshots/.
 // Exit code 0 when every flow passed; the last line is "N passed, N failed".
@@ -90,10 +96,10 @@ const check = (ok, message) => {
 
 // scripts/serve.py with VERBOSE=1: every request is logged, so the test can
 // count how often the WebAssembly was fetched.
-function startServer() {
+function startServer(env = {}) {
   const server = spawn('python3', [path.join(ROOT, 'scripts/serve.py')], {
     cwd: ROOT,
-    env: { ...process.env, PORT: '0', VERBOSE: '1' },
+    env: { ...process.env, PORT: '0', VERBOSE: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const requests = [];
@@ -912,6 +918,62 @@ async function runOne(browserName, base, webgpu, server) {
   }
 }
 
+// The page cross-origin isolated (scripts/serve.py with ISOLATE=1, as `make
+// demo` serves it): CPU runs with threads > 1 take the WebAssembly-threads
+// build (www/pkg-threads/), Web Workers sharing the engine's memory. Pinned,
+// both runs are identical and give the native CLI's hash; with cpu_threads
+// free they say they combine in order of arrival. Firefox through WebDriver
+// classic: the pool's workers are nested workers (see the threads check in
+// flows).
+async function runIsolated(browserName) {
+  const label = `${browserName}, cross-origin isolated`;
+  const t0 = Date.now();
+  const log = (m) => console.log(`e2e [${label}] ${((Date.now() - t0) / 1000).toFixed(1)} s: ${m}`);
+  const server = startServer({ ISOLATE: '1' });
+  const problems = [];
+  let d;
+  try {
+    const base = await server.address;
+    d = browserName === 'chromium' ? await launchChromium(false) : await launchFirefoxClassic();
+    d.browser = browserName;
+    d.onConsole?.((type, text) => {
+      if (type === 'warning' && text === NO_ADAPTER) return;
+      if (type === 'error') problems.push(`console ${type}: ${text}`);
+    });
+    d.onError?.((m) => problems.push(`uncaught error: ${m}`));
+    const threaded = { dataset: 'digits', steps: '60', threads: '3', chunks: '6' };
+    await open(d, base, hashOf(threaded, { runs: '2', backend: 'cpu', free: '' }));
+    check((await d.evaluate(() => self.crossOriginIsolated === true)) === true, 'the page served with ISOLATE=1 should be cross-origin isolated');
+    await d.click('[data-action="start"]');
+    await waitState(d, 'done', RUN_MS);
+    let p = await readPage(d);
+    const shared = "3 threads (WebAssembly threads: Web Workers sharing the engine's memory) compute the 6 chunks";
+    const native = await nativeHash(threaded);
+    check(p.verdict === 'identical', `isolated, threads 3, chunks 6, pinned: verdict "${p.verdict}"`);
+    check(p.cards.every((c) => c.backend.includes(shared) && c.backend.includes('in chunk order')),
+      `each run should say its 3 WebAssembly threads combine in chunk order: ${p.cards.map((c) => c.backend).join(' | ')}`);
+    check(p.cards[0].hash === native, `isolated, threads 3, chunks 6: the page gives ${p.cards[0].hash}, the native CLI ${native}`);
+    log(`3 WebAssembly threads (shared memory) per run, cpu_threads pinned: identical, the native CLI's hash ${native}`);
+    await open(d, base, hashOf(threaded, { runs: '2', backend: 'cpu', free: 'cpu_threads' }));
+    await d.click('[data-action="start"]');
+    await waitState(d, 'done', RUN_MS);
+    p = await readPage(d);
+    check(p.cards.every((c) => c.backend.includes(shared) && c.backend.includes('in order of arrival')),
+      `with cpu_threads free each run should say its WebAssembly threads combine in order of arrival: ${p.cards.map((c) => c.backend).join(' | ')}`);
+    log(`cpu_threads free on WebAssembly threads: the runs ${p.verdict === 'identical' ? 'stayed identical (the threads finished in chunk order)' : `parted (${p.verdict})`}`);
+    check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
+    log('passed');
+    return true;
+  } catch (e) {
+    console.error(`e2e [${label}]: FAILED: ${e instanceof Failure ? e.message : e.stack}`);
+    for (const p of problems) console.error(`e2e [${label}]:   ${p}`);
+    return false;
+  } finally {
+    await d?.close().catch(() => {});
+    server.server.kill();
+  }
+}
+
 async function main() {
   const args = process.argv.slice(2);
   const browsers = args.filter((a) => ['chromium', 'firefox'].includes(a));
@@ -923,10 +985,12 @@ async function main() {
   try {
     const base = await server.address;
     for (const b of browsers.length ? browsers : ['chromium', 'firefox']) {
-      for (const webgpu of modes) {
+      for (const webgpu of args.includes('isolated') ? [] : modes) {
         if (await runOne(b, base, webgpu, server)) passed += 1;
         else failed += 1;
       }
+      if (await runIsolated(b)) passed += 1;
+      else failed += 1;
     }
   } catch (e) {
     console.error(`e2e: FAILED: ${e.message}`);

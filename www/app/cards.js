@@ -145,7 +145,11 @@ export class Cards {
       } else if (s.decision) {
         const threads =
           s.workers && s.backend === 'cpu'
-            ? `; ${s.workers.threads} threads (the run's own and ${s.workers.size} Web Worker${s.workers.size === 1 ? '' : 's'}) compute the ${s.workers.chunks} chunks of every batch, their partial sums combined ${s.arrivalOrder ? 'in order of arrival (cpu_threads free)' : 'in chunk order (cpu_threads pinned)'}`
+            ? `; ${s.workers.threads} threads (${
+                s.workers.shared
+                  ? 'WebAssembly threads: Web Workers sharing the engine\'s memory'
+                  : `the run's own and ${s.workers.size} Web Worker${s.workers.size === 1 ? '' : 's'}`
+              }) compute the ${s.workers.chunks} chunks of every batch, their partial sums combined ${s.arrivalOrder ? 'in order of arrival (cpu_threads free)' : 'in chunk order (cpu_threads pinned)'}`
             : '';
         f.backend.textContent = `${decisionText(s, gpu)}${threads}`;
         f.backend.dataset.kind = s.decision.kind;

@@ -25,6 +25,8 @@ import { resolveBackend } from './env.js';
 import { toText } from './format.js';
 
 export { createRun, rerun, diff, ConfigError, EngineCrashError } from '../../js/index.js';
+/** The plain build's API (js/index.js): what runApi gives where threads are not shared. */
+export const plainApi = api;
 
 const WASM_URL = new URL('../pkg/reprolab_bg.wasm', import.meta.url);
 
@@ -74,6 +76,39 @@ export async function load() {
 // In a run worker: the engine from the page's compiled module.
 export async function loadIn(module) {
   await api.init(module ? { wasm: module } : {});
+}
+
+// The threads a run asks for: its settings' `threads`, or for a re-run the
+// manifest's.
+function threadsOf({ mode, settings, manifest }) {
+  if (mode !== 'rerun') return Number(settings?.threads ?? 1);
+  try {
+    const value = JSON.parse(manifest).config?.threads;
+    return Number(typeof value === 'object' && value !== null ? value.value : value ?? 1);
+  } catch {
+    return 1; // the re-run reports the manifest's fault itself
+  }
+}
+
+// In a run worker: the API that makes the run of an 'init' message. A CPU
+// run with threads > 1 on a cross-origin isolated page (scripts/serve.py
+// --isolate, as `make demo` serves it) takes the WebAssembly-threads build
+// (js/threaded.js: its threads share one memory); any other run, or where
+// that build cannot start, the plain one (threads as Web Workers that copy
+// weights, js/threads.js). The same bits either way. Resolves to {api,
+// note}: the module with createRun and rerun, and why the plain one was
+// taken where the other was wanted (or null).
+export async function runApi(msg) {
+  const threads = threadsOf(msg);
+  if (!(threads > 1) || msg.backend === 'gpu' || globalThis.crossOriginIsolated !== true) return { api, note: null };
+  try {
+    const threaded = await import('../../js/threaded.js');
+    if (!threaded.usable()) return { api, note: 'WebAssembly threads cannot run here' };
+    await threaded.init({ threads });
+    return { api: threaded, note: null };
+  } catch (e) {
+    return { api, note: `WebAssembly threads did not start (${e?.message ?? e})` };
+  }
 }
 
 // Everything the page shows about the engine, in engineInfo()'s shape.

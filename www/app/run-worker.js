@@ -171,9 +171,11 @@ async function handle(msg) {
   switch (msg.type) {
     case 'init': {
       await api.loadIn(msg.module);
-      self.postMessage({ type: 'stage', text: `engine loaded; making the run${Number(msg.settings?.threads) > 1 ? ' and its Web Workers' : ''}` });
+      const { api: maker, note } = await api.runApi(msg);
+      const threads = maker !== api.plainApi ? ' on WebAssembly threads' : Number(msg.settings?.threads) > 1 ? ' and its Web Workers' : '';
+      self.postMessage({ type: 'stage', text: `engine loaded; making the run${threads}${note ? ` (${note})` : ''}` });
       const options = { free: msg.free, backend: msg.backend ?? undefined };
-      const run = msg.mode === 'rerun' ? await api.rerun(msg.manifest, options) : await api.createRun(msg.settings, options);
+      const run = msg.mode === 'rerun' ? await maker.rerun(msg.manifest, options) : await maker.createRun(msg.settings, options);
       training = new Training(api, run, msg);
       training.ready();
       return;

@@ -106,8 +106,9 @@ test-aarch64:
 	tests/aarch64/run.sh
 
 ## Speed: the CPU kernels per shape natively and in headless Chromium (wasm),
-## every contender interleaved (bench/shapes-native.json, shapes-wasm.json);
-## the GPU per shape, the matrix kernels before (reference) and after
+## every contender interleaved (bench/shapes-native.json, shapes-wasm.json),
+## and the WebAssembly-threads build's one thread against two on a cross-origin
+## isolated page (shapes-wasm-threads.json); the GPU per shape, the matrix kernels before (reference) and after
 ## (default) register blocking interleaved, with a per-kernel profile, on
 ## the default Vulkan driver (lavapipe here, in shapes-native.json) and on
 ## SwiftShader (shapes-gpu-swiftshader.json); then the defaults for seeds
@@ -121,10 +122,11 @@ bench: build-web
 	target/release/reprolab bench --shapes --gpu reference,default --out bench/shapes-native.json
 	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) target/release/reprolab bench --shapes --backend gpu --gpu reference,default --out bench/shapes-gpu-swiftshader.json
 	node bench/wasm-bench.mjs --native bench/shapes-native.json --webgpu on --paired 5 --out bench/shapes-wasm.json
+	node bench/wasm-threads-bench.mjs --out bench/shapes-wasm-threads.json
 	target/release/reprolab bench --backend cpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/cpu.json
 	target/release/reprolab bench --backend gpu --seeds 1,2,3,4,5 --levels run-to-run,exact --out bench/gpu.json
 	target/release/reprolab bench --soak 10000,100000,1000000 --out bench/soak.json
 
 clean:
 	cargo clean
-	rm -rf www/pkg node_modules dist
+	rm -rf www/pkg www/pkg-threads node_modules dist

@@ -99,6 +99,9 @@ mod imp {
     pub fn xor(a: Lanes, b: Lanes) -> Lanes {
         Lanes(v128_xor(a.0, b.0))
     }
+    /// `x.rotate_left(r)` in every lane. Rotations by whole bytes are byte
+    /// shuffles within each lane (little-endian: byte i of the result is
+    /// byte (i - r/8) mod 4).
     #[inline(always)]
     pub fn rotl(x: Lanes, r: u32) -> Lanes {
         match r {

@@ -91,8 +91,8 @@ function threadsOf({ mode, settings, manifest }) {
 }
 
 // In a run worker: the API that makes the run of an 'init' message. A CPU
-// run with threads > 1 on a cross-origin isolated page (scripts/serve.py
-// --isolate, as `make demo` serves it) takes the WebAssembly-threads build
+// run with threads > 1 on a cross-origin isolated page (ISOLATE=1
+// scripts/serve.py, as `make demo` serves it) takes the WebAssembly-threads build
 // (js/threaded.js: its threads share one memory); any other run, or where
 // that build cannot start, the plain one (threads as Web Workers that copy
 // weights, js/threads.js). The same bits either way. Resolves to {api,

@@ -35,11 +35,12 @@
 // scalar and SIMD kernels, or one thread and two Web Workers over the same
 // chunks, end on different hash chain links.
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServer } from './server.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -184,31 +185,6 @@ function cpuMs(pids) {
 
 // ---- the server and the browser ------------------------------------------------
 
-function startServer() {
-  const server = spawn('python3', [path.join(ROOT, 'scripts/serve.py')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const address = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('scripts/serve.py printed no address within 10 s')), 10_000);
-    let out = '';
-    server.stdout.setEncoding('utf8');
-    server.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/^(http:\/\/127\.0\.0\.1:\d+\/)$/m);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    server.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`scripts/serve.py exited (code ${code})`));
-    });
-  });
-  return { server, address };
-}
 
 // `--paired N`: N rounds, each one round of the native CLI's shapes bench
 // (target/release/reprolab bench --shapes --rounds 1) and then one round of

@@ -17,10 +17,10 @@
 // figures; asserts nothing about speed. Exit code 1 when a run fails or when
 // two threads and one end on different hash chain links.
 
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startServer } from './server.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
@@ -64,35 +64,10 @@ const median = (v) => {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 };
 
-function startServer() {
-  const server = spawn('python3', [path.join(ROOT, 'scripts/serve.py')], {
-    cwd: ROOT,
-    env: { ...process.env, PORT: '0', ISOLATE: '1' },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const address = new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('scripts/serve.py printed no address within 10 s')), 10_000);
-    let out = '';
-    server.stdout.setEncoding('utf8');
-    server.stdout.on('data', (chunk) => {
-      out += chunk;
-      const m = out.match(/^(http:\/\/127\.0\.0\.1:\d+\/)$/m);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    server.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`scripts/serve.py exited (code ${code})`));
-    });
-  });
-  return { server, address };
-}
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const { server, address } = startServer();
+  const { server, address } = startServer({ ISOLATE: '1' });
   let browser = null;
   try {
     const base = await address;

@@ -56,6 +56,33 @@ pub const THREADS: bool = !cfg!(target_arch = "wasm32") || cfg!(feature = "wasm-
 /// new_velocity)` of the range.
 type RangeJob<'a, R> = dyn Fn(usize, &mut [f32], &mut [f32], &mut [f32]) -> R + Sync + 'a;
 
+/// One range's part of the three buffers: `(first, grads, new_params,
+/// new_velocity)`.
+#[cfg(any(not(target_arch = "wasm32"), feature = "wasm-threads"))]
+type RangeParts<'a> = (usize, &'a mut [f32], &'a mut [f32], &'a mut [f32]);
+
+/// The three buffers cut at `bounds`: range `bounds[t]..bounds[t + 1]` of
+/// each, in range order.
+#[cfg(any(not(target_arch = "wasm32"), feature = "wasm-threads"))]
+fn split_ranges<'a>(
+    bounds: &[usize],
+    grads: &'a mut [f32],
+    new_params: &'a mut [f32],
+    new_velocity: &'a mut [f32],
+) -> Vec<RangeParts<'a>> {
+    let (mut g, mut p, mut v) = (grads, new_params, new_velocity);
+    let mut parts = Vec::with_capacity(bounds.len().saturating_sub(1));
+    for w in bounds.windows(2) {
+        let len = w[1] - w[0];
+        let (g0, g1) = std::mem::take(&mut g).split_at_mut(len);
+        let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
+        let (v0, v1) = std::mem::take(&mut v).split_at_mut(len);
+        (g, p, v) = (g1, p1, v1);
+        parts.push((w[0], g0, p0, v0));
+    }
+    parts
+}
+
 /// Runs `job(first, grads, new_params, new_velocity)` on one OS thread per
 /// range `bounds[t]..bounds[t + 1]` of the three buffers; results in range
 /// order.
@@ -67,18 +94,11 @@ fn parallel_ranges<R: Send>(
     new_velocity: &mut [f32],
     job: &RangeJob<'_, R>,
 ) -> Vec<R> {
-    let (mut g, mut p, mut v) = (grads, new_params, new_velocity);
     std::thread::scope(|scope| {
-        let mut handles = Vec::new();
-        for w in bounds.windows(2) {
-            let len = w[1] - w[0];
-            let (g0, g1) = std::mem::take(&mut g).split_at_mut(len);
-            let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
-            let (v0, v1) = std::mem::take(&mut v).split_at_mut(len);
-            (g, p, v) = (g1, p1, v1);
-            let lo = w[0];
-            handles.push(scope.spawn(move || job(lo, g0, p0, v0)));
-        }
+        let handles: Vec<_> = split_ranges(bounds, grads, new_params, new_velocity)
+            .into_iter()
+            .map(|(lo, g, p, v)| scope.spawn(move || job(lo, g, p, v)))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).collect()
     })
 }
@@ -93,17 +113,11 @@ fn parallel_ranges<R: Send>(
     new_velocity: &mut [f32],
     job: &RangeJob<'_, R>,
 ) -> Vec<R> {
-    let (mut g, mut p, mut v) = (grads, new_params, new_velocity);
-    let mut out: Vec<Option<R>> = (1..bounds.len()).map(|_| None).collect();
+    let parts = split_ranges(bounds, grads, new_params, new_velocity);
+    let mut out: Vec<Option<R>> = parts.iter().map(|_| None).collect();
     rayon::scope(|scope| {
-        for (w, slot) in bounds.windows(2).zip(out.iter_mut()) {
-            let len = w[1] - w[0];
-            let (g0, g1) = std::mem::take(&mut g).split_at_mut(len);
-            let (p0, p1) = std::mem::take(&mut p).split_at_mut(len);
-            let (v0, v1) = std::mem::take(&mut v).split_at_mut(len);
-            (g, p, v) = (g1, p1, v1);
-            let lo = w[0];
-            scope.spawn(move |_| *slot = Some(job(lo, g0, p0, v0)));
+        for ((lo, g, p, v), slot) in parts.into_iter().zip(out.iter_mut()) {
+            scope.spawn(move |_| *slot = Some(job(lo, g, p, v)));
         }
     });
     out.into_iter().map(|r| r.expect("every range ran")).collect()

@@ -43,4 +43,14 @@ fi
 CARGO_TARGET_DIR=$TARGET_DIR cargo "+$TOOLCHAIN" build "${cargo_args[@]}"
 rm -rf www/pkg-threads
 wasm-bindgen --target web --out-dir www/pkg-threads "$TARGET_DIR/wasm32-unknown-unknown/release/reprolab.wasm"
+# wasm-bindgen-rayon's pool workers start the glue with positional
+# arguments, which this wasm-bindgen's glue accepts but warns about on the
+# console, once per worker: pass the one object it asks for.
+helper=(www/pkg-threads/snippets/wasm-bindgen-rayon-*/src/workerHelpers.no-bundler.js)
+old='await pkg.default(data.module, data.memory);'
+if ! grep -qF "$old" "${helper[0]}"; then
+  echo "build-threads: ${helper[0]} no longer has \`$old\`: check the patch below" >&2
+  exit 1
+fi
+sed -i "s/await pkg.default(data.module, data.memory);/await pkg.default({ module_or_path: data.module, memory: data.memory });/" "${helper[0]}"
 scripts/optimize-wasm.sh www/pkg-threads/reprolab_bg.wasm

@@ -938,7 +938,7 @@ async function runIsolated(browserName) {
     d.browser = browserName;
     d.onConsole?.((type, text) => {
       if (type === 'warning' && text === NO_ADAPTER) return;
-      if (type === 'error') problems.push(`console ${type}: ${text}`);
+      if (type === 'error' || type === 'warning') problems.push(`console ${type}: ${text}`);
     });
     d.onError?.((m) => problems.push(`uncaught error: ${m}`));
     const threaded = { dataset: 'digits', steps: '60', threads: '3', chunks: '6' };

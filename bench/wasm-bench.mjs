@@ -40,12 +40,10 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer } from './server.mjs';
+import { median, nominalFlops, parseShapes, startServer } from './common.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const INPUTS = 64;
-const CLASSES = 10;
 
 function parseArgs(argv) {
   const opts = {
@@ -80,28 +78,6 @@ function parseArgs(argv) {
   return opts;
 }
 
-// `HIDDEN/BATCH,...` as src/bench.rs parse_shapes reads it.
-function parseShapes(text) {
-  return text
-    .split(',')
-    .filter((p) => p.trim())
-    .map((part) => {
-      const m = part.trim().match(/^(\d+(?:-\d+)*)\/(\d+)$/);
-      if (!m) throw new Error(`shapes: expected HIDDEN/BATCH like 256-256/128, got ${JSON.stringify(part)}`);
-      const hidden = m[1].split('-').map(Number);
-      const batch = Number(m[2]);
-      return { hidden, batch, name: `${[INPUTS, ...hidden, CLASSES].join('-')} b${batch}` };
-    });
-}
-
-// 6 x batch x sum of layer in x out (src/bench.rs nominal_flops).
-function nominalFlops(shape) {
-  const widths = [INPUTS, ...shape.hidden, CLASSES];
-  let macs = 0;
-  for (let i = 1; i < widths.length; i++) macs += widths[i - 1] * widths[i];
-  return 6 * shape.batch * macs;
-}
-
 // src/bench.rs assumed_peak_gflops: 8 flop/cycle/core x the clock /proc/cpuinfo
 // reports (used only when neither the native result nor this run measured one).
 function assumedPeak() {
@@ -118,12 +94,6 @@ function assumedPeak() {
     `8 flop/cycle/core (4 f32 lanes x 1 mul + 1 add per cycle, no FMA) x ${g.toFixed(2)} GHz (${source}) = ${(8 * g).toFixed(1)} GFLOP/s per core`,
   ];
 }
-
-const median = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 
 // ---- CPU time of the browser's renderers (Linux /proc) ------------------------
 

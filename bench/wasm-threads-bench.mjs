@@ -20,12 +20,10 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer } from './server.mjs';
+import { median, nominalFlops, parseShapes, startServer } from './common.mjs';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const INPUTS = 64;
-const CLASSES = 10;
 
 function parseArgs(argv) {
   const opts = { rounds: 5, shapes: '128/64,256-256/128,1024-1024/128', sampleMs: 300, out: path.join(ROOT, 'bench/shapes-wasm-threads.json') };
@@ -40,30 +38,9 @@ function parseArgs(argv) {
   }
   if (!Number.isInteger(opts.rounds) || opts.rounds < 1) throw new Error('--rounds: expected a whole number >= 1');
   if (!(opts.sampleMs > 0)) throw new Error('--sample-ms: expected a positive number');
-  opts.shapes = opts.shapes.split(',').map((part) => {
-    const m = part.trim().match(/^(\d+(?:-\d+)*)\/(\d+)$/);
-    if (!m) throw new Error(`--shapes: expected HIDDEN/BATCH (e.g. 256-256/128), got ${part}`);
-    const hidden = m[1].split('-').map(Number);
-    const batch = Number(m[2]);
-    return { name: `${[INPUTS, ...hidden, CLASSES].join('-')} b${batch}`, hidden, batch };
-  });
+  opts.shapes = parseShapes(opts.shapes);
   return opts;
 }
-
-// Nominal FLOPs of a step: 6 x batch x the sum of layer in x out.
-function nominalFlops({ hidden, batch }) {
-  const widths = [INPUTS, ...hidden, CLASSES];
-  let macs = 0;
-  for (let i = 0; i + 1 < widths.length; i++) macs += widths[i] * widths[i + 1];
-  return 6 * batch * macs;
-}
-
-const median = (v) => {
-  const s = [...v].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
-
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
